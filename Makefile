@@ -1,0 +1,47 @@
+# deployctl: every entry point a newcomer, a developer or CI needs.
+#   make demo   set up this machine, start container hosts, deploy the sample app
+#   make test   everything CI runs (.ci/run calls exactly this)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
+DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
+
+.PHONY: setup demo demo-down lint unit molecule e2e test clean
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml tests/harness/setup.sh
+	bash tests/harness/setup.sh
+	touch $@
+
+demo: setup
+	python -m tests.harness.targets up inventories/demo $(DEMO_VAULT)
+	$(DEMO_DEPLOY) -e deploy_ref=v1
+	$(DEMO_DEPLOY) -e deploy_ref=v2
+	ansible-playbook playbooks/releases.yml -i inventories/demo $(DEMO_VAULT)
+	python -m tests.harness.targets show inventories/demo $(DEMO_VAULT)
+
+demo-down: setup
+	python -m tests.harness.targets down inventories/demo $(DEMO_VAULT)
+
+lint: setup
+	ruff check .
+	ruff format --check .
+	mypy collections/ansible_collections/deployctl/core/plugins src tests
+	yamllint -s .
+	ansible-lint
+
+unit: setup
+	pytest -q tests/unit
+
+molecule: setup
+	molecule test --all
+
+e2e: setup
+	pytest -q tests/e2e
+
+test: lint unit molecule e2e
+
+clean:
+	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,129 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cached bare mirror of the application's repository on each host.
+
+Each deploy fetches only the delta into the mirror, resolves the requested ref
+to a commit, and exports that commit (no .git) into a staging directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class MirrorError(Exception):
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+class Mirror:
+    def __init__(self, path: str, url: str, ssh_command: str | None = None) -> None:
+        self.path = path
+        self.url = url
+        self.env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+        if ssh_command:
+            self.env["GIT_SSH_COMMAND"] = ssh_command
+
+    def _git(self, *args: str, cwd_repo: bool = True) -> str:
+        argv = ["git", *(["--git-dir", self.path] if cwd_repo else []), *args]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env)
+        if proc.returncode != 0:
+            raise MirrorError(f"git {args[0]} failed (exit {proc.returncode})", proc.stderr.strip())
+        return proc.stdout
+
+    def exists(self) -> bool:
+        return os.path.isfile(os.path.join(self.path, "HEAD"))
+
+    def update(self, ref: str) -> bool:
+        """Bring the mirror up to date; return whether anything was fetched.
+
+        A full commit SHA already in the mirror needs no fetch at all.
+        """
+        if not self.exists():
+            try:
+                self._git("clone", "--mirror", "--quiet", self.url, self.path, cwd_repo=False)
+            except MirrorError as err:
+                raise MirrorError(f"cannot clone {self.url} into {self.path}", err.stderr) from err
+            return True
+        if FULL_SHA.match(ref) and self.has_commit(ref):
+            return False
+        if self._git("config", "--get", "remote.origin.url").strip() != self.url:
+            self._git("remote", "set-url", "origin", self.url)
+        before = self._git("for-each-ref", "--format=%(objectname) %(refname)")
+        try:
+            self._git("fetch", "--prune", "--prune-tags", "--force", "--quiet", "origin")
+        except MirrorError as err:
+            raise MirrorError(f"cannot fetch {self.url} into {self.path}", err.stderr) from err
+        return before != self._git("for-each-ref", "--format=%(objectname) %(refname)")
+
+    def has_commit(self, sha: str) -> bool:
+        proc = subprocess.run(
+            ["git", "--git-dir", self.path, "cat-file", "-e", sha + "^{commit}"],
+            capture_output=True,
+            env=self.env,
+        )
+        return proc.returncode == 0
+
+    def resolve(self, ref: str) -> str:
+        for candidate in (ref, f"refs/tags/{ref}", f"refs/heads/{ref}"):
+            proc = subprocess.run(
+                ["git", "--git-dir", self.path, "rev-parse", "--verify", "--quiet", candidate + "^{commit}"],
+                capture_output=True,
+                text=True,
+                env=self.env,
+            )
+            if proc.returncode == 0:
+                return proc.stdout.strip()
+        raise MirrorError(
+            f"ref {ref!r} is not a branch, tag or commit of {self.url}; "
+            f"known refs include: {', '.join(self.known_refs()[:10]) or 'none'}"
+        )
+
+    def resolve_remote(self, ref: str) -> str | None:
+        """Resolve without touching the disk (check mode with no mirror yet)."""
+        if FULL_SHA.match(ref):
+            return ref
+        out = self._git("ls-remote", self.url, ref, f"refs/tags/{ref}^{{}}", cwd_repo=False)
+        lines = [line.split("\t") for line in out.splitlines() if line]
+        peeled = [sha for sha, name in lines if name.endswith("^{}")]
+        shas = peeled or [sha for sha, _ in lines]
+        return shas[0] if shas else None
+
+    def known_refs(self) -> list[str]:
+        out = self._git("for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags", "refs/heads")
+        return out.split()
+
+    def list_dir(self, commit: str, directory: str) -> list[str]:
+        """File names under `directory` at `commit` (empty when it does not exist)."""
+        proc = subprocess.run(
+            ["git", "--git-dir", self.path, "ls-tree", "--name-only", f"{commit}:{directory}"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+        )
+        return proc.stdout.split() if proc.returncode == 0 else []
+
+    def export(self, commit: str, destination: str) -> None:
+        """Write the tree of `commit` into `destination` (which must exist)."""
+        archive = subprocess.Popen(
+            ["git", "--git-dir", self.path, "-c", "tar.umask=022", "archive", "--format=tar", commit],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
+        extract = subprocess.run(
+            ["tar", "-x", "--no-same-owner", "-C", destination],
+            stdin=archive.stdout,
+            capture_output=True,
+            text=True,
+        )
+        assert archive.stdout is not None
+        archive.stdout.close()
+        archive_err = archive.stderr.read().decode(errors="replace") if archive.stderr else ""
+        if archive.wait() != 0 or extract.returncode != 0:
+            raise MirrorError(f"cannot export {commit} into {destination}", archive_err + extract.stderr)

@@ -1,0 +1,86 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recorded release state per host, and the append-only deploy journal.
+
+"Previous" and "current" are decided from these records and readlink(current),
+never from directory mtimes: a half-built newer directory must never become the
+rollback target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+
+from ansible_collections.deployctl.core.plugins.module_utils._layout import (
+    Layout,
+    append_line,
+    atomic_write,
+)
+
+BUILDING = "building"
+BUILT = "built"
+ACTIVE = "active"
+FAILED = "failed"
+ROLLED_BACK = "rolled_back"
+GOOD_STATES = (BUILT, ACTIVE, ROLLED_BACK)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ReleaseStore:
+    def __init__(self, layout: Layout, host: str = "") -> None:
+        self.layout = layout
+        self.host = host
+
+    def _path(self, release_id: str) -> str:
+        return os.path.join(self.layout.states, release_id + ".json")
+
+    def get(self, release_id: str | None) -> dict | None:
+        if not release_id:
+            return None
+        try:
+            with open(self._path(release_id), encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return None
+
+    def put(self, record: dict) -> None:
+        atomic_write(self._path(record["id"]), json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def update(self, release_id: str, **changes: object) -> dict:
+        record = self.get(release_id) or {"id": release_id}
+        record.update(changes)
+        self.put(record)
+        return record
+
+    def remove(self, release_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(release_id))
+
+    def all(self) -> list[dict]:
+        """Every recorded release, oldest first; release IDs sort by time."""
+        try:
+            names = os.listdir(self.layout.states)
+        except FileNotFoundError:
+            return []
+        records = [self.get(n[: -len(".json")]) for n in sorted(names) if n.endswith(".json")]
+        return [r for r in records if r]
+
+    def previous_good(self, exclude: str | None) -> dict | None:
+        """The newest good release other than `exclude`: the rollback target."""
+        candidates = [
+            r
+            for r in self.all()
+            if r["id"] != exclude and r.get("state") in GOOD_STATES and os.path.isdir(self.layout.release(r["id"]))
+        ]
+        return candidates[-1] if candidates else None
+
+    def journal(self, event: str, release_id: str | None, **details: object) -> None:
+        record: dict[str, object] = {"time": utc_now(), "event": event, "release": release_id, "host": self.host}
+        record.update({k: v for k, v in details.items() if v is not None})
+        append_line(self.layout.journal, record)

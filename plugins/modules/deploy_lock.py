@@ -1,0 +1,206 @@
+#!/usr/bin/python
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Take, release or inspect the per-host deploy lock."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_lock
+short_description: An atomic per-host deploy lock that names its holder
+description:
+  - The lock is the file C(DEPLOY_TO/.deployctl/lock), created atomically with its whole
+    content (a hard link of a complete temporary file), holding who took it, for which
+    ref and release, when, from which controller, and the AWX job when there is one.
+  - O(state=acquired) fails at once, naming the holder, when another deploy holds the lock.
+    A lock older than O(ttl) seconds is stale and taken over (the journal records it).
+  - O(state=released) removes the lock when O(token) matches its holder's, or whoever
+    holds it when O(force=true) (recording O(reason) in the journal).
+version_added: 0.1.0
+author: deployctl contributors
+options:
+  deploy_to:
+    description: Root directory of the application on the host.
+    type: path
+    required: true
+  state:
+    description: Take the lock, release it, or only report its holder.
+    type: str
+    choices: [acquired, released, query]
+    default: acquired
+  token:
+    description: Identifies this deploy (its release ID); only the same token releases the lock.
+    type: str
+  holder:
+    description: What to record about the holder (user, ref, controller, pid, awx_job_id ...).
+    type: dict
+    default: {}
+  ttl:
+    description: Seconds after which a held lock counts as stale and is taken over.
+    type: int
+    default: 3600
+  force:
+    description: Release the lock whoever holds it.
+    type: bool
+    default: false
+  reason:
+    description: Why a lock is forced open; recorded in the journal.
+    type: str
+    default: ""
+  host_label:
+    description: Name of the host recorded in the journal.
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock
+  deployctl.core.deploy_lock:
+    deploy_to: /srv/shop
+    token: 20261126T145204Z
+    holder:
+      user: alice
+      ref: v1.4.2
+
+- name: Open a lock left by a dead deploy
+  deployctl.core.deploy_lock:
+    deploy_to: /srv/shop
+    state: released
+    force: true
+    reason: controller rebooted during the 14:00 deploy
+"""
+
+RETURN = r"""
+holder:
+  description: The lock's holder after the call (V(null) when nobody holds it).
+  returned: always
+  type: dict
+previous_holder:
+  description: The holder that was released or taken over.
+  returned: when a lock was released or taken over
+  type: dict
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore, utc_now
+
+
+def read_holder(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {"token": None, "note": "unreadable lock file"}
+
+
+def describe(holder: dict) -> str:
+    facts = [f"{key} {holder[key]}" for key in ("ref", "release", "controller", "pid", "awx_job_id") if holder.get(key)]
+    return f"{holder.get('user', 'someone')} since {holder.get('started_at', '?')}" + (
+        f" ({', '.join(facts)})" if facts else ""
+    )
+
+
+def try_create(path: str, content: dict) -> bool:
+    """Create the lock file with its whole content, or return False if it exists."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(content, handle, sort_keys=True)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "deploy_to": {"type": "path", "required": True},
+            "state": {"type": "str", "choices": ["acquired", "released", "query"], "default": "acquired"},
+            "token": {"type": "str", "no_log": False},
+            "holder": {"type": "dict", "default": {}},
+            "ttl": {"type": "int", "default": 3600},
+            "force": {"type": "bool", "default": False},
+            "reason": {"type": "str", "default": ""},
+            "host_label": {"type": "str", "default": ""},
+        },
+        required_if=[("state", "acquired", ["token"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    layout = Layout(p["deploy_to"])
+    store = ReleaseStore(layout, p["host_label"])
+    holder = read_holder(layout.lock)
+
+    if p["state"] == "query":
+        module.exit_json(changed=False, holder=holder)
+        return
+
+    if p["state"] == "released":
+        if holder is None:
+            module.exit_json(changed=False, holder=None)
+            return
+        if not p["force"] and holder.get("token") != p["token"]:
+            module.exit_json(changed=False, holder=holder, msg="the lock belongs to another deploy; left in place")
+        if not module.check_mode:
+            os.unlink(layout.lock)
+            if p["force"]:
+                store.journal("lock_forced_open", holder.get("release"), reason=p["reason"], holder=holder)
+        module.exit_json(changed=True, holder=None, previous_holder=holder)
+
+    if holder and holder.get("token") == p["token"]:
+        module.exit_json(changed=False, holder=holder)
+    mine = dict(p["holder"], token=p["token"], started_at=utc_now(), started_epoch=int(time.time()))
+    if module.check_mode:
+        if holder:
+            module.fail_json(msg=f"deploy lock {layout.lock} is held by {describe(holder)}", holder=holder)
+        module.exit_json(changed=True, holder=mine)
+
+    os.makedirs(layout.meta, mode=0o700, exist_ok=True)
+    taken_over = None
+    for _attempt in range(3):
+        if try_create(layout.lock, mine):
+            if taken_over:
+                store.journal("lock_taken_over", mine.get("release"), stale_holder=taken_over)
+            module.exit_json(changed=True, holder=mine, previous_holder=taken_over)
+        holder = read_holder(layout.lock)
+        if holder is None:
+            continue
+        age = time.time() - float(holder.get("started_epoch", 0))
+        if age <= p["ttl"]:
+            break
+        # Stale: rename it away first; only one of several racing deploys wins the rename.
+        try:
+            os.rename(layout.lock, f"{layout.lock}.stale-{int(time.time())}-{os.getpid()}")
+            taken_over = holder
+        except FileNotFoundError:
+            continue
+    assert holder is not None
+    module.fail_json(
+        msg=(
+            f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; "
+            "if it is dead, run playbooks/unlock.yml with -e unlock_reason='...' (or wait "
+            f"{p['ttl']}s for the lock to go stale)"
+        ),
+        holder=holder,
+    )
+
+
+if __name__ == "__main__":
+    main()

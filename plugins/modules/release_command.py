@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a build or migration command in a release, as the app user."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_command
+short_description: Run a command (build, migrate) inside a release as the app user
+description:
+  - Runs O(argv) in the release's directory (the staging directory while the release is
+    being built, C(releases/ID) after) as O(user), with a clean environment made of
+    C(HOME), C(USER), C(PATH), C(LANG) and O(env).
+  - The whole output goes to C(DEPLOY_TO/.deployctl/logs/ID-STAGE.log) (mode 0600); the
+    result and any failure message carry its last lines.
+  - Secrets never travel through argv or the environment; the application reads them from
+    its configuration file.
+version_added: 0.1.0
+author: deployctl contributors
+options:
+  deploy_to:
+    description: Root directory of the application on the host.
+    type: path
+    required: true
+  release_id:
+    description: The release to run in.
+    type: str
+    required: true
+  stage:
+    description: Name of the stage, used in the log file name and in messages.
+    type: str
+    required: true
+  argv:
+    description: The command and its arguments; no shell is involved.
+    type: list
+    elements: str
+    required: true
+  user:
+    description: User to run as.
+    type: str
+    required: true
+  env:
+    description: Extra environment variables (never secrets).
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds after which the command and its children are killed.
+    type: int
+    default: 1800
+  tail_lines:
+    description: How many last lines of output to return.
+    type: int
+    default: 40
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing runs; the result says what would.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Build the release
+  deployctl.core.release_command:
+    deploy_to: /srv/shop
+    release_id: 20261126T145204Z
+    stage: build
+    argv: [make, deploy]
+    user: shop
+    env:
+      RAILS_ENV: production
+"""
+
+RETURN = r"""
+rc:
+  description: Exit status of the command.
+  returned: when it ran
+  type: int
+  sample: 0
+seconds:
+  description: How long it ran.
+  returned: when it ran
+  type: float
+  sample: 1.07
+log:
+  description: File holding the whole output.
+  returned: always
+  type: str
+  sample: /srv/shop/.deployctl/logs/20261126T145204Z-build.log
+tail:
+  description: Last lines of the output.
+  returned: when it ran
+  type: list
+  elements: str
+chdir:
+  description: Directory the command ran in.
+  returned: always
+  type: str
+"""
+
+import os
+import shlex
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._runas import UnknownUser, run_as
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "deploy_to": {"type": "path", "required": True},
+            "release_id": {"type": "str", "required": True},
+            "stage": {"type": "str", "required": True},
+            "argv": {"type": "list", "elements": "str", "required": True},
+            "user": {"type": "str", "required": True},
+            "env": {"type": "dict", "default": {}},
+            "timeout": {"type": "int", "default": 1800},
+            "tail_lines": {"type": "int", "default": 40},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    layout = Layout(params["deploy_to"])
+    release_id, stage = params["release_id"], params["stage"]
+    chdir = layout.staging(release_id)
+    if not os.path.isdir(chdir):
+        chdir = layout.release(release_id)
+    log = layout.log(release_id, stage)
+    command = shlex.join(params["argv"])
+    if not os.path.isdir(chdir):
+        module.fail_json(
+            msg=f"{stage}: release {release_id} does not exist under {layout.releases}", log=log, chdir=chdir
+        )
+    if module.check_mode:
+        module.exit_json(changed=True, log=log, chdir=chdir, msg=f"would run `{command}` as {params['user']}")
+
+    env = {str(k): str(v) for k, v in params["env"].items()}
+    try:
+        outcome = run_as(params["argv"], params["user"], chdir, log, env, params["timeout"], params["tail_lines"])
+    except UnknownUser as err:
+        module.fail_json(msg=f"{stage}: {err}", log=log, chdir=chdir)
+    except OSError as err:
+        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", log=log, chdir=chdir)
+
+    result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
+    if outcome.rc != 0 or outcome.timed_out:
+        why = f"was killed after {params['timeout']}s" if outcome.timed_out else f"exited {outcome.rc}"
+        module.fail_json(
+            msg=(
+                f"{stage}: `{command}` {why} after {outcome.seconds}s in {chdir} "
+                f"(whole output: {log}). Last lines:\n" + "\n".join(outcome.tail)
+            ),
+            **result,
+        )
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()
