@@ -33,6 +33,7 @@ class Layout:
         self.logs = os.path.join(self.meta, "logs")
         self.journal = os.path.join(self.meta, "journal.jsonl")
         self.lock = os.path.join(self.meta, "lock")
+        self.running = os.path.join(self.meta, "running")
 
     def release(self, release_id: str) -> str:
         return os.path.join(self.releases, release_id)
@@ -42,6 +43,9 @@ class Layout:
 
     def log(self, release_id: str, stage: str) -> str:
         return os.path.join(self.logs, f"{release_id}-{stage}.log")
+
+    def pidfile(self, stage: str) -> str:
+        return os.path.join(self.running, f"{stage}.json")
 
     def current_release(self) -> str | None:
         """The release ID `current` points at, read from the link, never guessed."""
@@ -75,6 +79,7 @@ class Layout:
             (self.meta, 0o700, 0, 0),
             (self.states, 0o700, 0, 0),
             (self.logs, 0o700, 0, 0),
+            (self.running, 0o700, 0, 0),
         ):
             if not os.path.isdir(path):
                 os.makedirs(path, mode=mode, exist_ok=True)

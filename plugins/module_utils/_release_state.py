@@ -25,7 +25,10 @@ BUILT = "built"
 ACTIVE = "active"
 FAILED = "failed"
 ROLLED_BACK = "rolled_back"
+# Good releases count towards keep_releases; a release rolled back from is good
+# (it built and ran) but is never picked as a rollback target again.
 GOOD_STATES = (BUILT, ACTIVE, ROLLED_BACK)
+ROLLBACK_TARGET_STATES = (BUILT, ACTIVE)
 
 
 def utc_now() -> str:
@@ -76,7 +79,9 @@ class ReleaseStore:
         candidates = [
             r
             for r in self.all()
-            if r["id"] != exclude and r.get("state") in GOOD_STATES and os.path.isdir(self.layout.release(r["id"]))
+            if r["id"] != exclude
+            and r.get("state") in ROLLBACK_TARGET_STATES
+            and os.path.isdir(self.layout.release(r["id"]))
         ]
         return candidates[-1] if candidates else None
 

@@ -11,8 +11,12 @@ environment: the app reads its secrets from its config file.
 from __future__ import annotations
 
 import collections
+import contextlib
+import glob
+import json
 import os
 import pwd
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -52,6 +56,7 @@ def run_as(
     environment: dict[str, str],
     timeout: float,
     tail_lines: int = 40,
+    pidfile: str | None = None,
 ) -> Outcome:
     uid, gid, home = user_ids(user)
     env = {
@@ -78,15 +83,40 @@ def run_as(
             extra_groups=os.getgrouplist(user, gid),
             start_new_session=True,
         )
+        if pidfile:
+            # If this deploy dies (kill -9, dropped SSH) the command may outlive it;
+            # the next deploy finds it here and kills its process group.
+            with open(pidfile, "w", encoding="utf-8") as handle:
+                json.dump({"pid": proc.pid, "argv": argv, "chdir": chdir}, handle)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             rc = proc.wait()
+        finally:
+            if pidfile:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(pidfile)
     return Outcome(
         rc=rc, seconds=round(time.monotonic() - started, 2), tail=read_tail(log_path, tail_lines), timed_out=timed_out
     )
+
+
+def kill_leftovers(directory: str) -> list[dict]:
+    """Kill commands left running by an interrupted deploy; return what was found."""
+    found = []
+    for pidfile in sorted(glob.glob(os.path.join(directory, "*.json"))):
+        try:
+            with open(pidfile, encoding="utf-8") as handle:
+                record = json.load(handle)
+            os.killpg(int(record["pid"]), signal.SIGKILL)
+            record["killed"] = True
+        except (ValueError, KeyError, ProcessLookupError):
+            record = {"pidfile": pidfile, "killed": False}
+        found.append(record)
+        os.unlink(pidfile)
+    return found
 
 
 def read_tail(path: str, lines: int) -> list[str]:

@@ -14,7 +14,9 @@ description:
     content (a hard link of a complete temporary file), holding who took it, for which
     ref and release, when, from which controller, and the AWX job when there is one.
   - O(state=acquired) fails at once, naming the holder, when another deploy holds the lock.
-    A lock older than O(ttl) seconds is stale and taken over (the journal records it).
+    A stale lock is taken over (the journal records it); a lock is stale when it is older than O(ttl) seconds, or
+    when its holder ran on this same O(controller) with a PID not in O(controller_live_pids)
+    (its deploy was killed or crashed).
   - O(state=released) removes the lock when O(token) matches its holder's, or whoever
     holds it when O(force=true) (recording O(reason) in the journal).
 version_added: 0.1.0
@@ -52,6 +54,15 @@ options:
     description: Name of the host recorded in the journal.
     type: str
     default: ""
+  controller:
+    description: Name of the controller this deploy runs on (as recorded in O(holder.controller)).
+    type: str
+    default: ""
+  controller_live_pids:
+    description: PIDs of the Ansible processes alive on O(controller) (see P(deployctl.core.controller#lookup)).
+    type: list
+    elements: int
+    default: []
 attributes:
   check_mode:
     support: full
@@ -87,6 +98,7 @@ previous_holder:
   type: dict
 """
 
+import contextlib
 import json
 import os
 import time
@@ -114,6 +126,14 @@ def describe(holder: dict) -> str:
     )
 
 
+def is_stale(holder: dict, ttl: int, controller: str, live_pids: list[int]) -> bool:
+    if time.time() - float(holder.get("started_epoch", 0)) > ttl:
+        return True
+    pid = holder.get("pid")
+    # A PID means something only on the controller that recorded it.
+    return bool(controller and pid and holder.get("controller") == controller and int(pid) not in live_pids)
+
+
 def try_create(path: str, content: dict) -> bool:
     """Create the lock file with its whole content, or return False if it exists."""
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -139,6 +159,8 @@ def main() -> None:
             "force": {"type": "bool", "default": False},
             "reason": {"type": "str", "default": ""},
             "host_label": {"type": "str", "default": ""},
+            "controller": {"type": "str", "default": ""},
+            "controller_live_pids": {"type": "list", "elements": "int", "default": []},
         },
         required_if=[("state", "acquired", ["token"])],
         supports_check_mode=True,
@@ -182,15 +204,25 @@ def main() -> None:
         holder = read_holder(layout.lock)
         if holder is None:
             continue
-        age = time.time() - float(holder.get("started_epoch", 0))
-        if age <= p["ttl"]:
+        if not is_stale(holder, p["ttl"], p["controller"], p["controller_live_pids"]):
             break
         # Stale: rename it away first; only one of several racing deploys wins the rename.
+        stale = f"{layout.lock}.stale-{os.getpid()}"
         try:
-            os.rename(layout.lock, f"{layout.lock}.stale-{int(time.time())}-{os.getpid()}")
-            taken_over = holder
+            os.rename(layout.lock, stale)
         except FileNotFoundError:
             continue
+        renamed = read_holder(stale)
+        if renamed and renamed.get("token") != holder.get("token"):
+            # Another deploy took the stale lock over between our read and our
+            # rename: what we moved is its fresh lock, so give it back.
+            with contextlib.suppress(FileExistsError):
+                os.link(stale, layout.lock)
+            os.unlink(stale)
+            holder = renamed
+            break
+        os.unlink(stale)
+        taken_over = holder
     assert holder is not None
     module.fail_json(
         msg=(

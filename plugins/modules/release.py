@@ -19,7 +19,8 @@ description:
   - O(state=built) publishes the staging directory as C(releases/ID).
   - O(state=active) switches C(current) to the release atomically (a new link renamed over
     the old one), recording the previous release.
-  - O(state=failed) records a release as failed, keeping its directory for inspection.
+  - O(state=failed) records a release as failed, keeping its directory for inspection, and
+    removes older failed releases.
   - O(state=query) lists the releases with their recorded state.
   - O(state=clean) keeps O(keep_releases) good releases and never removes the current
     release or the rollback target; it removes staging leftovers and older failed releases.
@@ -102,6 +103,17 @@ options:
     description: Number of good releases O(state=clean) keeps, the current one included.
     type: int
     default: 5
+  min_free_mb:
+    description: O(state=staged) refuses to start when less than this many MiB are free under O(deploy_to).
+    type: int
+    default: 0
+  previous_state:
+    description:
+      - State given to the release O(state=active) switches away from. V(rolled_back) keeps it
+        from being chosen as a rollback target again.
+    type: str
+    choices: [built, rolled_back]
+    default: built
 attributes:
   check_mode:
     support: full
@@ -187,9 +199,18 @@ releases:
   elements: dict
 removed:
   description: Release directories removed (or that would be, in check mode).
-  returned: state is clean or staged
+  returned: state is clean, staged or failed
   type: list
   elements: str
+killed:
+  description: Commands of an interrupted deploy that were still running and were killed.
+  returned: state is staged
+  type: list
+  elements: dict
+free_mb:
+  description: MiB free under O(deploy_to) before staging.
+  returned: state is staged
+  type: int
 """
 
 import os
@@ -215,7 +236,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
     ReleaseStore,
     utc_now,
 )
-from ansible_collections.deployctl.core.plugins.module_utils._runas import UnknownUser, user_ids
+from ansible_collections.deployctl.core.plugins.module_utils._runas import UnknownUser, kill_leftovers, user_ids
 
 
 class Releases:
@@ -240,6 +261,7 @@ class Releases:
         current_id = self.layout.current_release()
         current = self.store.get(current_id)
         result: dict = {"release_id": release_id, "previous": current_id, "changed": False}
+        result["free_mb"] = self._check_free_space()
 
         try:
             if self.check and not (mirror.exists() and mirror.has_commit(params["version"])):
@@ -281,6 +303,10 @@ class Releases:
 
         # The lock is held, so any staging directory is left over from an
         # interrupted deploy (kill -9, dropped connection): it is never a release.
+        # Its build may still be running: kill that first.
+        result["killed"] = kill_leftovers(self.layout.running)
+        for leftover in result["killed"]:
+            self.store.journal("killed_leftover", None, argv=leftover.get("argv"), pid=leftover.get("pid"))
         for leftover in result["removed"]:
             shutil.rmtree(leftover)
             self.store.journal("discarded_staging", os.path.basename(leftover))
@@ -309,6 +335,20 @@ class Releases:
         self._write_config(staging, gid)
         self.store.journal("staged", release_id, commit=commit, ref=params["version"], by=params["deployed_by"])
         return result
+
+    def _check_free_space(self) -> int:
+        path = self.layout.root
+        while not os.path.exists(path):
+            path = os.path.dirname(path)
+        stats = os.statvfs(path)
+        free_mb = stats.f_bavail * stats.f_frsize // (1024 * 1024)
+        wanted = self.params["min_free_mb"]
+        if free_mb < wanted:
+            self.fail(
+                f"only {free_mb} MiB free under {self.layout.root} (deploy_min_free_mb is {wanted}): "
+                "free some space (old logs, releases) or lower deploy_min_free_mb; nothing was changed"
+            )
+        return free_mb
 
     def _migration_versions(self, mirror: Mirror, commit: str) -> list[str]:
         if not mirror.exists():
@@ -394,7 +434,7 @@ class Releases:
         atomic_symlink(os.path.join("releases", release_id), self.layout.current)
         previous_record = self.store.get(previous)
         if previous and previous_record and previous_record.get("state") == ACTIVE:
-            self.store.update(previous, state=BUILT, deactivated_at=utc_now())
+            self.store.update(previous, state=self.params["previous_state"], deactivated_at=utc_now())
         changes: dict = {"state": ACTIVE, "activated_at": utc_now(), "previous": previous}
         if self.params["schema_version"] is not None:
             changes["schema_version"] = self.params["schema_version"]
@@ -414,6 +454,15 @@ class Releases:
             os.rename(staging, self.layout.release(release_id))
         self.store.update(release_id, state=FAILED, failed_at=utc_now(), reason=self.params["reason"])
         self.store.journal("failed", release_id, reason=self.params["reason"])
+        # Only the newest failed release is kept for inspection.
+        current = self.layout.current_release()
+        result["removed"] = []
+        for record in self.store.all():
+            if record.get("state") == FAILED and record["id"] not in (release_id, current):
+                shutil.rmtree(self.layout.release(record["id"]), ignore_errors=True)
+                self.store.remove(record["id"])
+                self.store.journal("removed", record["id"])
+                result["removed"].append(record["id"])
         return result
 
     # -- query / clean ----------------------------------------------------------
@@ -513,6 +562,8 @@ def main() -> None:
             "reason": {"type": "str", "default": ""},
             "schema_version": {"type": "str"},
             "keep_releases": {"type": "int", "default": 5},
+            "min_free_mb": {"type": "int", "default": 0},
+            "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
         },
         required_if=[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
         supports_check_mode=True,

@@ -52,7 +52,7 @@ options:
   tail_lines:
     description: How many last lines of output to return.
     type: int
-    default: 40
+    default: 25
 attributes:
   check_mode:
     support: full
@@ -119,7 +119,7 @@ def main() -> None:
             "user": {"type": "str", "required": True},
             "env": {"type": "dict", "default": {}},
             "timeout": {"type": "int", "default": 1800},
-            "tail_lines": {"type": "int", "default": 40},
+            "tail_lines": {"type": "int", "default": 25},
         },
         supports_check_mode=True,
     )
@@ -140,7 +140,16 @@ def main() -> None:
 
     env = {str(k): str(v) for k, v in params["env"].items()}
     try:
-        outcome = run_as(params["argv"], params["user"], chdir, log, env, params["timeout"], params["tail_lines"])
+        outcome = run_as(
+            params["argv"],
+            params["user"],
+            chdir,
+            log,
+            env,
+            params["timeout"],
+            params["tail_lines"],
+            pidfile=layout.pidfile(stage) if os.path.isdir(layout.running) else None,
+        )
     except UnknownUser as err:
         module.fail_json(msg=f"{stage}: {err}", log=log, chdir=chdir)
     except OSError as err:
