@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +60,46 @@ class Fleet:
         return proc.stdout
 
     def current(self, host: str) -> str:
-        return self.ssh(host, f"readlink {DEPLOY_TO}/current").strip()
+        """The release ID `current` points at."""
+        return self.ssh(host, f"readlink {DEPLOY_TO}/current").strip().rsplit("/", 1)[-1]
+
+    def records(self, host: str) -> dict[str, dict]:
+        """deployctl's recorded release states on a host, by release ID."""
+        script = (
+            "import glob, json; print(json.dumps([json.load(open(f)) for f in "
+            f"sorted(glob.glob('{DEPLOY_TO}/.deployctl/releases/*.json'))]))"
+        )
+        return {r["id"]: r for r in json.loads(self.ssh(host, f'python3 -c "{script}"'))}
+
+    def newest(self, host: str) -> dict:
+        return self.records(host)[max(self.records(host))]
+
+    def journal(self, host: str) -> list[dict]:
+        return [json.loads(line) for line in self.ssh(host, f"cat {DEPLOY_TO}/.deployctl/journal.jsonl").splitlines()]
 
     def http_port(self, host: str) -> int:
         return int(self.hosts[host]["harness_http_port"])
+
+    def health(self, host: str) -> tuple[int | None, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port(host)}/up", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, {}
+        except OSError:
+            return None, {}
+
+    def schema_migrations(self, host: str) -> list[str]:
+        """Rows of schema_migrations, read with the app's credentials (the password via stdin)."""
+        v = self.hosts[host]
+        out = self.ssh(
+            host,
+            "read -r PGPASSWORD; export PGPASSWORD; "
+            f"psql -h {v['sample_db_host']} -U {v['sample_db_user']} -d {v['sample_db_name']} "
+            "-tAc 'SELECT version FROM schema_migrations ORDER BY version'",
+            stdin=v["vault_sample_db_password"] + "\n",
+        )
+        return out.split()
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +121,29 @@ def vault_secrets() -> dict[str, str]:
         text=True,
     ).stdout
     return {k: str(v) for k, v in yaml.safe_load(out).items()}
+
+
+@pytest.fixture(scope="session")
+def commits(fleet: Fleet) -> dict[str, str]:
+    """Commit of each tag of the sample app, read from its upstream repository."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(targets.UPSTREAM / "sample-app.git"), "show-ref", "--tags", "-d"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {
+        ref.removeprefix("refs/tags/").removesuffix("^{}"): sha
+        for sha, ref in (line.split() for line in out.splitlines())
+        if ref.endswith("^{}")
+    }
+
+
+@pytest.fixture
+def on_v2(fleet: Fleet, commits: dict[str, str]) -> dict[str, str]:
+    """Every host serving v2 (a no-op when it already does); returns the live release per host."""
+    run = fleet.deploy("v2")
+    assert run.rc == 0, run.output[-3000:]
+    for host in fleet.hosts:
+        assert fleet.health(host)[1].get("revision") == commits["v2"]
+    return {host: fleet.current(host) for host in fleet.hosts}

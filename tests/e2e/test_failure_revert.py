@@ -1,0 +1,87 @@
+"""Every failure leaves the previous release serving, says what happened, and loses nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import DEPLOY_TO
+from tests.e2e.poller import HealthPoller
+
+# Fail fast: the unhealthy release never gets better.
+FAST_HEALTH = ("-e", "deploy_health_deadline=8")
+
+
+@pytest.mark.parametrize(
+    ("ref", "stage", "evidence"),
+    [
+        ("v3-broken-build", "build", "expected file app/models/misnamed.rb to define constant Misnamed"),
+        ("v3-broken-migration", "migrate", 'relation "table_that_does_not_exist" does not exist'),
+    ],
+)
+def test_failure_before_the_switch_leaves_the_live_release_untouched(fleet, commits, on_v2, ref, stage, evidence):
+    with HealthPoller(f"http://127.0.0.1:{fleet.http_port('web1')}/up") as poller:
+        run = fleet.deploy(ref, *FAST_HEALTH)
+
+    assert run.rc == 2
+    for host, live in on_v2.items():
+        assert f"failed on {host} at stage {stage}" in run.output
+        assert f"Nothing live was changed: current still points at {live}, which keeps serving." in run.output
+        assert fleet.current(host) == live
+        failed = fleet.newest(host)
+        assert (failed["state"], failed["ref"]) == ("failed", ref)
+        assert failed["reason"].startswith(f"{stage}:")
+        assert fleet.ssh(host, f"test -d {DEPLOY_TO}/releases/{failed['id']} && echo kept").strip() == "kept"
+    assert evidence in run.output
+    # Users never noticed: every request was answered by v2.
+    assert poller.failures() == []
+    assert poller.revisions() == {commits["v2"]}
+    assert fleet.schema_migrations("web1") == ["20240101000000", "20240201000000"]
+
+
+def test_failed_health_check_switches_back_and_restarts_the_previous_release(fleet, commits, on_v2):
+    with HealthPoller(f"http://127.0.0.1:{fleet.http_port('web1')}/up") as poller:
+        run = fleet.deploy("v3-unhealthy", *FAST_HEALTH)
+
+    assert run.rc == 2
+    for host, live in on_v2.items():
+        assert f"failed on {host} at stage verify" in run.output
+        assert f"REVERTED: current points at {live} again and the app was restarted; it answers 200" in run.output
+        assert fleet.current(host) == live
+        assert fleet.newest(host)["state"] == "failed"
+        assert fleet.health(host) == (200, fleet.health(host)[1])
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+    assert "status 500, expected 200" in run.output
+    assert '"error":"deliberately unhealthy"' in run.output
+    no_answer = poller.longest(lambda a: a.status is None)
+    broken = poller.longest(lambda a: a.revision != commits["v2"])
+    print(f"\nduring switch + failed check + revert: no answer at all for at most {no_answer}s (restarts);")
+    print(f"the broken release or no release answered for {broken}s (the health deadline is 8s)")
+    assert poller.revisions() <= {commits["v2"], commits["v3-unhealthy"]}
+    assert poller.answers[-1].status == 200
+
+
+def test_a_full_disk_stops_the_deploy_before_anything_changes(fleet, on_v2):
+    before = {host: set(fleet.records(host)) for host in fleet.hosts}
+    run = fleet.deploy("v1", "-e", "deploy_min_free_mb=100000000")
+    assert run.rc == 2
+    assert f"MiB free under {DEPLOY_TO} (deploy_min_free_mb is 100000000)" in run.output
+    for host, live in on_v2.items():
+        assert fleet.current(host) == live
+        assert set(fleet.records(host)) == before[host]
+
+
+def test_first_deploy_with_nothing_to_revert_to_says_so_and_deletes_nothing(fleet):
+    fresh = (
+        "-e", "deploy_to=/srv/fresh", "-e", "deploy_service_name=fresh", "-e", "deploy_app_port=3100",
+        "-e", "deploy_keep_releases=1", *FAST_HEALTH,
+    )  # fmt: skip
+    run = fleet.deploy("v3-unhealthy", *fresh)
+    assert run.rc == 2
+    assert "NOT REVERTED: this was the first deploy to this host, so there is no previous release" in run.output
+    assert "Nothing was deleted" in run.output
+    release = fleet.ssh("web1", "readlink /srv/fresh/current").strip()
+    assert fleet.ssh("web1", f"cat /srv/fresh/{release}/REVISION").strip() != ""
+
+    rollback = fleet.playbook("rollback.yml", "-e", "deploy_to=/srv/fresh", "-e", "deploy_service_name=fresh")
+    assert rollback.rc == 2
+    assert "nothing to roll back to on web1: no good release other than the current one" in rollback.output

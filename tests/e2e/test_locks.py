@@ -1,0 +1,74 @@
+"""The per-host deploy lock: one deploy at a time, a named holder, recoverable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+
+SLOW_BUILD = '{"deploy_build_command": ["sh", "-c", "sleep 6 && exec make deploy"]}'
+
+
+def start_deploy(ref: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ansible-playbook", "playbooks/deploy.yml", "-i", str(INVENTORY), "--vault-id", VAULT_ID,
+         "-e", f"deploy_ref={ref}", *args],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_of_two_deploys_started_at_once_exactly_one_proceeds(fleet, commits, on_v2):
+    first, second = start_deploy("v1", "-e", SLOW_BUILD), start_deploy("v1", "-e", SLOW_BUILD)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 2], outputs
+    loser = outputs[[first.returncode, second.returncode].index(2)]
+    assert "another deploy holds the lock on this host: " in loser
+    assert "(ref v1, release " in loser
+    assert "playbooks/unlock.yml" in loser
+    # The loser stopped at the lock: it staged nothing anywhere.
+    assert "Stage: fetch" not in loser.split("Lock: stop when another deploy holds the lock")[1]
+    for host in fleet.hosts:
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+        assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock || echo free").strip() == "free"
+
+
+def plant_lock(fleet, host: str, age: int) -> None:
+    """A lock left by a deploy from another controller, `age` seconds ago."""
+    holder = {
+        "token": "20260101T000000Z-4242", "user": "alice", "ref": "v9", "release": "20260101T000000Z",
+        "controller": "alices-laptop", "pid": 4242, "started_at": "2026-01-01T00:00:00Z",
+        "started_epoch": int(time.time()) - age,
+    }  # fmt: skip
+    fleet.ssh(host, f"cat > {DEPLOY_TO}/.deployctl/lock", stdin=json.dumps(holder))
+
+
+def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2):
+    plant_lock(fleet, "web1", age=60)
+    blocked = fleet.deploy("v1")
+    assert blocked.rc == 2
+    assert "another deploy holds the lock on this host: alice since 2026-01-01T00:00:00Z" in blocked.output
+    assert "controller alices-laptop, pid 4242" in blocked.output
+    assert fleet.current("web1") == on_v2["web1"]
+
+    no_reason = fleet.playbook("unlock.yml")
+    assert no_reason.rc == 2
+    assert "unlock_reason is not set: say why the lock is forced open" in no_reason.output
+
+    opened = fleet.playbook("unlock.yml", "-e", json.dumps({"unlock_reason": "alice's laptop died mid-deploy"}))
+    assert opened.rc == 0
+    assert "removed the lock held by alice (ref v9, since 2026-01-01T00:00:00Z)" in opened.output
+    forced = [e for e in fleet.journal("web1") if e["event"] == "lock_forced_open"][-1]
+    assert forced["reason"] == "alice's laptop died mid-deploy"
+    assert forced["holder"]["user"] == "alice"
+    assert fleet.deploy("v2").rc == 0
+
+
+def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2):
+    plant_lock(fleet, "web2", age=7200)
+    run = fleet.deploy("v1", "-e", "deploy_lock_ttl=3600")
+    assert run.rc == 0, run.output[-3000:]
+    taken = [e for e in fleet.journal("web2") if e["event"] == "lock_taken_over"][-1]
+    assert taken["stale_holder"]["user"] == "alice"

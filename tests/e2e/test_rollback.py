@@ -1,0 +1,43 @@
+"""Rollback: one command back to the previous good release, never old code on a newer schema blindly."""
+
+from __future__ import annotations
+
+
+def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fleet, commits):
+    assert fleet.deploy("v1").rc == 0
+    v1 = {host: fleet.current(host) for host in fleet.hosts}
+    assert fleet.deploy("v2").rc == 0
+    v2 = {host: fleet.current(host) for host in fleet.hosts}
+
+    refused = fleet.playbook("rollback.yml")
+    assert refused.rc == 2
+    assert f"release {v1['web1']} was deployed with database schema 20240101000000, but" in refused.output
+    assert "the database is at 20240201000000" in refused.output
+    assert "-e deploy_rollback_migrate_down=true" in refused.output
+    assert all(fleet.current(host) == v2[host] for host in fleet.hosts)
+
+    rolled = fleet.playbook("rollback.yml", "-e", "deploy_rollback_migrate_down=true")
+    assert rolled.rc == 0, rolled.output[-3000:]
+    for host in fleet.hosts:
+        assert fleet.current(host) == v1[host]
+        status, body = fleet.health(host)
+        assert (status, body["revision"], body["version"]) == (200, commits["v1"], "v1")
+        records = fleet.records(host)
+        assert records[v1[host]]["state"] == "active"
+        assert records[v2[host]]["state"] == "rolled_back"
+    assert fleet.schema_migrations("web1") == ["20240101000000"]
+
+    # Back to v2: its migration is applied again.
+    assert fleet.deploy("v2").rc == 0
+    assert fleet.schema_migrations("web1") == ["20240101000000", "20240201000000"]
+
+
+def test_rollback_to_a_named_release_and_refusal_of_a_failed_one(fleet, commits, on_v2):
+    failed = fleet.deploy("v3-broken-build")
+    assert failed.rc == 2
+    broken = fleet.newest("web1")["id"]
+
+    refused = fleet.playbook("rollback.yml", "-e", f"deploy_rollback_to={broken}")
+    assert refused.rc == 2
+    assert f"release {broken} cannot be rolled back to on web1: it is marked failed" in refused.output
+    assert fleet.current("web1") == on_v2["web1"]
