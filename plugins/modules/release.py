@@ -221,6 +221,7 @@ from typing import NoReturn
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._layout import (
+    STAGING_PREFIX,
     Layout,
     atomic_symlink,
     atomic_write,
@@ -284,6 +285,7 @@ class Releases:
             pending_migrations=[m for m in migrations if m not in applied],
         )
 
+        self._discard_leftovers(result)
         if (
             current_id
             and current
@@ -297,19 +299,8 @@ class Releases:
         result.update(already_live=False, changed=True, path=self.layout.staging(release_id))
         if os.path.lexists(self.layout.release(release_id)):
             self.fail(f"release {release_id} already exists in {self.layout.releases}: pass a new deploy_release_id")
-        result["removed"] = self.layout.staging_dirs()
         if self.check:
             return result
-
-        # The lock is held, so any staging directory is left over from an
-        # interrupted deploy (kill -9, dropped connection): it is never a release.
-        # Its build may still be running: kill that first.
-        result["killed"] = kill_leftovers(self.layout.running)
-        for leftover in result["killed"]:
-            self.store.journal("killed_leftover", None, argv=leftover.get("argv"), pid=leftover.get("pid"))
-        for leftover in result["removed"]:
-            shutil.rmtree(leftover)
-            self.store.journal("discarded_staging", os.path.basename(leftover))
 
         staging = self.layout.staging(release_id)
         os.mkdir(staging, 0o755)
@@ -335,6 +326,27 @@ class Releases:
         self._write_config(staging, gid)
         self.store.journal("staged", release_id, commit=commit, ref=params["version"], by=params["deployed_by"])
         return result
+
+    def _discard_leftovers(self, result: dict) -> None:
+        """Remove what an interrupted deploy (kill -9, dropped connection) left behind.
+
+        The lock is held, so any staging directory is a leftover, never a release;
+        its build may even still be running: kill that first.
+        """
+        result["removed"] = [os.path.basename(p) for p in self.layout.staging_dirs()]
+        result["killed"] = []
+        if self.check or not os.path.isdir(self.layout.meta):
+            return
+        result["killed"] = kill_leftovers(self.layout.running)
+        for leftover in result["killed"]:
+            self.store.journal("killed_leftover", None, argv=leftover.get("argv"), pid=leftover.get("pid"))
+        for path in self.layout.staging_dirs():
+            shutil.rmtree(path)
+            release_id = os.path.basename(path)[len(STAGING_PREFIX) :]
+            self.store.remove(release_id)
+            self.store.journal("discarded_staging", release_id)
+        if result["removed"] or result["killed"]:
+            result["changed"] = True
 
     def _check_free_space(self) -> int:
         path = self.layout.root
