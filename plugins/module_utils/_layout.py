@@ -90,7 +90,7 @@ class Layout:
 
 
 def validate_release_id(release_id: str) -> str | None:
-    if RELEASE_ID_PATTERN.match(release_id):
+    if RELEASE_ID_PATTERN.fullmatch(release_id):
         return None
     return (
         f"release id {release_id!r} is not valid: use a UTC timestamp such as "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -84,15 +85,27 @@ class Mirror:
             f"known refs include: {', '.join(self.known_refs()[:10]) or 'none'}"
         )
 
-    def resolve_remote(self, ref: str) -> str | None:
-        """Resolve without touching the disk (check mode with no mirror yet)."""
-        if FULL_SHA.match(ref):
-            return ref
-        out = self._git("ls-remote", self.url, ref, f"refs/tags/{ref}^{{}}", cwd_repo=False)
-        lines = [line.split("\t") for line in out.splitlines() if line]
-        peeled = [sha for sha, name in lines if name.endswith("^{}")]
-        shas = peeled or [sha for sha, _ in lines]
-        return shas[0] if shas else None
+    def preview(self, ref: str, directory: str) -> tuple[str, list[str]]:
+        """Resolve `ref` and list `directory` at it, leaving the mirror untouched (check mode).
+
+        Fetches into a throwaway repository that borrows the mirror's objects, so
+        only what the mirror lacks crosses the network.
+        """
+        with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
+            scratch = Mirror(tmp, self.url)
+            scratch.env = self.env
+            scratch._git("init", "--quiet", "--bare", tmp, cwd_repo=False)
+            if self.exists():
+                with open(os.path.join(tmp, "objects", "info", "alternates"), "w", encoding="utf-8") as handle:
+                    handle.write(os.path.join(os.path.abspath(self.path), "objects") + "\n")
+            try:
+                scratch._git("fetch", "--quiet", "--no-tags", self.url, f"+{ref}:refs/preview")
+                commit = scratch._git("rev-parse", "--verify", "refs/preview^{commit}").strip()
+            except MirrorError:
+                commit = scratch.resolve(ref) if FULL_SHA.match(ref) and self.has_commit(ref) else ""
+            if not commit:
+                raise MirrorError(f"ref {ref!r} is not a branch, tag or commit of {self.url}")
+            return commit, scratch.list_dir(commit, directory)
 
     def known_refs(self) -> list[str]:
         out = self._git("for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags", "refs/heads")

@@ -98,7 +98,7 @@ previous_holder:
   type: dict
 """
 
-import contextlib
+import fcntl
 import json
 import os
 import time
@@ -134,16 +134,13 @@ def is_stale(holder: dict, ttl: int, controller: str, live_pids: list[int]) -> b
     return bool(controller and pid and holder.get("controller") == controller and int(pid) not in live_pids)
 
 
-def try_create(path: str, content: dict) -> bool:
-    """Create the lock file with its whole content, or return False if it exists."""
+def create(path: str, content: dict) -> None:
+    """Create the lock file with its whole content at once (a crash never leaves half a lock)."""
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(content, handle, sort_keys=True)
     try:
         os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
     finally:
         os.unlink(tmp)
 
@@ -168,70 +165,63 @@ def main() -> None:
     p = module.params
     layout = Layout(p["deploy_to"])
     store = ReleaseStore(layout, p["host_label"])
-    holder = read_holder(layout.lock)
-
     if p["state"] == "query":
-        module.exit_json(changed=False, holder=holder)
+        module.exit_json(changed=False, holder=read_holder(layout.lock))
         return
+    if module.check_mode:
+        preview = decide(layout, p, read_holder(layout.lock), check=True)
+        if preview.get("failed"):
+            module.fail_json(**preview)
+        module.exit_json(**preview)
+        return
+    os.makedirs(layout.meta, mode=0o700, exist_ok=True)
+    # Every change to the lock happens under this guard, so two deploys never
+    # both judge a lock stale and remove it (one of them removing a fresh one).
+    with open(layout.meta + "/lock.guard", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        holder = read_holder(layout.lock)
+        result = decide(layout, p, holder, check=False)
+        if result.get("failed"):
+            module.fail_json(**result)
+        if result.get("previous_holder") and p["state"] == "acquired":
+            store.journal("lock_taken_over", p["holder"].get("release"), stale_holder=result["previous_holder"])
+        elif result["changed"] and p["force"]:
+            store.journal(
+                "lock_forced_open", holder.get("release") if holder else None, reason=p["reason"], holder=holder
+            )
+    module.exit_json(**result)
 
+
+def decide(layout: Layout, p: dict, holder: dict | None, check: bool) -> dict:
+    """Take or release the lock (unless `check`); return the module's result."""
     if p["state"] == "released":
         if holder is None:
-            module.exit_json(changed=False, holder=None)
-            return
+            return {"changed": False, "holder": None}
         if not p["force"] and holder.get("token") != p["token"]:
-            module.exit_json(changed=False, holder=holder, msg="the lock belongs to another deploy; left in place")
-        if not module.check_mode:
+            return {"changed": False, "holder": holder, "msg": "the lock belongs to another deploy; left in place"}
+        if not check:
             os.unlink(layout.lock)
-            if p["force"]:
-                store.journal("lock_forced_open", holder.get("release"), reason=p["reason"], holder=holder)
-        module.exit_json(changed=True, holder=None, previous_holder=holder)
+        return {"changed": True, "holder": None, "previous_holder": holder}
 
     if holder and holder.get("token") == p["token"]:
-        module.exit_json(changed=False, holder=holder)
+        return {"changed": False, "holder": holder}
+    if holder and not is_stale(holder, p["ttl"], p["controller"], p["controller_live_pids"]):
+        return {
+            "failed": True,
+            "changed": False,
+            "holder": holder,
+            "msg": (
+                f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; "
+                "if it is dead, run playbooks/unlock.yml with -e unlock_reason='...' (or wait "
+                f"{p['ttl']}s for the lock to go stale)"
+            ),
+        }
     mine = dict(p["holder"], token=p["token"], started_at=utc_now(), started_epoch=int(time.time()))
-    if module.check_mode:
+    if not check:
         if holder:
-            module.fail_json(msg=f"deploy lock {layout.lock} is held by {describe(holder)}", holder=holder)
-        module.exit_json(changed=True, holder=mine)
-
-    os.makedirs(layout.meta, mode=0o700, exist_ok=True)
-    taken_over = None
-    for _attempt in range(3):
-        if try_create(layout.lock, mine):
-            if taken_over:
-                store.journal("lock_taken_over", mine.get("release"), stale_holder=taken_over)
-            module.exit_json(changed=True, holder=mine, previous_holder=taken_over)
-        holder = read_holder(layout.lock)
-        if holder is None:
-            continue
-        if not is_stale(holder, p["ttl"], p["controller"], p["controller_live_pids"]):
-            break
-        # Stale: rename it away first; only one of several racing deploys wins the rename.
-        stale = f"{layout.lock}.stale-{os.getpid()}"
-        try:
-            os.rename(layout.lock, stale)
-        except FileNotFoundError:
-            continue
-        renamed = read_holder(stale)
-        if renamed and renamed.get("token") != holder.get("token"):
-            # Another deploy took the stale lock over between our read and our
-            # rename: what we moved is its fresh lock, so give it back.
-            with contextlib.suppress(FileExistsError):
-                os.link(stale, layout.lock)
-            os.unlink(stale)
-            holder = renamed
-            break
-        os.unlink(stale)
-        taken_over = holder
-    assert holder is not None
-    module.fail_json(
-        msg=(
-            f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; "
-            "if it is dead, run playbooks/unlock.yml with -e unlock_reason='...' (or wait "
-            f"{p['ttl']}s for the lock to go stale)"
-        ),
-        holder=holder,
-    )
+            os.unlink(layout.lock)
+        create(layout.lock, mine)
+    return {"changed": True, "holder": mine, "previous_holder": holder}
 
 
 if __name__ == "__main__":

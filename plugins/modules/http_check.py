@@ -106,7 +106,7 @@ def probe(url: str, timeout: float) -> tuple[int | None, str, str]:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked in main()
             return response.status, response.read(4096).decode("utf-8", errors="replace"), ""
     except urllib.error.HTTPError as err:
-        return err.code, err.read(4096).decode("utf-8", errors="replace"), f"HTTP {err.code}"
+        return err.code, err.read(4096).decode("utf-8", errors="replace"), ""
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         return None, "", f"no answer: {reason}"
@@ -122,10 +122,13 @@ def check(
         sent = time.monotonic()
         code, body, error = probe(url, timeout)
         latency_ms = round((time.monotonic() - sent) * 1000, 1)
-        if code is not None and code not in status:
-            error = f"status {code}, expected {' or '.join(map(str, status))}"
-        elif code is not None and body_contains and body_contains not in body:
-            error = f"status {code} but the body does not contain {body_contains!r}"
+        if code is not None:
+            # Any status may be the healthy one (a listed 503 included): judge it here.
+            error = ""
+            if code not in status:
+                error = f"status {code}, expected {' or '.join(map(str, status))}"
+            elif body_contains and body_contains not in body:
+                error = f"status {code} but the body does not contain {body_contains!r}"
         healthy = not error
         elapsed = round(time.monotonic() - started, 2)
         if healthy or elapsed + interval > deadline:

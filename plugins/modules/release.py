@@ -265,19 +265,17 @@ class Releases:
         result["free_mb"] = self._check_free_space()
 
         try:
-            if self.check and not (mirror.exists() and mirror.has_commit(params["version"])):
-                commit = mirror.resolve_remote(params["version"])
-                if commit is None:
-                    self.fail(f"ref {params['version']!r} is not a branch, tag or commit of {params['repo_url']}")
+            if self.check:
+                commit, names = mirror.preview(params["version"], params["migrations_dir"])
             else:
-                if not self.check:
-                    self.layout.ensure(uid, gid)
+                self.layout.ensure(uid, gid)
                 mirror.update(params["version"])
                 commit = mirror.resolve(params["version"])
+                names = mirror.list_dir(commit, params["migrations_dir"])
         except MirrorError as err:
             self.fail(str(err), stderr=err.stderr, repo=self.layout.repo)
 
-        migrations = self._migration_versions(mirror, commit)
+        migrations = sorted(n.split("_", 1)[0] for n in names if n.split("_", 1)[0].isdigit())
         applied = (current or {}).get("migrations", [])
         result.update(
             commit=commit,
@@ -361,12 +359,6 @@ class Releases:
                 "free some space (old logs, releases) or lower deploy_min_free_mb; nothing was changed"
             )
         return free_mb
-
-    def _migration_versions(self, mirror: Mirror, commit: str) -> list[str]:
-        if not mirror.exists():
-            return []
-        names = mirror.list_dir(commit, self.params["migrations_dir"])
-        return sorted(n.split("_", 1)[0] for n in names if n.split("_", 1)[0].isdigit())
 
     def _config_matches(self, release_id: str | None) -> bool:
         if not release_id:
@@ -504,22 +496,20 @@ class Releases:
         keep = set(good[-max(self.params["keep_releases"], 1) :]) | set(failed[-1:])
         keep |= {current, rollback["id"] if rollback else None}
         doomed = [r["id"] for r in records if r["id"] not in keep and r.get("state") != BUILDING]
-        leftovers = self.layout.staging_dirs()
-        result = {
-            "changed": bool(doomed or leftovers),
+        result: dict = {
+            "changed": bool(doomed),
             "current": current,
             "rollback_target": rollback["id"] if rollback else None,
-            "removed": doomed + [os.path.basename(p) for p in leftovers],
         }
+        self._discard_leftovers(result)
+        result["removed"] = doomed + result["removed"]
         if self.check:
+            result["changed"] = bool(result["removed"])
             return result
         for release_id in doomed:
             shutil.rmtree(self.layout.release(release_id))
             self.store.remove(release_id)
             self.store.journal("removed", release_id)
-        for leftover in leftovers:
-            shutil.rmtree(leftover)
-            self.store.journal("discarded_staging", os.path.basename(leftover))
         return result
 
 

@@ -157,11 +157,14 @@ def main() -> None:
 
     result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
     if outcome.rc != 0 or outcome.timed_out:
-        why = f"was killed after {params['timeout']}s" if outcome.timed_out else f"exited {outcome.rc}"
+        why = (
+            f"was killed at its timeout of {params['timeout']}s"
+            if outcome.timed_out
+            else f"exited {outcome.rc} after {outcome.seconds}s"
+        )
         module.fail_json(
             msg=(
-                f"{stage}: `{command}` {why} after {outcome.seconds}s in {chdir} "
-                f"(whole output: {log}). Last lines:\n" + "\n".join(outcome.tail)
+                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n" + "\n".join(outcome.tail)
             ),
             **result,
         )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 from pathlib import Path
-
-import pytest
 
 from ansible_collections.deployctl.core.plugins.modules import release
 from tests.unit.conftest import APP_USER, Upstream, deploy, git, journal, run_module, staged_args, state, tree
@@ -42,7 +41,7 @@ def test_first_deploy_creates_the_layout_and_a_staging_release(deploy_to: Path, 
     assert result["removed"] == []
 
     root_dirs = {deploy_to: 0o755, deploy_to / "releases": 0o755}
-    root_dirs.update({deploy_to / ".deployctl" / sub: 0o700 for sub in ("", "releases", "logs")})
+    root_dirs.update({deploy_to / ".deployctl" / sub: 0o700 for sub in ("", "releases", "logs", "running")})
     for path, wanted in root_dirs.items():
         assert (mode(path), owner(path)) == (wanted, (0, 0)), path
     assert (mode(deploy_to / "shared"), owner(deploy_to / "shared")) == (0o755, (APP.pw_uid, APP.pw_gid))
@@ -157,7 +156,7 @@ def test_unknown_ref_names_it_and_lists_the_known_refs(deploy_to: Path, upstream
 
     assert result["failed"] is True
     assert result["msg"] == (
-        f"ref 'v9' is not a branch, tag or commit of {upstream.url}; known refs include: v2, main, v1"
+        f"ref 'v9' is not a branch, tag or commit of {upstream.url}; known refs include: main, v2, v1"
     )
     assert not (deploy_to / "releases" / f".staging-{R1}").exists()
 
@@ -205,17 +204,48 @@ def test_leftover_staging_of_an_interrupted_deploy_is_removed_and_journaled(
     deploy_to: Path, upstream: Upstream
 ) -> None:
     deploy(deploy_to, upstream, R1)
-    leftover = deploy_to / "releases" / ".staging-20240101T120000Z"
-    (leftover / "app").mkdir(parents=True)
-    (leftover / "app" / "half-written.rb").write_text("# ...")
+    interrupted = "20240101T120000Z"
+    run_module(release, staged_args(deploy_to, upstream, interrupted, version="v2"))  # then the deploy died
 
     result = run_module(release, staged_args(deploy_to, upstream, R2, version="v2"))
 
-    assert result["removed"] == [str(leftover)]
-    assert not leftover.exists()
+    assert (result["changed"], result["removed"], result["killed"]) == (True, [f".staging-{interrupted}"], [])
     assert sorted(os.listdir(deploy_to / "releases")) == [".staging-" + R2, R1]
+    assert sorted(os.listdir(deploy_to / ".deployctl" / "releases")) == [f"{R1}.json", f"{R2}.json"]
     discarded = [line for line in journal(deploy_to) if line["event"] == "discarded_staging"]
-    assert [line["release"] for line in discarded] == [".staging-20240101T120000Z"]
+    assert [line["release"] for line in discarded] == [interrupted]
+
+
+def test_leftover_staging_is_removed_also_when_already_live(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1)
+    run_module(release, staged_args(deploy_to, upstream, R2, version="v2"))  # then the deploy died
+
+    result = run_module(release, staged_args(deploy_to, upstream, "20240103T000000Z"))
+
+    assert (result["already_live"], result["changed"], result["removed"]) == (True, True, [f".staging-{R2}"])
+    assert sorted(os.listdir(deploy_to / "releases")) == [R1]
+
+
+def test_too_little_free_space_is_refused_before_touching_the_host(deploy_to: Path, upstream: Upstream) -> None:
+    result = run_module(release, staged_args(deploy_to, upstream, R1, min_free_mb=2**40))
+
+    assert result["failed"] is True
+    match = re.fullmatch(
+        rf"only (\d+) MiB free under {re.escape(str(deploy_to))} \(deploy_min_free_mb is {2**40}\): "
+        r"free some space \(old logs, releases\) or lower deploy_min_free_mb; nothing was changed",
+        result["msg"],
+    )
+    assert match, result["msg"]
+    st = os.statvfs(deploy_to.parent.parent)
+    assert abs(int(match[1]) - st.f_bavail * st.f_frsize // 2**20) < 1024
+    assert not deploy_to.exists()
+
+
+def test_free_space_is_reported(deploy_to: Path, upstream: Upstream) -> None:
+    result = run_module(release, staged_args(deploy_to, upstream, R1, min_free_mb=1))
+
+    st = os.statvfs(deploy_to)
+    assert abs(result["free_mb"] - st.f_bavail * st.f_frsize // 2**20) < 1024
 
 
 def test_check_mode_on_a_new_host_writes_nothing_but_reports_the_commit(
@@ -233,22 +263,21 @@ def test_check_mode_on_a_new_host_writes_nothing_but_reports_the_commit(
     assert not deploy_to.exists()
 
 
-def test_check_mode_on_a_deployed_host_writes_nothing(deploy_to: Path, upstream: Upstream) -> None:
+def test_check_mode_on_a_deployed_host_changes_no_release(deploy_to: Path, upstream: Upstream) -> None:
     deploy(deploy_to, upstream, R1)
-    before = tree(deploy_to)
+    run_module(release, staged_args(deploy_to, upstream, "20240101T120000Z", version="v2"))  # then the deploy died
+    before = {sub: tree(deploy_to / sub) for sub in ("releases", "shared", ".deployctl")}
 
     result = run_module(release, staged_args(deploy_to, upstream, R2, version="v2"), check_mode=True)
 
     assert result["changed"] is True
     assert result["commit"] == upstream.v2
     assert result["pending_migrations"] == ["20240201000000"]
-    assert tree(deploy_to) == before
+    assert (result["removed"], result["killed"]) == ([".staging-20240101T120000Z"], [])
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+    assert {sub: tree(deploy_to / sub) for sub in before} == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: check mode fetches into the cached mirror (Mirror.update) when the mirror already has the ref",
-)
 def test_check_mode_does_not_fetch_into_the_mirror(deploy_to: Path, upstream: Upstream, tmp_path: Path) -> None:
     deploy(deploy_to, upstream, R1, version="main")
     work = tmp_path / "work"

@@ -1,0 +1,187 @@
+"""release_command: a command run in a release as the app user, with a clean environment and a log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.deployctl.core.plugins.module_utils._runas import SAFE_PATH
+from ansible_collections.deployctl.core.plugins.modules import release, release_command
+from tests.unit.conftest import APP_USER, Upstream, journal, release_to, run_module, staged_args
+
+R1, R2 = "20240101T000000Z", "20240102T000000Z"
+
+
+@pytest.fixture
+def staged(open_deploy_to: Path, upstream: Upstream) -> Path:
+    """A staged release the app user can enter; returns deploy_to."""
+    result = run_module(release, staged_args(open_deploy_to, upstream, R1))
+    assert result["changed"] is True, result
+    return open_deploy_to
+
+
+def dies(pid: str, within: float = 5) -> bool:
+    """Whether process `pid` is gone (or a zombie) within `within` seconds: SIGKILL takes a moment."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def command(deploy_to: Path, argv: list[str], check_mode: bool = False, **overrides: object) -> dict:
+    args = {"deploy_to": str(deploy_to), "release_id": R1, "stage": "build", "argv": argv, "user": APP_USER}
+    return run_module(release_command, {**args, **overrides}, check_mode=check_mode)
+
+
+def test_runs_as_the_app_user_in_the_staging_directory_with_a_log(staged: Path) -> None:
+    result = command(staged, ["sh", "-c", "id -un; pwd"])
+
+    staging = staged / "releases" / f".staging-{R1}"
+    log = staged / ".deployctl" / "logs" / f"{R1}-build.log"
+    assert not result.get("failed"), result["msg"]
+    assert (result["changed"], result["rc"]) == (True, 0)
+    assert result["tail"] == [APP_USER, str(staging)]
+    assert (result["chdir"], result["log"]) == (str(staging), str(log))
+    assert log.read_text() == f"{APP_USER}\n{staging}\n"
+    st = os.stat(log)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
+    assert os.listdir(staged / ".deployctl" / "running") == []
+
+
+def test_runs_in_the_release_directory_once_built(staged: Path) -> None:
+    release_to(staged, R1, "built")
+
+    result = command(staged, ["pwd"])
+
+    assert result["tail"] == [str(staged / "releases" / R1)]
+
+
+def test_environment_is_clean(staged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_IN_PARENT", "leaked")
+
+    result = command(staged, ["env"], env={"RAILS_ENV": "production", "JOBS": 4})
+
+    assert sorted(result["tail"]) == [
+        "HOME=/nonexistent",
+        "JOBS=4",
+        "LANG=C.UTF-8",
+        f"LOGNAME={APP_USER}",
+        f"PATH={SAFE_PATH}",
+        "RAILS_ENV=production",
+        f"USER={APP_USER}",
+    ]
+
+
+def test_only_the_last_lines_are_returned(staged: Path) -> None:
+    result = command(staged, ["seq", "1", "100"], tail_lines=3)
+
+    assert result["tail"] == ["98", "99", "100"]
+    assert len(Path(result["log"]).read_text().splitlines()) == 100
+
+
+def test_failure_names_the_stage_exit_code_log_and_last_lines(staged: Path) -> None:
+    result = command(staged, ["sh", "-c", "echo compiling; echo 'error: no Gemfile.lock' >&2; exit 3"])
+
+    staging = staged / "releases" / f".staging-{R1}"
+    log = staged / ".deployctl" / "logs" / f"{R1}-build.log"
+    assert result["failed"] is True
+    assert result["rc"] == 3
+    assert result["msg"] == (
+        f"build: `sh -c 'echo compiling; echo '\"'\"'error: no Gemfile.lock'\"'\"' >&2; exit 3'` exited 3 "
+        f"after {result['seconds']}s in {staging} (whole output: {log}). Last lines:\ncompiling\nerror: no Gemfile.lock"
+    )
+
+
+def test_timeout_kills_the_command_and_its_children(staged: Path) -> None:
+    started = time.monotonic()
+
+    result = command(staged, ["sh", "-c", "sleep 60 & echo $! > child.pid; echo started; wait"], timeout=1)
+
+    assert time.monotonic() - started < 10
+    assert result["failed"] is True
+    assert result["rc"] == -9
+    staging = staged / "releases" / f".staging-{R1}"
+    assert result["msg"].startswith(
+        "build: `sh -c 'sleep 60 & echo $! > child.pid; echo started; wait'` was killed at its timeout of 1s"
+    )
+    assert result["msg"].endswith(f"in {staging} (whole output: {result['log']}). Last lines:\nstarted")
+    assert dies((staging / "child.pid").read_text().strip())
+
+
+def test_missing_release_is_named(open_deploy_to: Path) -> None:
+    result = command(open_deploy_to, ["true"])
+
+    assert result["failed"] is True
+    assert result["msg"] == f"build: release {R1} does not exist under {open_deploy_to / 'releases'}"
+
+
+def test_unknown_user_is_named(staged: Path) -> None:
+    result = command(staged, ["true"], user="no-such-user")
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "build: user 'no-such-user' does not exist on the host: create it, "
+        "or let the role create it (deploy_app_user_manage: true)"
+    )
+
+
+def test_missing_program_is_a_message_not_a_traceback(staged: Path) -> None:
+    result = command(staged, ["no-such-program", "--now"])
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"build: cannot run `no-such-program --now` in {staged / 'releases' / ('.staging-' + R1)}: "
+    )
+    assert "No such file or directory" in result["msg"]
+
+
+def test_check_mode_runs_nothing(staged: Path) -> None:
+    result = command(staged, ["touch", "ran"], check_mode=True)
+
+    assert (result["changed"], result["msg"]) == (True, f"would run `touch ran` as {APP_USER}")
+    assert not (staged / "releases" / f".staging-{R1}" / "ran").exists()
+    assert not (staged / ".deployctl" / "logs" / f"{R1}-build.log").exists()
+
+
+def _build_then_die(deploy_to: Path) -> None:
+    command(deploy_to, ["sleep", "60"], timeout=600)
+
+
+def test_a_build_left_running_by_a_dead_deploy_is_killed_by_the_next_one(staged: Path, upstream: Upstream) -> None:
+    pidfile = staged / ".deployctl" / "running" / "build.json"
+    deploy = multiprocessing.get_context("fork").Process(target=_build_then_die, args=(staged,))
+    deploy.start()
+    try:
+        deadline = time.monotonic() + 10
+        running = None
+        while running is None:
+            assert time.monotonic() < deadline, "the build never started"
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                running = json.loads(pidfile.read_text())
+            time.sleep(0.01)
+    finally:
+        deploy.kill()  # kill -9 of the deploy: the build outlives it
+        deploy.join()
+    assert not dies(str(running["pid"]), within=0.2)
+
+    result = run_module(release, staged_args(staged, upstream, R2, version="v2"))
+
+    staging = staged / "releases" / f".staging-{R1}"
+    assert result["killed"] == [{"pid": running["pid"], "argv": ["sleep", "60"], "chdir": str(staging), "killed": True}]
+    assert result["removed"] == [f".staging-{R1}"]
+    assert dies(str(running["pid"]))
+    assert os.listdir(staged / ".deployctl" / "running") == []
+    [line] = [line for line in journal(staged) if line["event"] == "killed_leftover"]
+    assert (line["argv"], line["pid"]) == (["sleep", "60"], running["pid"])
