@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.harness import targets
 
@@ -37,7 +36,15 @@ class Fleet:
 
     def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None) -> Run:
         proc = subprocess.run(
-            ["ansible-playbook", f"playbooks/{playbook}", "-i", str(INVENTORY), "--vault-id", VAULT_ID, *args],
+            [
+                targets.tool("ansible-playbook"),
+                f"playbooks/{playbook}",
+                "-i",
+                str(INVENTORY),
+                "--vault-id",
+                VAULT_ID,
+                *args,
+            ],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -111,16 +118,10 @@ def fleet() -> Iterator[Fleet]:
 
 
 @pytest.fixture(scope="session")
-def vault_secrets() -> dict[str, str]:
-    """The demo vault's values, decrypted the way an operator would."""
-    out = subprocess.run(
-        ["ansible-vault", "view", "--vault-id", VAULT_ID, "inventories/demo/group_vars/all/vault.yml"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {k: str(v) for k, v in yaml.safe_load(out).items()}
+def vault_secrets(fleet: Fleet) -> dict[str, str]:
+    """The demo vault's values, decrypted."""
+    hostvars = next(iter(fleet.hosts.values()))
+    return {k: v for k, v in hostvars.items() if k.startswith("vault_")}
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,14 @@ import subprocess
 import time
 
 from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.harness import targets
 
 SLOW_BUILD = '{"deploy_build_command": ["sh", "-c", "sleep 6 && exec make deploy"]}'
 
 
 def start_deploy(ref: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        ["ansible-playbook", "playbooks/deploy.yml", "-i", str(INVENTORY), "--vault-id", VAULT_ID,
+        [targets.tool("ansible-playbook"), "playbooks/deploy.yml", "-i", str(INVENTORY), "--vault-id", VAULT_ID,
          "-e", f"deploy_ref={ref}", *args],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

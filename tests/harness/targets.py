@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.harness import podman
+from tests.harness import podman, vault
 from tests.harness.image import ensure_target_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +32,15 @@ NETWORK = "deployctl"
 APP_PORT_IN_CONTAINER = 3000
 
 
+def tool(name: str) -> str:
+    """An Ansible command from this Python's environment, whether or not it is on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
 def inventory(path: str, vault_ids: list[str]) -> dict:
-    argv = ["ansible-inventory", "-i", path, "--list"]
+    """Each host's variables, vault-encrypted values decrypted."""
+    argv = [tool("ansible-inventory"), "-i", path, "--list"]
     for vault_id in vault_ids:
         argv += ["--vault-id", vault_id]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
@@ -42,7 +49,7 @@ def inventory(path: str, vault_ids: list[str]) -> dict:
     data = json.loads(proc.stdout)
     hostvars = data.get("_meta", {}).get("hostvars", {})
     hosts = sorted(h for h in hostvars if h != "localhost")
-    return {h: hostvars[h] for h in hosts}
+    return {h: {k: vault.reveal(v, vault_ids) for k, v in hostvars[h].items()} for h in hosts}
 
 
 def ensure_ssh_key() -> Path:
