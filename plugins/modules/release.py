@@ -410,6 +410,10 @@ class Releases:
         result = {"release_id": release_id, "path": release, "changed": False}
         if os.path.isdir(release) and not os.path.exists(staging):
             return result
+        if self.check:
+            # Check mode stages nothing: the release would be published.
+            result["changed"] = True
+            return result
         if not os.path.isdir(staging):
             self.fail(f"release {release_id} has no staging directory {staging}: stage it first")
         result["changed"] = True
@@ -425,6 +429,9 @@ class Releases:
         previous = self.layout.current_release()
         result = {"release_id": release_id, "previous": previous, "changed": previous != release_id}
         record = self.store.get(release_id)
+        if self.check and record is None:
+            # A release check mode only pretended to stage: it would be switched to.
+            return result
         if not os.path.isdir(release) or record is None:
             self.fail(f"release {release_id} does not exist under {self.layout.releases}")
         assert record is not None

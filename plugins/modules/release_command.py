@@ -131,12 +131,13 @@ def main() -> None:
         chdir = layout.release(release_id)
     log = layout.log(release_id, stage)
     command = shlex.join(params["argv"])
+    if module.check_mode:
+        # Check mode stages nothing: say what would run.
+        module.exit_json(changed=True, log=log, chdir=chdir, msg=f"would run `{command}` as {params['user']}")
     if not os.path.isdir(chdir):
         module.fail_json(
             msg=f"{stage}: release {release_id} does not exist under {layout.releases}", log=log, chdir=chdir
         )
-    if module.check_mode:
-        module.exit_json(changed=True, log=log, chdir=chdir, msg=f"would run `{command}` as {params['user']}")
 
     env = {str(k): str(v) for k, v in params["env"].items()}
     try:
