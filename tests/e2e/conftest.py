@@ -34,7 +34,8 @@ class Fleet:
     def __init__(self) -> None:
         self.hosts = targets.inventory(str(INVENTORY), [VAULT_ID])
 
-    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None) -> Run:
+    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None, vault_id: str = VAULT_ID) -> Run:
+        """ansible-playbook as an operator runs it (with the demo vault password unless told otherwise)."""
         proc = subprocess.run(
             [
                 targets.tool("ansible-playbook"),
@@ -42,7 +43,7 @@ class Fleet:
                 "-i",
                 str(INVENTORY),
                 "--vault-id",
-                VAULT_ID,
+                vault_id,
                 *args,
             ],
             cwd=REPO_ROOT,

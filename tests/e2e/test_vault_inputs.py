@@ -1,0 +1,105 @@
+"""Every way a vault password arrives works; a wrong one or a missing secret stops before any host."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import ansible_runner
+import pytest
+
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.harness import targets
+
+DEMO_PASSWORD = (REPO_ROOT / "inventories/demo/demo-vault-password.txt").read_text().strip()
+
+
+def host_state(fleet) -> dict[str, str]:
+    """What a deploy would change first on each host: the journal, the lock, current."""
+    return {
+        host: fleet.ssh(
+            host,
+            f"wc -l < {DEPLOY_TO}/.deployctl/journal.jsonl; ls {DEPLOY_TO}/.deployctl; readlink {DEPLOY_TO}/current",
+        )
+        for host in fleet.hosts
+    }
+
+
+def test_a_wrong_vault_password_names_the_vault_id_and_the_file(fleet, on_v2, tmp_path):
+    before = host_state(fleet)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not the demo password\n")
+    run = fleet.playbook("deploy.yml", "-e", "deploy_ref=v1", vault_id=f"demo@{wrong}")
+    assert run.rc == 2
+    assert (
+        f"cannot decrypt the secrets in {INVENTORY}/group_vars/all/vault.yml: they are encrypted with vault id demo"
+        in run.output.replace("\n        ", " ")
+    )
+    assert "--vault-id demo@prompt" in run.output
+    assert host_state(fleet) == before
+
+
+def test_a_secret_missing_from_the_vault_names_the_key_and_the_file(fleet, on_v2):
+    before = host_state(fleet)
+    config = {"deploy_config": {"api_key": "{{ vault_sample_api_key }}"}}
+    run = fleet.deploy("v1", "-e", json.dumps(config))
+    assert run.rc == 2
+    flat = " ".join(run.output.split())
+    assert "the configuration of web1 needs vault_sample_api_key, which is not defined: add it to" in flat
+    vault_file = f"{INVENTORY}/group_vars/all/vault.yml"
+    assert f"{vault_file} (ansible-vault encrypt_string --vault-id demo@prompt --name vault_sample_api_key)" in flat
+    assert host_state(fleet) == before
+
+
+def test_a_malformed_vault_file_names_the_file_and_line(fleet, on_v2, tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(INVENTORY, inventory, symlinks=False)
+    (inventory / "group_vars/all/vault.yml").write_text("---\nvault_sample_db_password: [unclosed\nvault_x: 1\n")
+    before = host_state(fleet)
+    proc = subprocess.run(
+        [targets.tool("ansible-playbook"), "playbooks/deploy.yml", "-i", str(inventory), "--vault-id", VAULT_ID,
+         "-e", "deploy_ref=v1"],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{inventory}/group_vars/all/vault.yml is not valid YAML (line 3, column 8: expected ',' or ']'" in output
+    assert host_state(fleet) == before
+
+
+def test_a_password_client_script_reads_the_password_from_the_environment(fleet, commits):
+    run = fleet.playbook(
+        "deploy.yml", "-e", "deploy_ref=v2", vault_id="demo@inventories/vault-env-client.py",
+        env={"DEPLOYCTL_VAULT_PASSWORD_DEMO": DEMO_PASSWORD},
+    )  # fmt: skip
+    assert run.rc == 0, run.output[-3000:]
+    assert fleet.health("web1")[1]["revision"] == commits["v2"]
+
+
+@pytest.mark.parametrize("ref", ["v1"])
+def test_a_vault_prompt_answered_by_the_job_runner_as_awx_does(fleet, commits, tmp_path, vault_secrets, ref):
+    artifacts = tmp_path / "artifacts"
+    result = ansible_runner.run(
+        private_data_dir=str(tmp_path),
+        project_dir=str(REPO_ROOT),
+        playbook=str(REPO_ROOT / "playbooks/deploy.yml"),
+        inventory=str(INVENTORY),
+        cmdline="--vault-id demo@prompt",
+        extravars={"deploy_ref": ref},
+        passwords={r"^Vault password \(demo\):\s*$": DEMO_PASSWORD},
+        envvars={"ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "PATH": os.environ["PATH"]},
+        artifact_dir=str(artifacts),
+        suppress_env_files=True,
+        quiet=True,
+    )
+    assert (result.status, result.rc) == ("successful", 0)
+    assert fleet.health("web1")[1]["revision"] == commits[ref]
+    # The job's artifacts (stdout, events, command) hold neither the vault password nor a secret.
+    for path in artifacts.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert DEMO_PASSWORD not in text, path
+            for value in vault_secrets.values():
+                assert value not in text, path
