@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e test clean
+.PHONY: setup demo demo-down lint unit molecule e2e test bench clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -42,6 +42,10 @@ e2e: setup
 	pytest -q tests/e2e
 
 test: lint unit molecule e2e
+
+# Not part of `make test`: figures, not pass/fail (see tests/bench/deploy_speed.py).
+bench: setup
+	python -m tests.bench.deploy_speed
 
 clean:
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -66,7 +66,6 @@ def check_file(path: str) -> None:
 
 
 class VarsModule(BaseVarsPlugin):
-
     def get_vars(self, loader, path, entities, cache=True):
         super().get_vars(loader, path, entities)
         for kind in ("group_vars", "host_vars"):

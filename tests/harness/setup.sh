@@ -22,4 +22,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
-echo "setup: done ($(.venv/bin/ansible --version | head -1))"
+echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"
