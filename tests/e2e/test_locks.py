@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
 from tests.harness import targets
@@ -36,18 +39,27 @@ def test_of_two_deploys_started_at_once_exactly_one_proceeds(fleet, commits, on_
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock || echo free").strip() == "free"
 
 
-def plant_lock(fleet, host: str, age: int) -> None:
-    """A lock left by a deploy from another controller, `age` seconds ago."""
-    holder = {
-        "token": "20260101T000000Z-4242", "user": "alice", "ref": "v9", "release": "20260101T000000Z",
-        "controller": "alices-laptop", "pid": 4242, "started_at": "2026-01-01T00:00:00Z",
-        "started_epoch": int(time.time()) - age,
-    }  # fmt: skip
-    fleet.ssh(host, f"cat > {DEPLOY_TO}/.deployctl/lock", stdin=json.dumps(holder))
+@pytest.fixture
+def plant_lock(fleet) -> Iterator[Callable[[str, int], None]]:
+    """Plants a lock left by a deploy from another controller; removes what is left of it after the test."""
+
+    def plant(host: str, age: int) -> None:
+        holder = {
+            "token": "20260101T000000Z-4242", "user": "alice", "ref": "v9", "release": "20260101T000000Z",
+            "controller": "alices-laptop", "pid": 4242, "started_at": "2026-01-01T00:00:00Z",
+            "started_epoch": int(time.time()) - age,
+        }  # fmt: skip
+        fleet.ssh(host, f"cat > {DEPLOY_TO}/.deployctl/lock", stdin=json.dumps(holder))
+
+    yield plant
+    for host in fleet.hosts:
+        fleet.ssh(
+            host, f"grep -qs alices-laptop {DEPLOY_TO}/.deployctl/lock && rm -f {DEPLOY_TO}/.deployctl/lock; true"
+        )
 
 
-def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2):
-    plant_lock(fleet, "web1", age=60)
+def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2, plant_lock):
+    plant_lock("web1", 60)
     blocked = fleet.deploy("v1")
     assert blocked.rc == 2
     assert "another deploy holds the lock on this host: alice since 2026-01-01T00:00:00Z" in blocked.output
@@ -67,8 +79,8 @@ def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2):
     assert fleet.deploy("v2").rc == 0
 
 
-def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2):
-    plant_lock(fleet, "web2", age=7200)
+def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2, plant_lock):
+    plant_lock("web2", 7200)
     run = fleet.deploy("v1", "-e", "deploy_lock_ttl=3600")
     assert run.rc == 0, run.output[-3000:]
     taken = [e for e in fleet.journal("web2") if e["event"] == "lock_taken_over"][-1]
