@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import ansible_runner
 
@@ -31,7 +33,8 @@ def test_an_awx_job_deploys_from_survey_answers_and_returns_set_stats(fleet, com
         inventory=str(tmp_path / "project/tests/e2e/inventory"),
         cmdline="--vault-id demo@prompt --limit web1,web2",
         passwords={r"^Vault password \(demo\):\s*$": DEMO_PASSWORD},
-        envvars={"PATH": os.environ["PATH"]},
+        # ansible-playbook must be on the runner's PATH (PLATFORM.md).
+        envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
         suppress_env_files=True,
         quiet=True,
     )

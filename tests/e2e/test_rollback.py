@@ -35,7 +35,10 @@ def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fle
 def test_rollback_to_a_named_release_and_refusal_of_a_failed_one(fleet, commits, on_v2):
     failed = fleet.deploy("v3-broken-build")
     assert failed.rc == 2
-    broken = fleet.newest("web1")["id"]
+    assert "failed on web1 at stage build" in failed.output, failed.output[-3000:]
+    [broken] = [
+        r["id"] for r in fleet.records("web1").values() if r["ref"] == "v3-broken-build" and r["state"] == "failed"
+    ]
 
     refused = fleet.playbook("rollback.yml", "-e", f"deploy_rollback_to={broken}")
     assert refused.rc == 2

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import ansible_runner
 import pytest
@@ -89,7 +91,11 @@ def test_a_vault_prompt_answered_by_the_job_runner_as_awx_does(fleet, commits, t
         cmdline="--vault-id demo@prompt",
         extravars={"deploy_ref": ref},
         passwords={r"^Vault password \(demo\):\s*$": DEMO_PASSWORD},
-        envvars={"ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "PATH": os.environ["PATH"]},
+        envvars={
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            # ansible-playbook must be on the runner's PATH (PLATFORM.md).
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
         artifact_dir=str(artifacts),
         suppress_env_files=True,
         quiet=True,

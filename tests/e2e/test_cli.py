@@ -1,0 +1,345 @@
+"""The deployctl command, run as a user runs it, against the container hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, Fleet
+
+PASSWORD_FILE = "inventories/demo/demo-vault-password.txt"
+ENV = str(INVENTORY)
+
+
+@dataclass
+class Cli:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return json.loads(self.out)
+
+    @property
+    def hosts(self) -> dict[str, dict[str, Any]]:
+        return self.doc["hosts"]
+
+    def outcomes(self) -> dict[str, str]:
+        return {host: result["outcome"] for host, result in self.hosts.items()}
+
+
+def deployctl(*args: str, password: bool = True, env: dict[str, str] | None = None) -> Cli:
+    """`deployctl ARGS` from the repository, as the installed command (or `python -m deployctl`)."""
+    installed = Path(sys.executable).with_name("deployctl")
+    command = [str(installed)] if installed.exists() else [sys.executable, "-m", "deployctl"]
+    proc = subprocess.run(
+        [*command, *args, *(["--vault-password-file", PASSWORD_FILE] if password else [])],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "160", **(env or {})},
+    )
+    return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+
+def journal_length(fleet: Fleet, host: str) -> int:
+    return int(fleet.ssh(host, f"cat {DEPLOY_TO}/.deployctl/journal.jsonl 2>/dev/null | wc -l").strip())
+
+
+def lock_state(fleet: Fleet, host: str) -> str:
+    return fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip()
+
+
+def plant_lock(fleet: Fleet, host: str) -> None:
+    """A lock held by a live deploy from another controller."""
+    holder = {
+        "token": "20260101T000000Z-4242", "user": "alice", "ref": "v9", "release": "20260101T000000Z",
+        "controller": "alices-laptop", "pid": 4242, "started_at": "2026-01-01T00:00:00Z",
+        "started_epoch": int(time.time()),
+    }  # fmt: skip
+    fleet.ssh(host, f"cat > {DEPLOY_TO}/.deployctl/lock", stdin=json.dumps(holder))
+
+
+def test_deploy_shows_each_host_s_stages_and_a_summary_table(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
+    run = deployctl("deploy", ENV, "--ref", "v1")
+    assert run.rc == 0, run.out + run.err
+    lines = run.out.splitlines()
+    assert lines[0] == f"Deploying v1 to {INVENTORY.name}"
+    # Off a terminal, each stage a host finishes is a line: host, stage, seconds.
+    progress = [line.split() for line in lines if line.startswith("  web")]
+    for host in fleet.hosts:
+        assert [row[1] for row in progress if row[0] == host][:5] == ["preflight", "lock", "setup", "stage", "build"]
+    header = next(line for line in lines if line.lstrip().startswith("Host"))
+    assert header.split()[:3] == ["Host", "Release", "Result"] and header.split()[-1] == "Total"
+    assert {"Lock", "Stage", "Build", "Switch", "Restart", "Verify", "Cleanup"} <= set(header.split())
+    for host in fleet.hosts:
+        row = next(line.split() for line in lines if line.startswith(f" {host} "))
+        assert row[1:3] == [fleet.current(host), "deployed"]
+        assert all(cell == "-" or float(cell) >= 0 for cell in row[3:])
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+    assert "exit 0: done" in run.out
+
+
+def test_deploy_json_reports_each_host(fleet: Fleet, commits: dict[str, str]) -> None:
+    if any(fleet.health(host)[1].get("revision") != commits["v1"] for host in fleet.hosts):
+        assert fleet.deploy("v1").rc == 0
+    before = {host: fleet.current(host) for host in fleet.hosts}
+    run = deployctl("deploy", ENV, "--ref", "v2", "--json")
+    assert run.rc == 0, run.out + run.err
+    doc = run.doc
+    assert (doc["command"], doc["ref"], doc["exit_code"], doc["result"], doc["errors"]) == ("deploy", "v2", 0, "ok", [])
+    first = min(fleet.hosts)
+    for host, result in run.hosts.items():
+        assert result["outcome"] == "deployed"
+        assert result["release"] == doc["release"] == fleet.current(host)
+        assert result["commit"] == commits["v2"]
+        assert result["previous"] == before[host]
+        # v2 brings a migration: this deploy ran it, once, from the first host.
+        assert result["migrated"] is True
+        assert ("migrate" in result["stages"]) == (host == first)
+        assert result["duration"] > result["stages"]["build"] > 0
+
+
+def test_releases_shows_a_table_per_host_marking_the_current_release(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any
+) -> None:
+    text = deployctl("releases", ENV)
+    assert text.rc == 0, text.out + text.err
+    for host in fleet.hosts:
+        table = text.out.split(host, 1)[1]
+        assert "Release" in table and "Deployed at" in table and "Schema" in table
+        current = next(line for line in table.splitlines() if fleet.current(host) in line)
+        assert current.split("│")[1].strip() == "*"
+        assert [cell.strip() for cell in current.split("│")[3:6]] == ["active", commits["v2"][:8], "v2"]
+        assert "20240201000000" in current
+    data = deployctl("releases", ENV, "--json")
+    assert data.rc == 0
+    for host, result in data.hosts.items():
+        live = [r for r in result["releases"] if r["current"]]
+        assert [r["id"] for r in live] == [result["current"]] == [fleet.current(host)]
+        assert {"id", "state", "commit", "ref", "created_at", "deployed_by", "schema_version"} <= set(live[0])
+
+
+def test_status_shows_the_current_release_the_lock_and_health(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any
+) -> None:
+    run = deployctl("status", ENV, "--json")
+    assert run.rc == 0, run.out + run.err
+    for host, result in run.hosts.items():
+        assert result["current"] == fleet.current(host)
+        assert result["release"]["commit"] == commits["v2"]
+        assert result["lock"] is None
+        assert result["health"]["healthy"] is True and result["health"]["status"] == 200
+    text = deployctl("status", ENV)
+    for host in fleet.hosts:
+        row = next(line for line in text.out.splitlines() if line.startswith(f"│ {host} "))
+        assert fleet.current(host) in row and "free" in row and "200 in" in row
+
+
+def test_check_previews_a_deploy_and_changes_nothing(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
+    def snapshot() -> dict[str, Any]:
+        return {
+            h: (fleet.records(h), journal_length(fleet, h), fleet.current(h), lock_state(fleet, h)) for h in fleet.hosts
+        }
+
+    before = snapshot()
+    run = deployctl("deploy", ENV, "--ref", "v3-broken-migration", "--check", "--json")
+    assert run.rc == 0, run.out + run.err
+    assert run.doc["check"] is True
+    for host, result in run.hosts.items():
+        assert result["outcome"] == "would_deploy"
+        assert result["commit"] == commits["v3-broken-migration"]
+        assert result["pending_migrations"] == ["20240301000000"]
+        assert result["current"] == on_v2[host]
+        assert set(result["would_remove"]) <= set(before[host][0])
+    same = deployctl("deploy", ENV, "--ref", "v2", "--check")
+    assert same.rc == 0
+    assert "Preview of a deploy v2" in same.out
+    assert [line.split("│")[-2].strip() for line in same.out.splitlines() if line.startswith("│ web")] == [
+        "unchanged"
+    ] * len(fleet.hosts)
+    assert snapshot() == before
+
+
+def test_a_failed_health_check_is_reverted_exit_1(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
+    run = deployctl("deploy", ENV, "--ref", "v3-unhealthy", "-e", "deploy_health_deadline=8", "--json")
+    assert run.rc == 1, run.out + run.err
+    assert run.doc["result"] == "reverted"
+    for host, result in run.hosts.items():
+        assert (result["outcome"], result["stage"]) == ("reverted", "verify")
+        assert result["current"] == result["previous"] == on_v2[host] == fleet.current(host)
+        assert "is not healthy" in result["message"]
+        assert f"REVERTED: current points at {on_v2[host]} again" in result["detail"]
+        assert "revert" in result["stages"]
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+    text = deployctl("deploy", ENV, "--ref", "v3-broken-build")
+    assert text.rc == 1, text.out + text.err
+    for host in fleet.hosts:
+        assert next(line for line in text.out.splitlines() if line.startswith(f" {host} ")).split()[2] == "aborted"
+        assert f"{host}: Deploy of v3-broken-build" in text.out
+        assert fleet.current(host) == on_v2[host]
+    assert "exit 1: failed; what was serving before serves again" in text.out
+
+
+def test_a_failure_with_nothing_to_go_back_to_exits_2(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
+    """The first deploy into a new directory has no previous release: it fails and stays failed."""
+    host = min(fleet.hosts)
+    fresh = "/srv/sample-first-deploy"
+    try:
+        run = deployctl(
+            "deploy", ENV, "--ref", "v3-unhealthy", "--limit", host, "--json",
+            "-e", f"deploy_to={fresh}", "-e", "deploy_health_deadline=5",
+        )  # fmt: skip
+        assert run.rc == 2, run.out + run.err
+        assert list(run.hosts) == [host]
+        result = run.hosts[host]
+        assert (result["outcome"], result["stage"], result["current"]) == ("failed", "verify", result["release"])
+        assert "NOT REVERTED" in result["detail"]
+        assert "exit 2" not in run.out  # --json prints only the document
+    finally:
+        fleet.ssh(host, f"rm -rf {fresh}")
+        restored = fleet.deploy("v2")  # puts the unit back on /srv/sample
+        assert restored.rc == 0, restored.output[-3000:]
+    assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+
+def test_rollback_refuses_an_older_schema_then_goes_back_and_forth(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any
+) -> None:
+    if not all(any(r["ref"] == "v1" and r["state"] == "built" for r in fleet.records(h).values()) for h in fleet.hosts):
+        assert fleet.deploy("v1").rc == 0 and fleet.deploy("v2").rc == 0
+    v2 = {host: fleet.current(host) for host in fleet.hosts}
+
+    refused = deployctl("rollback", ENV, "--json")
+    assert refused.rc == 1, refused.out + refused.err
+    for host, result in refused.hosts.items():
+        assert result["outcome"] == "aborted"
+        assert "would run on a newer schema" in result["message"]
+        assert fleet.current(host) == v2[host]
+
+    back = deployctl("rollback", ENV, "-e", "deploy_rollback_force=true", "--json")
+    assert back.rc == 0, back.out + back.err
+    for host, result in back.hosts.items():
+        assert (result["outcome"], result["from"]) == ("rolled_back", v2[host])
+        assert fleet.current(host) == result["to"] != v2[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+
+    release = v2[min(fleet.hosts)]
+    forth = deployctl("rollback", ENV, "--to", release)
+    assert forth.rc == 0, forth.out + forth.err
+    for host in fleet.hosts:
+        row = next(line for line in forth.out.splitlines() if line.startswith(f"│ {host} "))
+        assert [cell.strip() for cell in row.split("│")[3:5]] == [release, "rolled back"]
+        assert fleet.current(host) == release
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+
+def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> None:
+    host = min(fleet.hosts)
+    plant_lock(fleet, host)
+    try:
+        blocked = deployctl("deploy", ENV, "--ref", "v1", "--json")
+        assert blocked.rc == 3, blocked.out + blocked.err
+        assert blocked.doc["result"] == "locked"
+        assert blocked.hosts[host]["outcome"] == "locked"
+        assert "another deploy holds the lock on this host: alice" in blocked.hosts[host]["message"]
+        assert all(fleet.current(h) == on_v2[h] for h in fleet.hosts)
+
+        status = deployctl("status", ENV, "--json")
+        assert status.rc == 0
+        assert status.hosts[host]["lock"]["user"] == "alice"
+        preview = deployctl("deploy", ENV, "--ref", "v1", "--check", "--json")
+        assert (preview.rc, preview.hosts[host]["outcome"]) == (3, "locked")
+
+        opened = deployctl("unlock", ENV, "--reason", "alice's deploy died with her laptop", "--json")
+        assert opened.rc == 0, opened.out + opened.err
+        assert opened.hosts[host]["outcome"] == "unlocked"
+        assert opened.hosts[host]["previous_holder"]["user"] == "alice"
+        assert all(r["outcome"] == "ok" for h, r in opened.hosts.items() if h != host)
+        forced = [e for e in fleet.journal(host) if e["event"] == "lock_forced_open"]
+        assert forced[-1]["reason"] == "alice's deploy died with her laptop"
+        assert deployctl("status", ENV, "--json").hosts[host]["lock"] is None
+    finally:
+        fleet.ssh(host, f"rm -f {DEPLOY_TO}/.deployctl/lock")
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "env", "says"),
+    [
+        (["releases", "no-such-environment"], True, {}, "unknown environment 'no-such-environment'"),
+        (["deploy", ENV], True, {}, "the following arguments are required: --ref"),
+        (["deploy", ENV, "--ref", ""], True, {}, "deploy_ref is not set"),
+        (["deploy", ENV, "--ref", "v1"], False, {"DEPLOYCTL_VAULT_PASSWORD": "wrong"}, "cannot decrypt the secrets"),
+        (["deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=0"], True, {}, "must be at least 1"),
+        (["deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=many"], True, {}, "Validation of arguments failed"),
+        (["releases", ENV], False, {}, "has vault-encrypted content: give --vault-password-file"),
+        (["status", ENV, "--limit", "no-such-host"], True, {}, "no host matched"),
+        (["unlock", ENV, "--reason", ""], True, {}, "--reason is empty"),
+    ],
+    ids=["unknown-env", "no-ref", "empty-ref", "wrong-vault-password", "preflight", "argument-spec", "no-password",
+         "no-host", "no-reason"],
+)  # fmt: skip
+def test_bad_input_exits_5_and_touches_no_host(
+    fleet: Fleet, args: list[str], password: bool, env: dict[str, str], says: str
+) -> None:
+    journals = {host: journal_length(fleet, host) for host in fleet.hosts}
+    run = deployctl(*args, password=password, env=env)
+    assert run.rc == 5, run.out + run.err
+    assert says in run.out + run.err
+    assert {host: journal_length(fleet, host) for host in fleet.hosts} == journals
+    assert all(lock_state(fleet, host) == "free" for host in fleet.hosts)
+
+
+def test_an_unreachable_host_exits_4(fleet: Fleet, tmp_path: Path) -> None:
+    inventory = tmp_path / "with-ghost"
+    shutil.copytree(INVENTORY, inventory)
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    hosts["all"]["children"]["app"]["hosts"]["ghost"] = {"ansible_port": 2999, "harness_http_port": 3999}
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    run = deployctl("status", str(inventory), "--json")
+    assert run.rc == 4, run.out + run.err
+    assert run.outcomes() == {"ghost": "unreachable", **{host: "ok" for host in fleet.hosts}}
+    assert run.hosts["ghost"]["message"]
+
+
+def test_the_vault_password_and_secrets_stay_out_of_output_and_artifacts(
+    fleet: Fleet, vault_secrets: dict[str, str], tmp_path: Path, on_v2: Any
+) -> None:
+    password = (REPO_ROOT / PASSWORD_FILE).read_text().strip()
+    cache = tmp_path / "cache"
+    run = deployctl(
+        "deploy", ENV, "--ref", "v2", "-vvv",
+        password=False, env={"DEPLOYCTL_VAULT_PASSWORD": password, "XDG_CACHE_HOME": str(cache)},
+    )  # fmt: skip
+    assert run.rc == 0, run.out + run.err
+    # -v passes ansible-playbook's own output through.
+    assert "TASK [deployctl.core.deploy : Stage: fetch" in run.out and "ESTABLISH SSH CONNECTION" in run.out
+
+    root = cache / "deployctl"
+    [artifacts] = (root / "artifacts").iterdir()
+    for directory in (root, root / "artifacts", artifacts, root / "runner"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    # suppress_env_files: no passwords, extravars or envvars written for ansible-runner.
+    assert not (root / "runner" / "env").exists()
+    command = json.loads((artifacts / "command").read_text())
+    assert "DEPLOYCTL_VAULT_PASSWORD" not in command["env"]
+    assert command["command"][1:3] == ["--vault-id", f"{INVENTORY.name}@prompt"]
+    assert len(list((artifacts / "job_events").iterdir())) > 50
+
+    for name, secret in {"vault password": password, **vault_secrets}.items():
+        assert secret not in run.out + run.err, f"{name} in deployctl's output"
+        leaks = [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        assert leaks == [], f"{name} found in {leaks}"
