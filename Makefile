@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e test bench clean
+.PHONY: setup demo demo-down lint unit molecule e2e test bench test-fleet clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -33,7 +33,7 @@ lint: setup
 	ansible-lint
 
 unit: setup
-	pytest -q tests/unit
+	pytest -q tests/unit tests/cli
 
 molecule: setup
 	molecule test --all
@@ -46,6 +46,10 @@ test: lint unit molecule e2e
 # Not part of `make test`: figures, not pass/fail (see tests/bench/deploy_speed.py).
 bench: setup
 	python -m tests.bench.deploy_speed
+
+# Not part of `make test`: rolling deploys to six container hosts (tests/fleet), ~5 min.
+test-fleet: setup
+	pytest -q tests/fleet
 
 clean:
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""python -m deployctl"""
+
+import sys
+
+from deployctl.cli import main
+
+sys.exit(main())

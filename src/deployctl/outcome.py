@@ -1,0 +1,365 @@
+"""What a run did, per host, from ansible-runner's events, and the exit code that says it.
+
+Pure code: events in, results out. `Run.feed` folds the events of one ansible-playbook run
+into one `HostRun` per host (the stage it is in, seconds per stage, task results,
+failures); the `*_results` functions read a command's results from that, and
+`exit_code` ranks the hosts' outcomes into the documented exit code.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of deployctl (see docs/cli.md)."""
+
+    OK = 0
+    # The deploy (or rollback) failed, and what was serving before serves again:
+    # it was never touched (aborted) or it was put back and answers (reverted).
+    REVERTED = 1
+    # Failed and NOT reverted: a host may serve a broken release, or its state is unknown.
+    FAILED = 2
+    # Another deploy holds the lock on a host.
+    LOCKED = 3
+    # A host could not be reached (as ansible-playbook's own exit code 4).
+    UNREACHABLE = 4
+    # Bad input: unknown environment, missing ref, vault failure, variables rejected by the
+    # argument specs or the preflight checks. Nothing was changed on any host.
+    BAD_INPUT = 5
+    # Ctrl-C or SIGTERM: the run was cancelled; look at `deployctl status`.
+    INTERRUPTED = 130
+
+
+OUTCOME_EXIT = {
+    "deployed": ExitCode.OK,
+    "unchanged": ExitCode.OK,
+    "rolled_back": ExitCode.OK,
+    "would_deploy": ExitCode.OK,
+    "unlocked": ExitCode.OK,
+    "ok": ExitCode.OK,
+    "reverted": ExitCode.REVERTED,
+    "aborted": ExitCode.REVERTED,
+    "failed": ExitCode.FAILED,
+    "locked": ExitCode.LOCKED,
+    "unreachable": ExitCode.UNREACHABLE,
+    "invalid": ExitCode.BAD_INPUT,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+# With several hosts, the most urgent outcome decides: a host left broken first, then one
+# whose state is unknown, another deploy in the way, input to fix, a clean revert.
+SEVERITY = [
+    ExitCode.INTERRUPTED,
+    ExitCode.FAILED,
+    ExitCode.UNREACHABLE,
+    ExitCode.LOCKED,
+    ExitCode.BAD_INPUT,
+    ExitCode.REVERTED,
+    ExitCode.OK,
+]
+
+# Task names read "Stage: what it does"; the stage is the word before the colon.
+STAGE_PREFIX = re.compile(r"^\s*([A-Za-z][\w-]*)\s*:\s")
+# Tasks that fail before any host is touched when the input is wrong.
+VALIDATION_ACTIONS = {"validate_argument_spec", "ansible.builtin.validate_argument_spec"}
+CONTROLLER = "localhost"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def exit_code(outcomes: Iterable[str]) -> ExitCode:
+    """The exit code of a run whose hosts ended with these outcomes (unknown ones count as failed)."""
+    codes = {OUTCOME_EXIT.get(outcome, ExitCode.FAILED) for outcome in outcomes}
+    if not codes:
+        return ExitCode.BAD_INPUT
+    return next(code for code in SEVERITY if code in codes)
+
+
+def stage_of(task_name: str | None) -> str | None:
+    """The stage a task belongs to: "Build: run the build" -> "build"; None for unprefixed names."""
+    match = STAGE_PREFIX.match(task_name or "")
+    return match.group(1).lower() if match else None
+
+
+@dataclass
+class TaskResult:
+    stage: str | None
+    task: str
+    action: str
+    status: str  # ok, failed, skipped, unreachable
+    res: dict[str, Any]
+    ignored: bool = False
+
+    @property
+    def message(self) -> str:
+        """The failure's message; for a loop, those of the items that failed."""
+        items = [item for item in self.res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+        if items:
+            return "\n".join(str(item.get("msg") or "").strip() for item in items)
+        return str(self.res.get("msg") or "").strip()
+
+
+@dataclass
+class HostRun:
+    """One host's part of a run, as its events tell it."""
+
+    name: str
+    stage: str | None = None
+    task: str = ""  # the task it runs (or ran last)
+    running: bool = False  # False between a task's end and the next one's start: waiting for other hosts
+    started: float | None = None
+    stage_started: float | None = None
+    finished: float | None = None
+    # Seconds per stage, for the tasks that ran (skipped tasks do not make a stage).
+    stages: dict[str, float] = field(default_factory=dict)
+    results: list[TaskResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[TaskResult]:
+        return [r for r in self.results if r.status == "failed" and not r.ignored]
+
+    @property
+    def unreachable(self) -> TaskResult | None:
+        return next((r for r in self.results if r.status == "unreachable"), None)
+
+    @property
+    def duration(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def res(self, task_prefix: str) -> dict[str, Any]:
+        """The result of the last task that ran whose name starts with task_prefix ({} if none)."""
+        for result in reversed(self.results):
+            if result.task.startswith(task_prefix) and result.status != "skipped":
+                return result.res
+        return {}
+
+    def failure_message(self) -> str:
+        problem = self.unreachable or (self.failures[-1] if self.failures else None)
+        return problem.message if problem else ""
+
+    def failed_on_input(self) -> bool:
+        """Whether the first failure is the input being rejected (argument specs, preflight)."""
+        first = self.failures[0] if self.failures else None
+        return first is not None and (first.stage == "preflight" or first.action in VALIDATION_ACTIONS)
+
+
+@dataclass
+class Run:
+    """Folds the events of one ansible-playbook run; `feed` takes each event as it comes."""
+
+    hosts: dict[str, HostRun] = field(default_factory=dict)
+    # set_stats data (the deploy role's per-host outcomes), from the playbook_on_stats event.
+    stats: dict[str, Any] = field(default_factory=dict)
+    # What ansible-playbook printed as errors outside any task (bad YAML, vault, no hosts).
+    errors: list[str] = field(default_factory=list)
+    # Cancelled (Ctrl-C, SIGTERM): ansible-playbook was stopped wherever it was.
+    interrupted: bool = False
+
+    def host(self, name: str) -> HostRun:
+        return self.hosts.setdefault(name, HostRun(name))
+
+    @property
+    def targets(self) -> dict[str, HostRun]:
+        """The managed hosts (the controller's own play is not one of them)."""
+        return {name: host for name, host in self.hosts.items() if name != CONTROLLER}
+
+    def feed(self, event: Mapping[str, Any], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind in ("verbose", "error") and "ERROR" in (event.get("stdout") or ""):
+            self.errors.append(ANSI.sub("", event["stdout"]).strip())
+        elif kind == "playbook_on_stats":
+            self.stats = data.get("artifact_data") or {}
+        elif kind.startswith("runner_") and data.get("host"):
+            self._task_event(kind, data, now)
+
+    def _task_event(self, kind: str, data: Mapping[str, Any], now: float) -> None:
+        host = self.host(data["host"])
+        task = str(data.get("task") or "")
+        stage = stage_of(task)
+        # Everything after the failure handling starts belongs to it (it restarts and checks too).
+        if host.stage == "revert" and stage not in ("report", "unlock"):
+            stage = "revert"
+        if kind == "runner_on_start":
+            host.task, host.running = task, True
+            if host.started is None:
+                host.started = now
+            if stage and stage != host.stage:
+                host.stage, host.stage_started = stage, now
+            return
+        status = {
+            "runner_on_ok": "ok",
+            "runner_on_failed": "failed",
+            "runner_on_skipped": "skipped",
+            "runner_on_unreachable": "unreachable",
+        }.get(kind)
+        if status is None:
+            return
+        res: dict[str, Any] = data["res"] if isinstance(data.get("res"), dict) else {}
+        host.results.append(
+            TaskResult(stage, task, str(data.get("task_action") or ""), status, res, bool(data.get("ignore_errors")))
+        )
+        host.finished, host.running = now, False
+        if stage and status != "skipped":
+            host.stages[stage] = host.stages.get(stage, 0.0) + float(data.get("duration") or 0.0)
+
+
+# -- per-command results -------------------------------------------------------------------
+#
+# Each returns {host: {"outcome": ..., ...}}: the outcome (a key of OUTCOME_EXIT) and
+# what a user reads about that host, JSON-ready.
+
+
+def _common(host: HostRun) -> dict[str, Any] | None:
+    """The outcome of a host that did not get through, or None."""
+    if host.unreachable:
+        return {"outcome": "unreachable", "message": host.unreachable.message}
+    if host.failed_on_input():
+        return {"outcome": "invalid", "stage": "preflight", "message": host.failure_message()}
+    return None
+
+
+def deploy_results(run: Run) -> dict[str, dict[str, Any]]:
+    """A deploy's outcome per host: the role's report (set_stats), else what the events show."""
+    reports = (run.stats.get("deployctl") or {}).get("hosts") or {}
+    results = {}
+    for name, host in run.targets.items():
+        result = _common(host) or dict(reports.get(name) or {})
+        if "outcome" not in result and run.interrupted:
+            result = {"outcome": "interrupted", "stage": host.stage, "message": f"interrupted at: {host.task}"}
+        elif "outcome" not in result:
+            # No report: the failure handling itself failed, so nothing says what serves now.
+            result = {"outcome": "failed", "message": host.failure_message() or "the deploy ended without a report"}
+        elif result["outcome"] not in ("invalid", "unreachable") and host.failures:
+            # The role's closing failure tells the whole story: what failed, and what serves now.
+            result["detail"] = host.failure_message()
+        result["stages"] = {stage: round(seconds, 2) for stage, seconds in host.stages.items()}
+        result["duration"] = round(host.duration, 2)
+        results[name] = result
+    return results
+
+
+def preview_results(run: Run) -> dict[str, dict[str, Any]]:
+    """What a deploy would do per host (playbooks/status.yml with deploy_ref, in check mode)."""
+    results = {}
+    for name, host in run.targets.items():
+        status = status_results_of(host)
+        staged = host.res("Stage:")
+        result = _common(host) or {}
+        if not result and host.failures:
+            # The deploy would stop before switching (e.g. an unknown ref): nothing would change.
+            result = {"outcome": "aborted", "stage": host.failures[-1].stage, "message": host.failure_message()}
+        if not result:
+            outcome = "unchanged" if staged.get("already_live") else "would_deploy"
+            result = {"outcome": "locked" if status.get("lock") else outcome}
+        result.update(
+            commit=staged.get("commit"),
+            current=status.get("current"),
+            lock=status.get("lock"),
+            pending_migrations=staged.get("pending_migrations", []) if not staged.get("already_live") else [],
+            would_remove=host.res("Preview: the releases cleanup").get("removed", []),
+        )
+        results[name] = result
+    return results
+
+
+def rollback_results(run: Run) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, host in run.targets.items():
+        target = host.res("Rollback: choose the target").get("ansible_facts", {}).get("__deploy_rollback", {})
+        switched = bool(host.res("Switch:").get("changed"))
+        result = _common(host)
+        if result is None and host.failures:
+            restored = bool(host.res("Revert: point current back").get("changed"))
+            healthy = bool(host.res("Revert: check the restored").get("healthy"))
+            if host.failures[0].stage == "lock":
+                outcome = "locked"
+            elif not switched:
+                outcome = "aborted"
+            else:
+                outcome = "reverted" if restored and healthy else "failed"
+            result = {"outcome": outcome, "message": host.failure_message()}
+        elif result is None:
+            result = {"outcome": "rolled_back" if switched else "unchanged"}
+        result.update({"from": target.get("from"), "to": target.get("to")})
+        results[name] = result
+    return results
+
+
+def releases_results(run: Run) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, host in run.targets.items():
+        query = host.res("Read the recorded releases")
+        result = _common(host) or _failed(host) or {"outcome": "ok"}
+        result.update(
+            current=query.get("current"),
+            rollback_target=query.get("rollback_target"),
+            releases=query.get("releases", []),
+        )
+        results[name] = result
+    return results
+
+
+def status_results_of(host: HostRun) -> dict[str, Any]:
+    query = host.res("Status: read the recorded releases")
+    current = next((r for r in query.get("releases", []) if r.get("current")), None)
+    health = host.res("Status: check the app")
+    return {
+        "current": query.get("current"),
+        "release": current,
+        "lock": host.res("Status: read the deploy lock").get("holder"),
+        "health": {k: health.get(k) for k in ("healthy", "status", "error", "latency_ms")} if health else None,
+    }
+
+
+def status_results(run: Run) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, host in run.targets.items():
+        result = _common(host) or _failed(host) or {"outcome": "ok"}
+        result.update(status_results_of(host))
+        results[name] = result
+    return results
+
+
+def unlock_results(run: Run) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, host in run.targets.items():
+        opened = host.res("Unlock: force the deploy lock open")
+        result = _common(host) or _failed(host) or {"outcome": "unlocked" if opened.get("changed") else "ok"}
+        result["previous_holder"] = opened.get("previous_holder")
+        results[name] = result
+    return results
+
+
+def _failed(host: HostRun) -> dict[str, Any] | None:
+    return {"outcome": "failed", "message": host.failure_message()} if host.failures else None
+
+
+def run_exit_code(run: Run, results: Mapping[str, Mapping[str, Any]], rc: int, status: str) -> ExitCode:
+    """The exit code of a whole run: the hosts' outcomes, or why no host got that far."""
+    if status == "canceled" or run.interrupted:
+        return ExitCode.INTERRUPTED
+    code = exit_code(result["outcome"] for result in results.values())
+    if code == ExitCode.OK and rc != 0:
+        # ansible-playbook failed in a way no host's result accounts for.
+        return ExitCode.FAILED
+    return code
+
+
+def run_problems(run: Run, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What stopped the run as a whole: ansible-playbook's errors, the controller play's failures."""
+    problems = list(run.errors)
+    controller = run.hosts.get(CONTROLLER)
+    if controller and controller.failures:
+        problems += [failure.message for failure in controller.failures]
+    if not results and not problems:
+        problems.append("no host matched: check the inventory and --limit")
+    return problems

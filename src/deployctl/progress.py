@@ -1,0 +1,307 @@
+"""Renders a run for people: live per-host progress, then summary tables (rich)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.measure import Measurement
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from .outcome import ExitCode, HostRun, Run
+
+OUTCOME_STYLE = {
+    "deployed": "bold green",
+    "rolled_back": "bold green",
+    "unlocked": "bold green",
+    "would_deploy": "bold cyan",
+    "unchanged": "green",
+    "ok": "green",
+    "reverted": "bold yellow",
+    "aborted": "bold yellow",
+    "locked": "bold magenta",
+    "failed": "bold red",
+    "unreachable": "bold red",
+    "invalid": "bold red",
+    "interrupted": "bold red",
+}
+# Bookkeeping stages: their time counts in the total, they get no column of their own.
+UNLISTED_STAGES = {"preflight", "report", "unlock"}
+STAGE_ORDER = ["lock", "setup", "stage", "build", "migrate", "switch", "restart", "verify", "cleanup", "revert"]
+
+EXIT_MEANING = {
+    ExitCode.OK: "done",
+    ExitCode.REVERTED: "failed; what was serving before serves again",
+    ExitCode.FAILED: "failed and NOT reverted: look at the hosts marked failed",
+    ExitCode.LOCKED: "another deploy holds the lock",
+    ExitCode.UNREACHABLE: "a host could not be reached; its state is unknown",
+    ExitCode.BAD_INPUT: "bad input; nothing was changed",
+    ExitCode.INTERRUPTED: "interrupted; check `deployctl status`",
+}
+
+
+def outcome_text(outcome: str) -> Text:
+    return Text(outcome.replace("_", " "), style=OUTCOME_STYLE.get(outcome, "bold red"))
+
+
+def short(commit: Any) -> str:
+    return str(commit)[:8] if commit else "-"
+
+
+def when(stamp: Any) -> str:
+    """2026-11-26T15:14:24Z -> 2026-11-26 15:14:24."""
+    return str(stamp).replace("T", " ").rstrip("Z") if stamp else "-"
+
+
+class Progress:
+    """One line per host while the run goes: the stage it is in and the time it has taken.
+
+    On a terminal the lines update in place; elsewhere (CI logs, pipes) a line is printed
+    for each stage a host finishes, with its duration.
+    """
+
+    def __init__(self, console: Console, run: Run, title: str) -> None:
+        self.console = console
+        self.run = run
+        self.title = title
+        self.started = time.monotonic()
+        self.live: Live | None = None
+        self.printed: dict[str, int] = {}
+
+    def __enter__(self) -> Progress:
+        self.console.print(Text(self.title, style="bold"))
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, get_renderable=self.render, refresh_per_second=8, transient=True)
+            self.live.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.live:
+            self.live.stop()
+        else:
+            for name, host in self.run.targets.items():
+                self._print_stages(name, host, final=True)
+
+    def update(self) -> None:
+        """Called after each event: off a terminal, print each stage a host has finished."""
+        if not self.live:
+            for name, host in self.run.targets.items():
+                self._print_stages(name, host, final=False)
+
+    def _print_stages(self, name: str, host: HostRun, final: bool) -> None:
+        # A stage is finished when the host has gone on to the next one (or the run is over).
+        stages = list(host.stages)
+        done = len(stages) if final else len(stages) - 1
+        for stage in stages[self.printed.get(name, 0) : done]:
+            self.console.print(f"  {name:<12} {stage:<10} {host.stages[stage]:6.1f}s", highlight=False)
+        self.printed[name] = max(done, self.printed.get(name, 0))
+
+    def render(self) -> RenderableType:
+        grid = Table.grid(padding=(0, 2))
+        for min_width in (1, 8, 9, 15, 6, 0):
+            grid.add_column(min_width=min_width, no_wrap=True)
+        now = time.monotonic()
+        for name, host in self.run.targets.items():
+            in_stage = now - host.stage_started if host.stage_started else 0.0
+            grid.add_row(
+                Spinner("dots", style="cyan"),
+                Text(name, style="bold"),
+                Text(host.stage or "starting", style="cyan"),
+                Text(f"{in_stage:5.1f}s in stage", style="dim"),
+                Text(f"{now - host.started if host.started else 0.0:5.1f}s", style="dim"),
+                Text(host.task[:70] if host.running else "waiting for the other hosts", style="dim"),
+            )
+        if not self.run.targets:
+            grid.add_row(Spinner("dots", style="cyan"), Text(f"starting ({now - self.started:.1f}s)", style="dim"))
+        return grid
+
+
+def _stage_columns(hosts: Iterable[HostRun]) -> list[str]:
+    """The stages any host went through, in the order of a deploy."""
+    columns: list[str] = []
+    for host in hosts:
+        columns += [stage for stage in host.stages if stage not in UNLISTED_STAGES and stage not in columns]
+    return sorted(columns, key=lambda stage: STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER))
+
+
+def deploy_table(run: Run, results: dict[str, dict[str, Any]], width: int) -> Table:
+    """Host, release, result and seconds per stage: a column per stage when they fit in width."""
+    stages = _stage_columns(run.targets.values())
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for header in ("Host", "Release", "Result"):
+        table.add_column(header, no_wrap=True)
+    for stage in [*stages, "total"]:
+        table.add_column(stage.capitalize(), justify="right", no_wrap=True)
+    for name, result in results.items():
+        host = run.targets[name]
+        durations = [host.stages.get(stage) for stage in stages] + [host.duration]
+        table.add_row(
+            name,
+            result.get("release") or "-",
+            outcome_text(result["outcome"]),
+            *("-" if value is None else f"{value:.1f}" for value in durations),
+        )
+    table.caption, table.caption_justify = "seconds per stage", "right"
+    unbounded = Console(width=10_000)
+    if Measurement.get(unbounded, unbounded.options, table).maximum <= width:
+        return table
+    # Too wide: the stages go into one column, wrapped.
+    narrow = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for header in ("Host", "Release", "Result", "Seconds per stage"):
+        narrow.add_column(header, no_wrap=header != "Seconds per stage")
+    for name, result in results.items():
+        host = run.targets[name]
+        stage_times = [f"{stage}\u00a0{host.stages[stage]:.1f}" for stage in stages if stage in host.stages]
+        narrow.add_row(
+            name,
+            result.get("release") or "-",
+            outcome_text(result["outcome"]),
+            "  ".join([*stage_times, f"total\u00a0{host.duration:.1f}"]),
+        )
+    return narrow
+
+
+def preview_table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table()
+    for header in ("Host", "Current", "Would deploy", "Migrations to run", "Cleanup would remove", "Result"):
+        table.add_column(header)
+    for name, result in results.items():
+        table.add_row(
+            name,
+            result.get("current") or "-",
+            short(result.get("commit")),
+            "\n".join(result.get("pending_migrations") or []) or "none",
+            "\n".join(result.get("would_remove") or []) or "none",
+            outcome_text(result["outcome"]),
+        )
+    return table
+
+
+def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table()
+    for header in ("Host", "From", "To", "Result"):
+        table.add_column(header, no_wrap=True)
+    for name, result in results.items():
+        table.add_row(name, result.get("from") or "-", result.get("to") or "-", outcome_text(result["outcome"]))
+    return table
+
+
+def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
+    """One table per host: every recorded release, the current one marked."""
+    tables: list[RenderableType] = []
+    for name, result in results.items():
+        table = Table(title=f"[bold]{name}[/]", title_justify="left", caption_justify="left")
+        for header in ("", "Release", "State", "Commit", "Ref", "Deployed at", "By", "Schema"):
+            table.add_column(header, no_wrap=True)
+        for release in result.get("releases", []):
+            current = bool(release.get("current"))
+            table.add_row(
+                "*" if current else "",
+                release.get("id", "?"),
+                release.get("state", "?"),
+                short(release.get("commit")),
+                release.get("ref") or "-",
+                when(release.get("created_at")),
+                release.get("deployed_by") or "-",
+                release.get("schema_version") or "-",
+                style="bold green" if current else ("red" if release.get("state") == "failed" else None),
+            )
+        if result["outcome"] != "ok":
+            table.caption = Text(f"{result['outcome']}: {result.get('message', '')}", style="red")
+        elif not result.get("releases"):
+            table.caption = "no release deployed"
+        else:
+            table.caption = f"* current; rollback target: {result.get('rollback_target') or 'none'}"
+        tables.append(table)
+    return Group(*tables)
+
+
+def _health(health: dict[str, Any] | None) -> Text:
+    if not health:
+        return Text("-", style="dim")
+    if health.get("healthy"):
+        return Text(f"{health.get('status')} in {health.get('latency_ms')} ms", style="green")
+    return Text(f"unhealthy: {health.get('error')}", style="bold red")
+
+
+def _holder(holder: dict[str, Any] | None) -> Text:
+    if not holder:
+        return Text("free", style="dim")
+    return Text(
+        f"{holder.get('user', '?')}, ref {holder.get('ref', '?')}, since {when(holder.get('started_at'))}",
+        style="bold magenta",
+    )
+
+
+def status_table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table()
+    for header in ("Host", "Current", "Commit", "Ref", "Deployed at", "Lock", "Health"):
+        table.add_column(header, no_wrap=header not in ("Lock", "Health"))
+    for name, result in results.items():
+        release = result.get("release") or {}
+        if result["outcome"] != "ok":
+            table.add_row(name, outcome_text(result["outcome"]))
+            continue
+        table.add_row(
+            name,
+            result.get("current") or "none",
+            short(release.get("commit")),
+            release.get("ref") or "-",
+            when(release.get("created_at")),
+            _holder(result.get("lock")),
+            _health(result.get("health")),
+        )
+    return table
+
+
+def unlock_table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table()
+    for header in ("Host", "Result", "Lock that was removed"):
+        table.add_column(header)
+    for name, result in results.items():
+        holder = result.get("previous_holder")
+        removed = _holder(holder) if holder else Text("no lock was held", style="dim")
+        table.add_row(name, outcome_text(result["outcome"]), removed)
+    return table
+
+
+def summary(command: str, run: Run, results: dict[str, dict[str, Any]], width: int) -> RenderableType:
+    """The table that ends a command's run."""
+    if command == "deploy":
+        return deploy_table(run, results, width)
+    tables = {
+        "check": preview_table,
+        "rollback": rollback_table,
+        "releases": releases_tables,
+        "status": status_table,
+        "unlock": unlock_table,
+    }
+    return tables[command](results)
+
+
+def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
+    """What went wrong on each host that did not succeed, in the role's own words."""
+    lines = [
+        Text.assemble((f"{name}: ", "bold"), (result.get("detail") or result["message"], "red"))
+        for name, result in results.items()
+        if result.get("detail") or result.get("message")
+    ]
+    return Group(*lines)
+
+
+def verdict(code: ExitCode, artifacts: str | None) -> Text:
+    text = Text.assemble(
+        ("exit ", "dim"), (str(int(code)), "bold"), (": ", "dim"), (EXIT_MEANING[code], "bold" if code else "green")
+    )
+    if artifacts:
+        text.append(f"\nfull log: {artifacts}/stdout", style="dim")
+    return text

@@ -1,0 +1,204 @@
+"""The command line: arguments, what each command asks ansible-playbook for, and what it prints.
+
+ansible-playbook is replaced by the replay of a recorded run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from deployctl import cli, outcome, progress, runner
+from deployctl.outcome import Run
+from tests.cli.conftest import events, replay
+
+Requests = list[runner.Request]
+
+
+@pytest.fixture
+def replaying(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> Callable[[str, int], Requests]:
+    """Make runner.run replay a recorded run; returns the requests it was given."""
+    monkeypatch.chdir(inventory.parents[1])
+    monkeypatch.setenv("COLUMNS", "120")
+
+    def use(name: str, rc: int) -> Requests:
+        requests: Requests = []
+
+        def fake_run(request: runner.Request, on_event: Callable[[Mapping[str, Any]], None]) -> runner.Finished:
+            requests.append(request)
+            for event in events(name):
+                on_event(event)
+            return runner.Finished(rc=rc, status="successful" if rc == 0 else "failed", artifacts=tmp_path / "a1")
+
+        monkeypatch.setattr(runner, "run", fake_run)
+        return requests
+
+    return use
+
+
+def test_deploy_prints_a_summary_table_and_exits_0(replaying: Callable[..., Requests], capsys: Any) -> None:
+    requests = replaying("deploy_migrated", 0)
+    assert cli.main(["deploy", "staging", "--ref", "v2", "--limit", "web*"]) == 0
+    [request] = requests
+    assert (request.playbook, request.check) == ("deploy.yml", False)
+    assert request.extravars == {"deploy_ref": "v2", "deploy_hosts": "web*"}
+    out = capsys.readouterr().out
+    assert out.startswith("Deploying v2 to staging\n")
+    header = next(line for line in out.splitlines() if "Host" in line)
+    assert header.split() == [
+        "Host", "Release", "Result", "Lock", "Setup", "Stage", "Build", "Migrate", "Switch", "Restart", "Verify",
+        "Cleanup", "Total",
+    ]  # fmt: skip
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("web")]
+    # Off a terminal, progress is a line per stage a host finished; then the table's rows.
+    assert ["web1", "build"] in [row[:2] for row in rows]
+    table = [row for row in rows if "deployed" in row]
+    assert [row[0] for row in table] == ["web1", "web2"]
+    assert [row[header.split().index("Migrate")] for row in table] == [table[0][7], "-"] != ["-", "-"]
+    assert "exit 0: done" in out
+
+
+def test_deploy_json_says_what_happened(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("deploy_reverted", 2)
+    assert cli.main(["deploy", "staging", "--ref", "v3-unhealthy", "--json", "-e", "deploy_health_deadline=8"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 1 and document["result"] == "reverted"
+    assert document["command"] == "deploy" and document["check"] is False and document["ref"] == "v3-unhealthy"
+    assert document["environment"] == "staging"
+    web1 = document["hosts"]["web1"]
+    assert web1["outcome"] == "reverted" and web1["stage"] == "verify" and web1["current"] == web1["previous"]
+    assert document["release"] == web1["release"]
+    assert set(web1["stages"]) >= {"lock", "build", "switch", "verify", "revert"}
+
+
+def test_deploy_check_runs_the_status_playbook_in_check_mode(replaying: Callable[..., Requests], capsys: Any) -> None:
+    requests = replaying("preview", 0)
+    assert cli.main(["deploy", "staging", "--ref", "v3-broken-migration", "--check"]) == 0
+    [request] = requests
+    assert (request.playbook, request.check, request.command) == ("status.yml", True, "check")
+    assert request.extravars == {"deploy_ref": "v3-broken-migration"}
+    out = capsys.readouterr().out
+    assert "Preview of a deploy v3-broken-migration to staging" in out
+    assert "would deploy" in out and "20240301000000" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "playbook", "extravars"),
+    [
+        (["rollback", "staging"], "rollback.yml", {}),
+        (["rollback", "staging", "--to", "20261126T1525Z"], "rollback.yml", {"deploy_rollback_to": "20261126T1525Z"}),
+        (["releases", "staging"], "releases.yml", {}),
+        (["status", "staging", "--limit", "web1"], "status.yml", {"deploy_hosts": "web1"}),
+        (["unlock", "staging", "--reason", "deploy killed"], "unlock.yml", {"unlock_reason": "deploy killed"}),
+    ],
+)
+def test_each_command_runs_its_playbook(
+    replaying: Callable[..., Requests], argv: list[str], playbook: str, extravars: dict[str, str]
+) -> None:
+    requests = replaying("releases", 0)
+    cli.main([*argv, "--json", "-vv"])
+    [request] = requests
+    assert (request.playbook, request.extravars, request.verbosity, request.check) == (playbook, extravars, 2, False)
+
+
+def test_releases_prints_a_table_per_host(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("releases", 0)
+    assert cli.main(["releases", "staging"]) == 0
+    out = capsys.readouterr().out
+    web1 = outcome.releases_results(replay("releases"))["web1"]
+    current = next(line for line in out.splitlines() if web1["current"] in line and "*" in line)
+    assert "active" in current
+    assert f"rollback target: {web1['rollback_target']}" in out
+    assert out.count("Deployed at") == 2
+
+
+def test_status_prints_lock_and_health(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("status_locked", 0)
+    assert cli.main(["status", "staging"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    web1 = next(line for line in lines if line.startswith("│ web1"))
+    web2 = next(line for line in lines if line.startswith("│ web2"))
+    assert "alice, ref v9" in web1 and "200 in" in web1
+    assert "free" in web2
+
+
+def test_an_unreachable_host_exits_4(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("status_unreachable", 4)
+    assert cli.main(["status", "staging", "--json"]) == 4
+    assert json.loads(capsys.readouterr().out)["hosts"]["ghost"]["outcome"] == "unreachable"
+
+
+def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("deploy_no_ref", 2)
+    assert cli.main(["deploy", "staging", "--ref", ""]) == 5
+    captured = capsys.readouterr()
+    assert "deploy_ref is not set" in captured.err
+    assert "exit 5: bad input; nothing was changed" in captured.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["deploy", "staging"],
+        ["deploy", "--ref", "v1"],
+        ["unlock", "staging"],
+        ["rollback", "staging", "--no-such-option"],
+        ["frobnicate", "staging"],
+        [],
+    ],
+)
+def test_usage_errors_are_bad_input(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 5
+
+
+def test_an_unknown_environment_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
+    requests = replaying("releases", 0)
+    assert cli.main(["releases", "production", "--json"]) == 5
+    document = json.loads(capsys.readouterr().out)
+    assert document["result"] == "bad_input" and document["hosts"] == {}
+    assert document["errors"][0].startswith("unknown environment 'production'")
+    assert requests == []
+
+
+def test_an_empty_unlock_reason_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
+    requests = replaying("unlock", 0)
+    assert cli.main(["unlock", "staging", "--reason", " "]) == 5
+    assert "--reason is empty" in capsys.readouterr().err
+    assert requests == []
+
+
+def _table_text(renderable: Any, width: int) -> str:
+    console = Console(width=width, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_deploy_table_fits_narrow_terminals() -> None:
+    run = replay("deploy_reverted")
+    results = outcome.deploy_results(run)
+    wide = _table_text(progress.deploy_table(run, results, 120), 120)
+    assert "Revert" in wide.splitlines()[1]
+    narrow = _table_text(progress.deploy_table(run, results, 80), 80)
+    assert "Seconds per stage" in narrow
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert "verify" in narrow and "revert" in narrow
+
+
+def test_live_progress_shows_each_host_s_stage_task_and_times() -> None:
+    run = Run()
+    for clock, event in enumerate(events("deploy_migrated")):
+        run.feed(event, now=float(clock))
+        if run.hosts.get("web1") and run.hosts["web1"].stage == "migrate":
+            break
+    live = progress.Progress(Console(width=120), run, "Deploying v2")
+    text = _table_text(live.render(), 120)
+    web1, web2 = (next(line for line in text.splitlines() if f" {host} " in line) for host in ("web1", "web2"))
+    assert "migrate" in web1 and "Migrate: run the migrations once" in web1 and "s in stage" in web1
+    assert "build" in web2 and "waiting for the other hosts" in web2
