@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -294,18 +294,28 @@ def rollback_results(run: Run) -> dict[str, dict[str, Any]]:
     return results
 
 
-def releases_results(run: Run) -> dict[str, dict[str, Any]]:
+def _each_host(
+    run: Run, outcome: Callable[[HostRun], str], details: Callable[[HostRun], dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per host: the outcome (unless the host failed or was unreachable) and what the command reports."""
     results = {}
     for name, host in run.targets.items():
-        query = host.res("Read the recorded releases")
-        result = _common(host) or _failed(host) or {"outcome": "ok"}
-        result.update(
-            current=query.get("current"),
-            rollback_target=query.get("rollback_target"),
-            releases=query.get("releases", []),
-        )
+        result = _common(host) or _failed(host) or {"outcome": outcome(host)}
+        result.update(details(host))
         results[name] = result
     return results
+
+
+def releases_results(run: Run) -> dict[str, dict[str, Any]]:
+    def details(host: HostRun) -> dict[str, Any]:
+        query = host.res("Read the recorded releases")
+        return {
+            "current": query.get("current"),
+            "rollback_target": query.get("rollback_target"),
+            "releases": query.get("releases", []),
+        }
+
+    return _each_host(run, lambda _host: "ok", details)
 
 
 def status_results_of(host: HostRun) -> dict[str, Any]:
@@ -321,22 +331,18 @@ def status_results_of(host: HostRun) -> dict[str, Any]:
 
 
 def status_results(run: Run) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name, host in run.targets.items():
-        result = _common(host) or _failed(host) or {"outcome": "ok"}
-        result.update(status_results_of(host))
-        results[name] = result
-    return results
+    return _each_host(run, lambda _host: "ok", status_results_of)
 
 
 def unlock_results(run: Run) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name, host in run.targets.items():
-        opened = host.res("Unlock: force the deploy lock open")
-        result = _common(host) or _failed(host) or {"outcome": "unlocked" if opened.get("changed") else "ok"}
-        result["previous_holder"] = opened.get("previous_holder")
-        results[name] = result
-    return results
+    def opened(host: HostRun) -> dict[str, Any]:
+        return host.res("Unlock: force the deploy lock open")
+
+    return _each_host(
+        run,
+        lambda host: "unlocked" if opened(host).get("changed") else "ok",
+        lambda host: {"previous_holder": opened(host).get("previous_holder")},
+    )
 
 
 def _failed(host: HostRun) -> dict[str, Any] | None:

@@ -80,7 +80,8 @@ class Fleet:
         return {r["id"]: r for r in json.loads(self.ssh(host, f'python3 -c "{script}"'))}
 
     def newest(self, host: str) -> dict:
-        return self.records(host)[max(self.records(host))]
+        records = self.records(host)
+        return records[max(records)]
 
     def journal(self, host: str) -> list[dict]:
         return [json.loads(line) for line in self.ssh(host, f"cat {DEPLOY_TO}/.deployctl/journal.jsonl").splitlines()]
