@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(podman runc debootstrap openssh-client git make curl ca-certificates python3 python3-venv)
+# pass + gnupg: the external secret store of the README example and its test.
+packages=(podman runc debootstrap openssh-client git make curl ca-certificates python3 python3-venv pass gnupg)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
