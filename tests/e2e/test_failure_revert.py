@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.conftest import DEPLOY_TO
@@ -85,3 +87,26 @@ def test_first_deploy_with_nothing_to_revert_to_says_so_and_deletes_nothing(flee
     rollback = fleet.playbook("rollback.yml", "-e", "deploy_to=/srv/fresh", "-e", "deploy_service_name=fresh")
     assert rollback.rc == 2
     assert "nothing to roll back to on web1: no good release other than the current one" in rollback.output
+
+
+WORKER = {
+    "deploy_health_url": "",
+    "deploy_health_command": ["bin/rails", "runner", "ActiveRecord::Base.connection.execute(%q(SELECT 1))"],
+}
+
+
+def test_a_host_without_http_is_checked_by_its_command_and_reverted_when_it_fails(fleet, commits, on_v2):
+    good = fleet.deploy("v1", "--limit", "web2", "-e", json.dumps(WORKER))
+    assert good.rc == 0, good.output[-3000:]
+    assert "Verify: run the health command" in good.output
+    worker_release = fleet.current("web2")
+    assert fleet.records("web2")[worker_release]["commit"] == commits["v1"]
+
+    broken = fleet.deploy("v2", "--limit", "web2", "-e", json.dumps({**WORKER, "deploy_health_command": ["false"]}))
+    assert broken.rc == 2
+    assert "verify: `false` exited 1" in broken.output
+    assert f"REVERTED: current points at {worker_release} again and the app was restarted; it is not checked" in (
+        broken.output
+    )
+    assert fleet.current("web2") == worker_release
+    assert fleet.current("web1") == on_v2["web1"]
