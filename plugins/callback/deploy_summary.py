@@ -1,0 +1,59 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""At the end of a deploy, one line per host: which release it runs, and what happened."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: deploy_summary
+type: aggregate
+short_description: Say which host runs which release at the end of a deploy
+description:
+  - Reads the outcome each host of a deploy published with C(set_stats) (C(deployctl.hosts))
+    and prints one line per host with the release it runs now, and whether it was deployed,
+    unchanged, reverted, aborted or failed. Hosts of the play that never started (a failed
+    serial batch stops the rollout) are listed as untouched.
+  - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome.
+version_added: 0.1.0
+author: deployctl contributors
+requirements:
+  - enable in ansible.cfg with C(callbacks_enabled = deployctl.core.deploy_summary)
+"""
+
+from typing import Any
+
+from ansible.plugins.callback import CallbackBase
+
+RUNS_NOW = {
+    "deployed": "runs {release} (commit {commit:.8}), deployed now; previous {previous}",
+    "unchanged": "runs {release} (commit {commit:.8}), already live: nothing changed",
+    "reverted": "runs {current} again: release {release} failed at stage {stage} and was reverted",
+    "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
+    "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
+    "locked": "runs {current}, unchanged: another deploy holds the lock",
+}
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "deployctl.core.deploy_summary"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_playbook_on_stats(self, stats: Any) -> None:
+        data = stats.custom.get("_run", {}).get("deployctl")
+        if not data or not data.get("hosts"):
+            return
+        lines = [f"DEPLOY SUMMARY: {data.get('ref', '?')} as release {data.get('release', '?')}"]
+        reported = data["hosts"]
+        for host in sorted(set(reported) | set(data.get("play_hosts", []))):
+            outcome = reported.get(host)
+            if outcome is None:
+                lines.append(f"  {host:<20} untouched: not reached (an earlier batch failed, or it was unreachable)")
+                continue
+            fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", **outcome}
+            fields["previous"] = fields["previous"] or "none"
+            template = RUNS_NOW.get(outcome.get("outcome", ""), "{outcome}")
+            lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")
+        self._display.display("\n".join(lines))

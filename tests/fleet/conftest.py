@@ -1,0 +1,101 @@
+"""Fleet tests: rolling deploys to six container hosts (make test-fleet, not part of make test).
+
+The hosts are the e2e tests' kind (tests/e2e/conftest.py's Fleet), from their own
+inventory (tests/fleet/inventory, prefix deployctl-fleet), started once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import VAULT_ID, Fleet, Run
+from tests.harness import targets
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = Path(__file__).with_name("inventory")
+
+# How long each deploy took, printed as they happen and again at the end of the session.
+TIMINGS: list[str] = []
+
+
+class FleetHosts(Fleet):
+    """The e2e tests' Fleet, pointed at an inventory of our choosing; every deploy is timed."""
+
+    def __init__(self, inventory: Path = INVENTORY, name: str = "") -> None:
+        self.inventory = inventory
+        self.name = name or str(inventory.relative_to(REPO_ROOT) if inventory.is_relative_to(REPO_ROOT) else inventory)
+        self.hosts = targets.inventory(str(inventory), [VAULT_ID])
+
+    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None, vault_id: str = VAULT_ID) -> Run:
+        """ansible-playbook as an operator runs it, against this fleet's inventory."""
+        proc = subprocess.run(
+            [
+                targets.tool("ansible-playbook"),
+                f"playbooks/{playbook}",
+                "-i",
+                str(self.inventory),
+                "--vault-id",
+                vault_id,
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        return Run(proc.returncode, proc.stdout + proc.stderr)
+
+    def deploy(self, ref: str, *args: str) -> Run:
+        started = time.monotonic()
+        run = super().deploy(ref, *args)
+        line = f"{' '.join(['deploy', ref, *args])} [{self.name}]: {time.monotonic() - started:.1f}s, exit {run.rc}"
+        TIMINGS.append(line)
+        print(f"\n{line}")
+        return run
+
+
+def inventory_with_host_vars(dest: Path, host: str, host_vars: str) -> Path:
+    """A copy of the fleet's inventory in `dest`, with a host_vars file for one host."""
+    dest.mkdir(parents=True)
+    (dest / "hosts.yml").write_text((INVENTORY / "hosts.yml").read_text())
+    (dest / "group_vars").symlink_to((INVENTORY / "group_vars").resolve(), target_is_directory=True)
+    (dest / "host_vars").mkdir()
+    (dest / "host_vars" / f"{host}.yml").write_text(host_vars)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[FleetHosts]:
+    targets.up(str(INVENTORY), [VAULT_ID])
+    yield FleetHosts()
+    if not os.environ.get("DEPLOYCTL_KEEP_HOSTS"):
+        targets.down(str(INVENTORY), [VAULT_ID])
+
+
+@pytest.fixture(scope="session")
+def commits(fleet: FleetHosts) -> dict[str, str]:
+    """Commit of each tag of the sample app (the harness builds its repository in targets.up)."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(targets.UPSTREAM / "sample-app.git"), "show-ref", "--tags", "-d"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {
+        ref.removeprefix("refs/tags/").removesuffix("^{}"): sha
+        for sha, ref in (line.split() for line in out.splitlines())
+        if ref.endswith("^{}")
+    }
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TIMINGS:
+        terminalreporter.section("fleet deploy timings")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)
