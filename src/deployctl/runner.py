@@ -77,17 +77,22 @@ class Environment:
     def has_vault_content(self) -> bool:
         """Whether any file of the inventory is vault-encrypted (whole or in part)."""
         if self.inventory.is_dir():
-            paths = list(self.inventory.rglob("*"))
+            paths = _files_below(self.inventory)
         else:
             # An inventory file: itself and the variables Ansible reads beside it.
             beside = [self.inventory.parent / "group_vars", self.inventory.parent / "host_vars"]
-            paths = [self.inventory, *(path for folder in beside for path in folder.rglob("*"))]
+            paths = [self.inventory, *(path for folder in beside for path in _files_below(folder))]
         for path in paths:
             if path.is_file() and path.stat().st_size < 4 * 1024 * 1024:
                 content = path.read_bytes()
                 if content.startswith(b"$ANSIBLE_VAULT") or b"!vault" in content:
                     return True
         return False
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Every file below `folder`, through linked directories too (as Ansible reads group_vars)."""
+    return [Path(top, name) for top, _dirs, names in os.walk(folder, followlinks=True) for name in names]
 
 
 @dataclass(frozen=True)
