@@ -129,17 +129,7 @@ def vault_secrets(fleet: Fleet) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def commits(fleet: Fleet) -> dict[str, str]:
     """Commit of each tag of the sample app, read from its upstream repository."""
-    out = subprocess.run(
-        ["git", "--git-dir", str(targets.UPSTREAM / "sample-app.git"), "show-ref", "--tags", "-d"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {
-        ref.removeprefix("refs/tags/").removesuffix("^{}"): sha
-        for sha, ref in (line.split() for line in out.splitlines())
-        if ref.endswith("^{}")
-    }
+    return targets.sample_commits()
 
 
 @pytest.fixture

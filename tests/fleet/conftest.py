@@ -81,17 +81,7 @@ def fleet() -> Iterator[FleetHosts]:
 @pytest.fixture(scope="session")
 def commits(fleet: FleetHosts) -> dict[str, str]:
     """Commit of each tag of the sample app (the harness builds its repository in targets.up)."""
-    out = subprocess.run(
-        ["git", "--git-dir", str(targets.UPSTREAM / "sample-app.git"), "show-ref", "--tags", "-d"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {
-        ref.removeprefix("refs/tags/").removesuffix("^{}"): sha
-        for sha, ref in (line.split() for line in out.splitlines())
-        if ref.endswith("^{}")
-    }
+    return targets.sample_commits()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -73,6 +73,21 @@ def build_sample_repo() -> Path:
     return dest
 
 
+def sample_commits() -> dict[str, str]:
+    """Commit of each tag of the sample app, read from the repository build_sample_repo made."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(UPSTREAM / "sample-app.git"), "show-ref", "--tags", "-d"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {
+        ref.removeprefix("refs/tags/").removesuffix("^{}"): sha
+        for sha, ref in (line.split() for line in out.splitlines())
+        if ref.endswith("^{}")
+    }
+
+
 def _container_ip(name: str) -> str:
     return podman.run("inspect", name, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 
