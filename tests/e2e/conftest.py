@@ -31,8 +31,9 @@ class Run:
 class Fleet:
     """The e2e hosts, and the ways a user acts on them."""
 
-    def __init__(self) -> None:
-        self.hosts = targets.inventory(str(INVENTORY), [VAULT_ID])
+    def __init__(self, inventory: Path = INVENTORY) -> None:
+        self.inventory = inventory
+        self.hosts = targets.inventory(str(inventory), [VAULT_ID])
 
     def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None, vault_id: str = VAULT_ID) -> Run:
         """ansible-playbook as an operator runs it (with the demo vault password unless told otherwise)."""
@@ -41,7 +42,7 @@ class Fleet:
                 targets.tool("ansible-playbook"),
                 f"playbooks/{playbook}",
                 "-i",
-                str(INVENTORY),
+                str(self.inventory),
                 "--vault-id",
                 vault_id,
                 *args,

@@ -7,7 +7,6 @@ inventory (tests/fleet/inventory, prefix deployctl-fleet), started once per sess
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,28 +27,8 @@ class FleetHosts(Fleet):
     """The e2e tests' Fleet, pointed at an inventory of our choosing; every deploy is timed."""
 
     def __init__(self, inventory: Path = INVENTORY, name: str = "") -> None:
-        self.inventory = inventory
+        super().__init__(inventory)
         self.name = name or str(inventory.relative_to(REPO_ROOT) if inventory.is_relative_to(REPO_ROOT) else inventory)
-        self.hosts = targets.inventory(str(inventory), [VAULT_ID])
-
-    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None, vault_id: str = VAULT_ID) -> Run:
-        """ansible-playbook as an operator runs it, against this fleet's inventory."""
-        proc = subprocess.run(
-            [
-                targets.tool("ansible-playbook"),
-                f"playbooks/{playbook}",
-                "-i",
-                str(self.inventory),
-                "--vault-id",
-                vault_id,
-                *args,
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-        return Run(proc.returncode, proc.stdout + proc.stderr)
 
     def deploy(self, ref: str, *args: str) -> Run:
         started = time.monotonic()
