@@ -12,8 +12,8 @@ short_description: Say which host runs which release at the end of a deploy
 description:
   - Reads the outcome each host of a deploy published with C(set_stats) (C(deployctl.hosts))
     and prints one line per host with the release it runs now, and whether it was deployed,
-    unchanged, reverted, aborted or failed. Hosts of the play that never started (a failed
-    serial batch stops the rollout) are listed as untouched.
+    unchanged, reverted, aborted or failed (in check mode, what it would deploy). Hosts of
+    the play that never started (a failed serial batch stops the rollout) are listed as untouched.
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome.
 version_added: 0.1.0
 author: deployctl contributors
@@ -28,10 +28,13 @@ from ansible.plugins.callback import CallbackBase
 RUNS_NOW = {
     "deployed": "runs {release} (commit {commit:.8}), deployed now; previous {previous}",
     "unchanged": "runs {release} (commit {commit:.8}), already live: nothing changed",
+    "would_deploy": "check mode: would deploy commit {commit:.8} as release {release}; migrations to run: {pending}",
     "reverted": "runs {current} again: release {release} failed at stage {stage} and was reverted",
     "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
+    "aborted_input": "runs {current}, unchanged: the deploy stopped at stage {stage} before changing anything",
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
     "locked": "runs {current}, unchanged: another deploy holds the lock",
+    "invalid": "untouched: the input was rejected before any host was touched ({message})",
 }
 
 
@@ -52,8 +55,15 @@ class CallbackModule(CallbackBase):
             if outcome is None:
                 lines.append(f"  {host:<20} untouched: not reached (an earlier batch failed, or it was unreachable)")
                 continue
-            fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", **outcome}
+            fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", "message": ""}
+            fields.update(outcome)
             fields["previous"] = fields["previous"] or "none"
-            template = RUNS_NOW.get(outcome.get("outcome", ""), "{outcome}")
+            fields["pending"] = ", ".join(outcome.get("pending_migrations") or []) or "none"
+            kind = str(outcome.get("outcome", ""))
+            if kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":
+                kind = "aborted_input"
+            template = RUNS_NOW.get(kind, "{outcome}")
             lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")
+            if outcome.get("warning"):
+                lines.append(f"  {'':<20} warning: {outcome['warning']}")
         self._display.display("\n".join(lines))

@@ -7,7 +7,7 @@ DEPLOY_TO/releases/ID/        one directory per release, never modified once bui
 DEPLOY_TO/releases/.staging-ID  a release being built (not yet a release)
 DEPLOY_TO/shared/             directories and files linked into every release
 DEPLOY_TO/current             -> releases/ID, switched by rename
-DEPLOY_TO/.deployctl/         lock, per-release state, journal, build logs (root only)
+DEPLOY_TO/.deployctl/         lock, per-release state (ID.json, ID.service), journal, build logs (root only)
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class Layout:
 
     def staging(self, release_id: str) -> str:
         return os.path.join(self.releases, STAGING_PREFIX + release_id)
+
+    def unit(self, release_id: str) -> str:
+        """The service unit recorded with a release, installed when the release is switched to."""
+        return os.path.join(self.states, release_id + ".service")
 
     def log(self, release_id: str, stage: str) -> str:
         return os.path.join(self.logs, f"{release_id}-{stage}.log")

@@ -8,18 +8,30 @@ to a commit, and exports that commit (no .git) into a staging directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+# What `git clone --mirror` fetches: every ref of the remote, not only heads and tags.
+MIRROR_REFSPEC = "+refs/*:refs/*"
 
 
 class MirrorError(Exception):
-    def __init__(self, message: str, stderr: str = "") -> None:
+    """A git operation failed.
+
+    `input_error` is true when the user can fix it by changing what they asked for
+    (an unknown ref, a commit with submodules), false when the repository could not
+    be reached or read (network, permissions, a broken mirror).
+    """
+
+    def __init__(self, message: str, stderr: str = "", input_error: bool = False) -> None:
         super().__init__(message)
         self.stderr = stderr
+        self.input_error = input_error
 
 
 class Mirror:
@@ -82,14 +94,17 @@ class Mirror:
                 return proc.stdout.strip()
         raise MirrorError(
             f"ref {ref!r} is not a branch, tag or commit of {self.url}; "
-            f"known refs include: {', '.join(self.known_refs()[:10]) or 'none'}"
+            f"known refs include: {', '.join(self.known_refs()[:10]) or 'none'}",
+            input_error=True,
         )
 
-    def preview(self, ref: str, directory: str) -> tuple[str, list[str]]:
-        """Resolve `ref` and list `directory` at it, leaving the mirror untouched (check mode).
+    @contextlib.contextmanager
+    def preview(self, ref: str) -> Iterator[tuple[Mirror, str]]:
+        """Resolve `ref` as `update` + `resolve` would, leaving the mirror untouched (check mode).
 
-        Fetches into a throwaway repository that borrows the mirror's objects, so
-        only what the mirror lacks crosses the network.
+        Yields a throwaway repository that holds the commit (read it with `list_dir`,
+        `submodules`) and the commit. The scratch repository borrows the mirror's
+        objects (alternates), so only what the mirror lacks crosses the network.
         """
         with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
             scratch = Mirror(tmp, self.url)
@@ -98,14 +113,37 @@ class Mirror:
             if self.exists():
                 with open(os.path.join(tmp, "objects", "info", "alternates"), "w", encoding="utf-8") as handle:
                     handle.write(os.path.join(os.path.abspath(self.path), "objects") + "\n")
+            if FULL_SHA.match(ref) and self.has_commit(ref):
+                # `update` fetches nothing for it either: this works offline too.
+                yield scratch, scratch.resolve(ref)
+                return
             try:
+                # A branch or tag name: fetch only its history, the cheapest way to learn it.
                 scratch._git("fetch", "--quiet", "--no-tags", self.url, f"+{ref}:refs/preview")
-                commit = scratch._git("rev-parse", "--verify", "refs/preview^{commit}").strip()
             except MirrorError:
-                commit = scratch.resolve(ref) if FULL_SHA.match(ref) and self.has_commit(ref) else ""
-            if not commit:
-                raise MirrorError(f"ref {ref!r} is not a branch, tag or commit of {self.url}")
-            return commit, scratch.list_dir(commit, directory)
+                # Not a name the remote advertises: an abbreviated or unadvertised commit,
+                # an expression such as v1~2, or nothing at all. The real deploy resolves
+                # it against a mirror that holds every ref of the remote, so get the same
+                # refs (and, with the borrowed objects, the same objects) and resolve the
+                # same way: the same commit, or the same "not a branch, tag or commit".
+                scratch.fetch_all()
+                commit = scratch.resolve(ref)
+            else:
+                try:
+                    commit = scratch._git("rev-parse", "--verify", "refs/preview^{commit}").strip()
+                except MirrorError as err:
+                    # For instance a tag of a tree or a blob.
+                    raise MirrorError(
+                        f"ref {ref!r} of {self.url} does not point at a commit", err.stderr, input_error=True
+                    ) from err
+            yield scratch, commit
+
+    def fetch_all(self) -> None:
+        """Fetch every ref of the remote, as the mirror's own fetch does."""
+        try:
+            self._git("fetch", "--quiet", "--force", self.url, MIRROR_REFSPEC)
+        except MirrorError as err:
+            raise MirrorError(f"cannot fetch {self.url}", err.stderr) from err
 
     def known_refs(self) -> list[str]:
         out = self._git("for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags", "refs/heads")
@@ -120,6 +158,36 @@ class Mirror:
             env=self.env,
         )
         return proc.stdout.split() if proc.returncode == 0 else []
+
+    def submodules(self, commit: str) -> list[str]:
+        """Paths of the submodules that `.gitmodules` at the root of `commit` declares.
+
+        Empty when there is no `.gitmodules` or it declares no path. `git archive`
+        leaves submodule directories empty, so a release cannot hold them.
+        """
+        blob = f"{commit}:.gitmodules"
+        exists = subprocess.run(
+            ["git", "--git-dir", self.path, "cat-file", "-e", blob], capture_output=True, env=self.env
+        )
+        if exists.returncode != 0:
+            return []
+        # -z: a path may hold spaces or even newlines; each entry is "key\nvalue\0".
+        proc = subprocess.run(
+            ["git", "--git-dir", self.path, "config", "-z", "--blob", blob, "--get-regexp", r"^submodule\..*\.path$"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+        )
+        if proc.returncode == 1 and not proc.stderr.strip():
+            return []  # exit 1 without a message: no submodule path in the file
+        if proc.returncode != 0:
+            raise MirrorError(
+                f"the app's .gitmodules at {commit} cannot be parsed, so deployctl cannot tell which git "
+                "submodules it declares (a release cannot include submodules): fix or remove .gitmodules",
+                proc.stderr.strip(),
+                input_error=True,
+            )
+        return [entry.split("\n", 1)[1] for entry in proc.stdout.split("\0") if "\n" in entry]
 
     def export(self, commit: str, destination: str) -> None:
         """Write the tree of `commit` into `destination` (which must exist)."""

@@ -44,13 +44,17 @@ class ReleaseStore:
         return os.path.join(self.layout.states, release_id + ".json")
 
     def get(self, release_id: str | None) -> dict | None:
+        """The record of a release, None when there is none; ValueError names a damaged record's file."""
         if not release_id:
             return None
+        path = self._path(release_id)
         try:
-            with open(self._path(release_id), encoding="utf-8") as handle:
+            with open(path, encoding="utf-8") as handle:
                 return json.load(handle)
         except FileNotFoundError:
             return None
+        except ValueError as err:
+            raise ValueError(f"the release record {path} is damaged ({err}): restore it, or remove it") from err
 
     def put(self, record: dict) -> None:
         atomic_write(self._path(record["id"]), json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -62,8 +66,10 @@ class ReleaseStore:
         return record
 
     def remove(self, release_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(release_id))
+        """Forget a release: its record and the service unit recorded with it."""
+        for path in (self._path(release_id), self.layout.unit(release_id)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def all(self) -> list[dict]:
         """Every recorded release, oldest first; release IDs sort by time."""

@@ -14,11 +14,17 @@ description:
     C(current), C(.deployctl/)) and the recorded state of every release.
   - O(state=staged) updates the cached bare mirror, resolves O(version) to a commit, exports
     it into a staging directory, links the shared directories and files, writes the
-    configuration file and the C(REVISION) file. It does nothing when the same commit with
-    the same configuration is already live.
+    configuration file and the C(REVISION) file, and records O(service_unit) with the release.
+    It does nothing when the same commit with the same configuration (and the same
+    O(service_unit), when given) is already live.
+  - O(state=staged) checks its input before it changes anything on the host; a failure caused
+    by input the user can fix is flagged with RV(input_error). It refuses a commit that has a
+    C(.gitmodules) file declaring submodules, which C(git archive) would leave empty.
   - O(state=built) publishes the staging directory as C(releases/ID).
   - O(state=active) switches C(current) to the release atomically (a new link renamed over
-    the old one), recording the previous release.
+    the old one), recording the previous release. With O(unit_path), it then installs the
+    service unit recorded with the release at O(unit_path), also when C(current) already
+    pointed at the release (a revert or rollback restores the unit of the release it restores).
   - O(state=failed) records a release as failed, keeping its directory for inspection, and
     removes older failed releases.
   - O(state=query) lists the releases with their recorded state.
@@ -114,11 +120,35 @@ options:
     type: str
     choices: [built, rolled_back]
     default: built
+  service_unit:
+    description:
+      - Full content of the systemd unit file the release runs with, for O(state=staged).
+      - It is recorded with the release as C(DEPLOY_TO/.deployctl/releases/ID.service) (mode
+        C(0644), owner root) and removed with the release's record (O(state=clean), pruning
+        of failed releases).
+      - It takes part in the "already live" decision like the configuration does. The live
+        release counts as the same only when the unit recorded with it is this one; a live
+        release recorded without a unit differs.
+      - When omitted, no unit is recorded, and the unit plays no part in that decision.
+      - It is logged and may be shown in diffs, so it must hold no secrets.
+    type: str
+  unit_path:
+    description:
+      - Where the service unit is installed, for example C(/etc/systemd/system/shop.service),
+        for O(state=active).
+      - After C(current) points at the release, the unit recorded with the release
+        (O(service_unit) when it was staged) is written there atomically (mode C(0644),
+        root:root) when it differs from the installed file. A release recorded without a unit
+        leaves the installed file alone.
+      - The module neither reloads systemd nor restarts the service; RV(unit_changed) tells
+        whether that is needed.
+    type: path
 attributes:
   check_mode:
     support: full
   diff_mode:
-    support: none
+    support: partial
+    details: Only O(state=active) reports a diff, of the service unit at O(unit_path).
 notes:
   - Needs C(git) and C(tar) on the host.
 """
@@ -134,13 +164,23 @@ EXAMPLES = r"""
     app_user: shop
     shared_dirs: [log, tmp/pids, storage]
     config_content: "{{ lookup('ansible.builtin.template', 'production.yml.j2') }}"
+    service_unit: "{{ lookup('ansible.builtin.template', 'shop.service.j2') }}"
   register: staged
 
-- name: Switch current to it
+- name: Switch current to it, with the service unit it was staged with
   deployctl.core.release:
     deploy_to: /srv/shop
     state: active
     release_id: "{{ staged.release_id }}"
+    unit_path: /etc/systemd/system/shop.service
+  register: switched
+
+- name: Restart the app (reload systemd first when the unit changed)
+  ansible.builtin.systemd_service:
+    name: shop
+    state: restarted
+    daemon_reload: "{{ switched.unit_changed }}"
+  when: switched is changed
 
 - name: Keep five good releases
   deployctl.core.release:
@@ -161,9 +201,47 @@ commit:
   type: str
   sample: 9f1c0e5d2b6a4c3e8f7a6b5c4d3e2f1a0b9c8d7e
 already_live:
-  description: Whether the requested commit with the same configuration is already current.
+  description:
+    - Whether the requested commit with the same configuration (and the same O(service_unit),
+      when given) is already current. Nothing was staged then.
   returned: state is staged
   type: bool
+created:
+  description:
+    - Whether this call created the staging directory or the record of the release
+      (O(release_id)); then a release of this run exists, to mark failed if the deploy fails.
+    - V(false) when already live, in check mode, and on failures before staging started.
+  returned: state is staged, also on failure
+  type: bool
+input_error:
+  description:
+    - On a failure of O(state=staged), V(true) when the cause is input the user can fix and
+      nothing on the host was changed yet (a caching fetch into the mirror aside). That is an
+      invalid or already used release id, an unknown user, a bad config mode, a bad shared path, a
+      missing shared file, too little free disk, a ref that is not a branch, tag or commit of
+      the repository, a commit that uses git submodules.
+    - V(false) for every other failure, for example a repository that cannot be fetched
+      (network, credentials, a wrong URL look the same) or a failure after staging started.
+  returned: failure of state staged
+  type: bool
+submodules:
+  description: Paths of the git submodules the commit declares, when O(state=staged) refuses it for them.
+  returned: failure of state staged, when the commit uses submodules
+  type: list
+  elements: str
+  sample: [vendor/engine]
+unit_changed:
+  description:
+    - Whether the service unit at O(unit_path) was (or, in check mode, would be) replaced by
+      the one recorded with the release. Part of C(changed).
+    - Always V(false) without O(unit_path), for a release recorded without a unit, and in check
+      mode for a release that check mode only pretended to stage.
+  returned: state is active
+  type: bool
+diff:
+  description: The service unit at O(unit_path) before and after, when it changes and the task runs with C(--diff).
+  returned: state is active, unit_changed, diff mode
+  type: dict
 path:
   description: Directory of the release (the staging directory while O(state=staged)).
   returned: state is staged or built
@@ -247,8 +325,18 @@ class Releases:
         self.layout = Layout(module.params["deploy_to"])
         self.store = ReleaseStore(self.layout, module.params["host_label"])
         self.check = module.check_mode
+        # Whether state=staged created the staging directory / release record of this run.
+        self.created = False
 
-    def fail(self, msg: str, **extra: object) -> NoReturn:
+    def fail(self, msg: str, input_error: bool = False, **extra: object) -> NoReturn:
+        """Fail the task. For state=staged the result says what the role needs to report it.
+
+        input_error: the user can fix it by changing the input, and nothing on the host was
+        changed (the role's exit code 5). created: this call created a staging directory or
+        a release record, so there is a release of this run to mark failed.
+        """
+        if self.params["state"] == "staged":
+            extra.update(input_error=input_error, created=self.created)
         self.module.fail_json(msg=msg, **extra)
         raise AssertionError("fail_json exits")
 
@@ -257,23 +345,43 @@ class Releases:
     def staged(self) -> dict:
         params = self.params
         release_id = params["release_id"]
-        uid, gid, _home = user_ids(params["app_user"])
+        # Everything the user can get wrong and that needs no fetch is checked before the
+        # host is touched (no layout, no staging directory, no record): such a failure
+        # means "bad input, nothing changed".
+        uid, gid = self._app_ids()
+        config_uid, config_mode = self._config_owner_and_mode()
+        shared = self._shared_paths()
         mirror = Mirror(self.layout.repo, params["repo_url"], params["repo_ssh_command"])
         current_id = self.layout.current_release()
         current = self.store.get(current_id)
-        result: dict = {"release_id": release_id, "previous": current_id, "changed": False}
+        result: dict = {"release_id": release_id, "previous": current_id, "changed": False, "created": False}
         result["free_mb"] = self._check_free_space()
 
         try:
             if self.check:
-                commit, names = mirror.preview(params["version"], params["migrations_dir"])
+                with mirror.preview(params["version"]) as (scratch, commit):
+                    names = scratch.list_dir(commit, params["migrations_dir"])
+                    submodules = scratch.submodules(commit)
             else:
                 self.layout.ensure(uid, gid)
                 mirror.update(params["version"])
                 commit = mirror.resolve(params["version"])
                 names = mirror.list_dir(commit, params["migrations_dir"])
+                submodules = mirror.submodules(commit)
         except MirrorError as err:
-            self.fail(str(err), stderr=err.stderr, repo=self.layout.repo)
+            # An unknown ref is the user's to fix; an unreachable repository is not (it may
+            # be the network as well as a wrong repo_url, and the fetch may be retried).
+            self.fail(str(err), input_error=err.input_error, stderr=err.stderr, repo=self.layout.repo)
+        if submodules:
+            self.fail(
+                f"the app uses git submodules ({', '.join(submodules)}) that a release cannot include: "
+                "deployctl exports the commit with `git archive`, which leaves submodule directories empty. "
+                "Vendor the code into the repository, or make it a dependency that the build installs "
+                "(a gem, for example), and deploy a commit without .gitmodules",
+                input_error=True,
+                commit=commit,
+                submodules=submodules,
+            )
 
         migrations = sorted(n.split("_", 1)[0] for n in names if n.split("_", 1)[0].isdigit())
         applied = (current or {}).get("migrations", [])
@@ -290,18 +398,23 @@ class Releases:
             and current.get("state") == ACTIVE
             and current.get("commit") == commit
             and self._config_matches(current_id)
+            and self._unit_matches(current_id)
         ):
             result.update(already_live=True, release_id=current_id, path=self.layout.release(current_id))
             return result
 
         result.update(already_live=False, changed=True, path=self.layout.staging(release_id))
         if os.path.lexists(self.layout.release(release_id)):
-            self.fail(f"release {release_id} already exists in {self.layout.releases}: pass a new deploy_release_id")
+            self.fail(
+                f"release {release_id} already exists in {self.layout.releases}: pass a new deploy_release_id",
+                input_error=True,
+            )
         if self.check:
             return result
 
         staging = self.layout.staging(release_id)
         os.mkdir(staging, 0o755)
+        self.created = result["created"] = True
         self.store.put(
             {
                 "id": release_id,
@@ -313,17 +426,67 @@ class Releases:
                 "migrations": migrations,
             }
         )
+        if params["service_unit"] is not None:
+            # Recorded with the release, so that switching to it (deploy, revert, rollback)
+            # installs the unit it was deployed with.
+            atomic_write(self.layout.unit(release_id), params["service_unit"], mode=0o644)
         try:
             mirror.export(commit, staging)
         except MirrorError as err:
             self.fail(str(err), stderr=err.stderr)
         with open(os.path.join(staging, "REVISION"), "w", encoding="utf-8") as handle:
             handle.write(commit + "\n")
-        self._link_shared(staging, uid, gid)
+        self._link_shared(staging, shared, uid, gid)
         _chown_tree(staging, uid, gid)
-        self._write_config(staging, gid)
+        self._write_config(staging, config_uid, config_mode, gid)
         self.store.journal("staged", release_id, commit=commit, ref=params["version"], by=params["deployed_by"])
         return result
+
+    def _app_ids(self) -> tuple[int, int]:
+        try:
+            uid, gid, _home = user_ids(self.params["app_user"])
+        except UnknownUser as err:
+            self.fail(str(err), input_error=True)
+        return uid, gid
+
+    def _config_owner_and_mode(self) -> tuple[int, int]:
+        """The owner's uid and the mode of the config file, checked before staging starts."""
+        if self.params["config_content"] is None:
+            return 0, 0  # no config file is written: the options do not matter
+        try:
+            owner_uid = user_ids(self.params["config_owner"])[0]
+        except UnknownUser as err:
+            self.fail(str(err), input_error=True)
+        text = self.params["config_mode"]
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o7777:
+            self.fail(f"deploy_config_mode {text!r} is not an octal file mode such as 0640", input_error=True)
+        return owner_uid, mode
+
+    def _shared_paths(self) -> list[tuple[str, bool]]:
+        """The shared directories and files as (path relative to the release, is a directory).
+
+        Checked before anything is created: a missing shared file must leave neither a
+        staging directory nor a release record behind.
+        """
+        paths = []
+        for relative, is_dir in [(d, True) for d in self.params["shared_dirs"]] + [
+            (f, False) for f in self.params["shared_files"]
+        ]:
+            relative = relative.strip("/")
+            if not relative or ".." in relative.split("/"):
+                self.fail(f"shared path {relative!r} must be relative to the release, without '..'", input_error=True)
+            source = os.path.join(self.layout.shared, relative)
+            if not is_dir and not os.path.exists(source):
+                self.fail(
+                    f"shared file {relative} is missing: create {source} on the host (it is linked into every release)",
+                    input_error=True,
+                )
+            paths.append((relative, is_dir))
+        return paths
 
     def _discard_leftovers(self, result: dict) -> None:
         """Remove what an interrupted deploy (kill -9, dropped connection) left behind.
@@ -356,7 +519,8 @@ class Releases:
         if free_mb < wanted:
             self.fail(
                 f"only {free_mb} MiB free under {self.layout.root} (deploy_min_free_mb is {wanted}): "
-                "free some space (old logs, releases) or lower deploy_min_free_mb; nothing was changed"
+                "free some space (old logs, releases) or lower deploy_min_free_mb; nothing was changed",
+                input_error=True,
             )
         return free_mb
 
@@ -371,20 +535,22 @@ class Releases:
         except FileNotFoundError:
             return wanted is None
 
-    def _link_shared(self, staging: str, uid: int, gid: int) -> None:
-        for relative, is_dir in [(d, True) for d in self.params["shared_dirs"]] + [
-            (f, False) for f in self.params["shared_files"]
-        ]:
-            relative = relative.strip("/")
-            if not relative or ".." in relative.split("/"):
-                self.fail(f"shared path {relative!r} must be relative to the release, without '..'")
+    def _unit_matches(self, release_id: str) -> bool:
+        """Whether the service unit recorded with `release_id` is the one asked for.
+
+        Without service_unit this call does not manage the unit: any recorded one matches.
+        """
+        wanted = self.params["service_unit"]
+        if wanted is None:
+            return True
+        recorded = _read(self.layout.unit(release_id))
+        return recorded is not None and recorded == wanted
+
+    def _link_shared(self, staging: str, shared: list[tuple[str, bool]], uid: int, gid: int) -> None:
+        for relative, is_dir in shared:
             source = os.path.join(self.layout.shared, relative)
             if is_dir:
                 _makedirs_owned(source, uid, gid)
-            elif not os.path.exists(source):
-                self.fail(
-                    f"shared file {relative} is missing: create {source} on the host (it is linked into every release)"
-                )
             link = os.path.join(staging, relative)
             if os.path.isdir(link) and not os.path.islink(link):
                 shutil.rmtree(link)
@@ -393,14 +559,13 @@ class Releases:
             _makedirs_owned(os.path.dirname(link), uid, gid)
             os.symlink(source, link)
 
-    def _write_config(self, staging: str, gid: int) -> None:
+    def _write_config(self, staging: str, owner_uid: int, mode: int, gid: int) -> None:
         content = self.params["config_content"]
         if content is None:
             return
         path = os.path.join(staging, self.params["config_path"])
-        owner_uid = user_ids(self.params["config_owner"])[0]
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, content, mode=int(self.params["config_mode"], 8), uid=owner_uid, gid=gid)
+        atomic_write(path, content, mode=mode, uid=owner_uid, gid=gid)
 
     # -- built / active / failed ------------------------------------------------
 
@@ -427,10 +592,12 @@ class Releases:
         release_id = self.params["release_id"]
         release = self.layout.release(release_id)
         previous = self.layout.current_release()
-        result = {"release_id": release_id, "previous": previous, "changed": previous != release_id}
+        switch = previous != release_id
+        result = {"release_id": release_id, "previous": previous, "changed": switch, "unit_changed": False}
         record = self.store.get(release_id)
         if self.check and record is None:
-            # A release check mode only pretended to stage: it would be switched to.
+            # A release check mode only pretended to stage: it would be switched to. Its
+            # unit is not recorded anywhere yet, so whether the unit changes is unknown.
             return result
         if not os.path.isdir(release) or record is None:
             self.fail(f"release {release_id} does not exist under {self.layout.releases}")
@@ -440,23 +607,70 @@ class Releases:
                 f"release {release_id} is marked failed ({record.get('reason') or 'no reason recorded'}); "
                 "refusing to switch to it"
             )
-        if self.check or not result["changed"]:
-            return result
-        atomic_symlink(os.path.join("releases", release_id), self.layout.current)
-        previous_record = self.store.get(previous)
-        if previous and previous_record and previous_record.get("state") == ACTIVE:
-            self.store.update(previous, state=self.params["previous_state"], deactivated_at=utc_now())
-        changes: dict = {"state": ACTIVE, "activated_at": utc_now(), "previous": previous}
-        if self.params["schema_version"] is not None:
-            changes["schema_version"] = self.params["schema_version"]
-        self.store.update(release_id, **changes)
-        self.store.journal("switched", release_id, previous=previous)
+        # The unit first, the link after: a unit that cannot be installed leaves current as
+        # it was. Also when current already points at the release: a revert or a rollback
+        # must leave the unit of the release it restores in place, whatever installed another.
+        unit_before = _read(self.params["unit_path"]) if self.params["unit_path"] else None
+        try:
+            self._install_unit(release_id, result)
+        except OSError as err:
+            self.fail(
+                f"cannot install the service unit of release {release_id} at {self.params['unit_path']}: {err}; "
+                "current was not switched",
+                release_id=release_id,
+                previous=previous,
+                changed=False,
+                unit_changed=False,
+            )
+        if switch and not self.check:
+            try:
+                atomic_symlink(os.path.join("releases", release_id), self.layout.current)
+            except OSError:
+                if result["unit_changed"] and unit_before is not None:
+                    # Put the unit that goes with the release still live back.
+                    atomic_write(self.params["unit_path"], unit_before, mode=0o644, uid=0, gid=0)
+                raise
+            previous_record = self.store.get(previous)
+            if previous and previous_record and previous_record.get("state") == ACTIVE:
+                self.store.update(previous, state=self.params["previous_state"], deactivated_at=utc_now())
+            changes: dict = {"state": ACTIVE, "activated_at": utc_now(), "previous": previous}
+            if self.params["schema_version"] is not None:
+                changes["schema_version"] = self.params["schema_version"]
+            self.store.update(release_id, **changes)
+            self.store.journal("switched", release_id, previous=previous)
         return result
+
+    def _install_unit(self, release_id: str, result: dict) -> None:
+        """Install the unit recorded with `release_id` at unit_path when it differs."""
+        unit_path = self.params["unit_path"]
+        wanted = _read(self.layout.unit(release_id)) if unit_path else None
+        if unit_path is None or wanted is None:
+            # No unit recorded with the release (staged without service_unit): the
+            # installed unit is not this module's to manage.
+            return
+        installed = _read(unit_path)
+        if installed == wanted:
+            return
+        result.update(changed=True, unit_changed=True)
+        if self.module._diff:
+            result["diff"] = {
+                "before": installed or "",
+                "after": wanted,
+                "before_header": unit_path,
+                "after_header": f"{unit_path} (recorded with release {release_id})",
+            }
+        if self.check:
+            return
+        atomic_write(unit_path, wanted, mode=0o644, uid=0, gid=0)
+        self.store.journal("unit_installed", release_id, path=unit_path)
 
     def failed(self) -> dict:
         release_id = self.params["release_id"]
         record = self.store.get(release_id)
         result = {"release_id": release_id, "changed": record is not None and record.get("state") != FAILED}
+        if record is None and not self.check and os.path.isdir(self.layout.meta):
+            # The deploy stopped before creating its release: the journal still says so.
+            self.store.journal("aborted", release_id, reason=self.params["reason"])
         if self.check or not result["changed"]:
             return result
         staging = self.layout.staging(release_id)
@@ -520,6 +734,16 @@ class Releases:
         return result
 
 
+def _read(path: str) -> str | None:
+    """The text of a file, or None when there is none."""
+    try:
+        # errors="replace": an installed file that is not UTF-8 simply differs.
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def _makedirs_owned(path: str, uid: int, gid: int) -> None:
     missing = []
     while path and not os.path.isdir(path):
@@ -573,22 +797,26 @@ def main() -> None:
             "keep_releases": {"type": "int", "default": 5},
             "min_free_mb": {"type": "int", "default": 0},
             "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
+            # The unit is no secret, and logging it helps to see what a release runs with.
+            "service_unit": {"type": "str", "no_log": False},
+            "unit_path": {"type": "path"},
         },
         required_if=[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
         supports_check_mode=True,
     )
+    state = module.params["state"]
     release_id = module.params["release_id"]
-    if release_id and module.params["state"] == "staged":
+    if release_id and state == "staged":
         problem = validate_release_id(release_id)
         if problem:
-            module.fail_json(msg=problem)
+            module.fail_json(msg=problem, input_error=True, created=False)
     releases = Releases(module)
     try:
-        result = getattr(releases, module.params["state"])()
+        result = getattr(releases, state)()
     except UnknownUser as err:
-        module.fail_json(msg=str(err))
-    except OSError as err:
-        module.fail_json(msg=f"{module.params['state']}: {err}", exception=traceback.format_exc())
+        releases.fail(str(err))
+    except (OSError, ValueError) as err:
+        releases.fail(f"{state}: {err}", exception=traceback.format_exc())
     module.exit_json(**result)
 
 

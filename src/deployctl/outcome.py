@@ -80,6 +80,15 @@ def exit_code(outcomes: Iterable[str]) -> ExitCode:
     return next(code for code in SEVERITY if code in codes)
 
 
+def outcome_of(result: Mapping[str, Any]) -> str:
+    """A host's outcome as the exit code counts it: a deploy aborted on input the user can fix
+    (an unknown ref, a low disk: the role's report says `bad_input`) is bad input."""
+    outcome = str(result.get("outcome", ""))
+    if outcome == "aborted" and str(result.get("bad_input", "")).lower() == "true":
+        return "invalid"
+    return outcome
+
+
 def stage_of(task_name: str | None) -> str | None:
     """The stage a task belongs to: "Build: run the build" -> "build"; None for unprefixed names."""
     match = STAGE_PREFIX.match(task_name or "")
@@ -353,7 +362,7 @@ def run_exit_code(run: Run, results: Mapping[str, Mapping[str, Any]], rc: int, s
     """The exit code of a whole run: the hosts' outcomes, or why no host got that far."""
     if status == "canceled" or run.interrupted:
         return ExitCode.INTERRUPTED
-    code = exit_code(result["outcome"] for result in results.values())
+    code = exit_code(outcome_of(result) for result in results.values())
     if code == ExitCode.OK and rc != 0:
         # ansible-playbook failed in a way no host's result accounts for.
         return ExitCode.FAILED

@@ -289,11 +289,17 @@ def summary(command: str, run: Run, results: dict[str, dict[str, Any]], width: i
 
 
 def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
-    """What went wrong on each host that did not succeed, in the role's own words."""
+    """What went wrong on each host that did not succeed, in the role's own words; then warnings
+    (a deploy that succeeded but, say, could not clean up old releases)."""
     lines = [
         Text.assemble((f"{name}: ", "bold"), (result.get("detail") or result["message"], "red"))
         for name, result in results.items()
         if result.get("detail") or result.get("message")
+    ]
+    lines += [
+        Text.assemble((f"{name}: ", "bold"), ("warning: " + str(result["warning"]), "yellow"))
+        for name, result in results.items()
+        if result.get("warning")
     ]
     return Group(*lines)
 

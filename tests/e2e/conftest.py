@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ansible_runner
 import pytest
 
 from tests.harness import targets
@@ -20,12 +23,53 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = Path(os.environ.get("DEPLOYCTL_E2E_INVENTORY", Path(__file__).with_name("inventory")))
 VAULT_ID = "demo@inventories/demo/demo-vault-password.txt"
 DEPLOY_TO = "/srv/sample"
+DEMO_PASSWORD = (REPO_ROOT / "inventories/demo/demo-vault-password.txt").read_text().strip()
+# What AWX leaves out of a project checkout, and what a project sync would not bring.
+NOT_IN_A_PROJECT = shutil.ignore_patterns(".venv", ".cache", ".git", ".ansible", "*_cache", "__pycache__")
 
 
 @dataclass
 class Run:
     rc: int
     output: str
+
+
+@dataclass
+class AwxJob:
+    """What AWX shows of a job: its status and rc, its stdout, and the set_stats artifacts."""
+
+    status: str
+    rc: int
+    stdout: str
+    artifacts: dict
+
+    @property
+    def hosts(self) -> dict[str, dict]:
+        return (self.artifacts.get("deployctl") or {}).get("hosts") or {}
+
+
+def awx_job(private_data_dir: Path, playbook: str, survey: dict, limit: str = "web1,web2") -> AwxJob:
+    """An AWX-like job: the project copied into project/ (once per directory), the survey's answers
+    as extra vars, the vault password answered at its prompt as AWX's Vault credential does."""
+    project = private_data_dir / "project"
+    if not project.exists():
+        shutil.copytree(REPO_ROOT, project, symlinks=True, ignore=NOT_IN_A_PROJECT)
+    (private_data_dir / "env").mkdir(exist_ok=True)
+    (private_data_dir / "env" / "extravars").write_text(json.dumps(survey))
+    job = ansible_runner.run(
+        private_data_dir=str(private_data_dir),
+        playbook=playbook,
+        inventory=str(project / INVENTORY.relative_to(REPO_ROOT)),
+        cmdline=f"--vault-id demo@prompt --limit {limit}",
+        passwords={r"^Vault password \(demo\):\s*$": DEMO_PASSWORD},
+        # ansible-playbook must be on the runner's PATH (PLATFORM.md).
+        envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        suppress_env_files=True,
+        quiet=True,
+    )
+    stats: dict = next((e for e in job.events if e["event"] == "playbook_on_stats"), {})
+    stdout = job.stdout.read() if job.stdout else ""
+    return AwxJob(str(job.status), int(job.rc), stdout, (stats.get("event_data") or {}).get("artifact_data") or {})
 
 
 class Fleet:

@@ -12,10 +12,8 @@ from pathlib import Path
 import ansible_runner
 import pytest
 
-from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.e2e.conftest import DEMO_PASSWORD, DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
 from tests.harness import targets
-
-DEMO_PASSWORD = (REPO_ROOT / "inventories/demo/demo-vault-password.txt").read_text().strip()
 
 
 def host_state(fleet) -> dict[str, str]:
@@ -36,8 +34,9 @@ def test_a_wrong_vault_password_names_the_vault_id_and_the_file(fleet, on_v2, tm
     run = fleet.playbook("deploy.yml", "-e", "deploy_ref=v1", vault_id=f"demo@{wrong}")
     assert run.rc == 2
     assert (
-        f"cannot decrypt the secrets in {INVENTORY}/group_vars/all/vault.yml: they are encrypted with vault id demo"
-        in run.output.replace("\n        ", " ")
+        "cannot decrypt vault_sample_db_password, vault_sample_secret_key_base in "
+        f"{INVENTORY}/group_vars/all/vault.yml: encrypted with vault id demo, for which no vault password given matches"
+        in " ".join(run.output.split())
     )
     assert "--vault-id demo@prompt" in run.output
     assert host_state(fleet) == before

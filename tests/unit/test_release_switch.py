@@ -62,7 +62,13 @@ def test_first_activation_points_current_at_the_release_relatively(deploy_to: Pa
 
     result = release_to(deploy_to, R1, "active", schema_version="20240101000000")
 
-    assert result == {"changed": True, "release_id": R1, "previous": None, "invocation": result["invocation"]}
+    assert result == {
+        "changed": True,
+        "release_id": R1,
+        "previous": None,
+        "unit_changed": False,
+        "invocation": result["invocation"],
+    }
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
     record = state(deploy_to, R1)
     assert (record["state"], record["previous"], record["schema_version"]) == ("active", None, "20240101000000")

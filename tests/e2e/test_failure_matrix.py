@@ -1,0 +1,207 @@
+"""A failure at every stage of a deploy, through every entry point a user has.
+
+Each row injects one failure through an input or a variable, on two hosts serving v2, and
+runs it as an operator (ansible-playbook), as the CLI (deployctl) and as an AWX job
+(ansible-runner, set_stats). Each asserts what that user reads (exit code, the stage and
+the real reason), what every host serves afterwards, the recorded release states, the
+journal and that the deploy lock is free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DEPLOY_TO, Fleet, awx_job
+from tests.e2e.test_cli import ENV, deployctl, lock_state, plant_lock
+
+Arrange = Callable[[Fleet], contextlib.AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def nothing(_fleet: Fleet) -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(fleet: Fleet) -> Iterator[None]:
+    plant_lock(fleet, "web1")
+    try:
+        yield
+    finally:
+        fleet.ssh("web1", f"rm -f {DEPLOY_TO}/.deployctl/lock")
+
+
+@contextlib.contextmanager
+def unit_path_blocked(fleet: Fleet) -> Iterator[None]:
+    """The unit file's place is taken by a directory: the switch cannot install the unit."""
+    for host in fleet.hosts:
+        fleet.ssh(host, "mkdir -p /etc/systemd/system/sample-blocked.service")
+    try:
+        yield
+    finally:
+        for host in fleet.hosts:
+            fleet.ssh(host, "rmdir /etc/systemd/system/sample-blocked.service")
+
+
+@contextlib.contextmanager
+def damaged_old_record(fleet: Fleet) -> Iterator[None]:
+    """A release record the cleanup cannot read (a disk error, a hand edit)."""
+    record = f"{DEPLOY_TO}/.deployctl/releases/20000101T000000Z.json"
+    for host in fleet.hosts:
+        fleet.ssh(host, f"mkdir -p {DEPLOY_TO}/releases/20000101T000000Z && echo '{{not json' > {record}")
+    try:
+        yield
+    finally:
+        for host in fleet.hosts:
+            fleet.ssh(host, f"rm -rf {record} {DEPLOY_TO}/releases/20000101T000000Z")
+
+
+@dataclass(frozen=True)
+class Failure:
+    stage: str
+    ref: str
+    extra: dict[str, Any]
+    cli_exit: int  # the README's table
+    outcome: str  # in --json and set_stats
+    words: str  # the real reason, as the user reads it
+    created: bool  # whether the run created a release (then recorded failed)
+    serves: str = "v2"  # the tag every host serves afterwards
+    arrange: Arrange = nothing
+    playbook_rc: int = 2
+    awx_status: str = "failed"
+    extra_words: tuple[str, ...] = field(default_factory=tuple)
+
+
+FAST_HEALTH = {"deploy_health_deadline": 8}
+MATRIX = [
+    Failure("preflight", "v1", {"deploy_keep_releases": 0}, 5, "invalid",
+            "deploy_keep_releases (0) must be at least 1", created=False),
+    Failure("lock", "v1", {}, 3, "locked", "another deploy holds the lock on this host", created=False,
+            arrange=lock_held_elsewhere),
+    Failure("setup", "v1", {"deploy_app_user": "bad:user"}, 1, "aborted", "bad:user", created=False),
+    Failure("stage", "no-such-ref", {}, 5, "aborted",
+            "ref 'no-such-ref' is not a branch, tag or commit", created=False),
+    Failure("build", "v3-broken-build", {}, 1, "aborted",
+            "expected file app/models/misnamed.rb to define constant Misnamed", created=True),
+    Failure("migrate", "v3-broken-migration", {}, 1, "aborted",
+            'relation "table_that_does_not_exist" does not exist', created=True),
+    Failure("switch", "v1", {"deploy_service_name": "sample-blocked"}, 1, "aborted",
+            "/etc/systemd/system/sample-blocked.service", created=True, arrange=unit_path_blocked),
+    # A unit systemd refuses: the revert brings back the unit that served v2 with it.
+    Failure("restart", "v1", {"deploy_service_exec_start": "bin/no-such-server"}, 1, "reverted",
+            "sample.service", created=True, extra_words=("REVERTED: current points at",)),
+    Failure("verify", "v3-unhealthy", FAST_HEALTH, 1, "reverted", "status 500, expected 200", created=True,
+            extra_words=("REVERTED: current points at",)),
+    # The new release is live and healthy: a failed cleanup warns, it does not revert.
+    Failure("cleanup", "v1", {}, 0, "deployed", "cleanup failed, old releases were kept", created=False,
+            serves="v1", arrange=damaged_old_record, playbook_rc=0, awx_status="successful"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def awx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("awx")
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def snapshot(fleet: Fleet) -> dict[str, dict[str, Any]]:
+    return {
+        host: {"current": fleet.current(host), "records": fleet.records(host), "journal": len(fleet.journal(host))}
+        for host in fleet.hosts
+    }
+
+
+def check_hosts(fleet: Fleet, case: Failure, before: dict[str, dict[str, Any]], commits: dict[str, str]) -> None:
+    """What every host serves, its release records, its journal and its lock, after the run."""
+    for host, was in before.items():
+        status, body = fleet.health(host)
+        assert (status, body.get("revision")) == (200, commits[case.serves]), host
+        if case.serves == "v2":
+            assert fleet.current(host) == was["current"], host
+        records = fleet.records(host)
+        new = {rid: r for rid, r in records.items() if rid not in was["records"]}
+        journal = fleet.journal(host)[was["journal"] :]
+        if case.created and case.outcome != "deployed":
+            assert [r["state"] for r in new.values()] == ["failed"], (host, new)
+            assert next(iter(new.values()))["reason"].startswith(f"{case.stage}:")
+            assert "failed" in [line["event"] for line in journal], journal
+        elif case.outcome != "deployed":
+            # Nothing was created, and no older release was marked failed by this run.
+            assert new == {}, (host, new)
+            assert {rid: r["state"] for rid, r in records.items()} == {
+                rid: r["state"] for rid, r in was["records"].items()
+            }
+        if case.stage != "lock":
+            assert lock_state(fleet, host) == "free"
+    if case.stage == "restart":
+        for host in fleet.hosts:
+            assert "no-such-server" not in fleet.ssh(host, "cat /etc/systemd/system/sample.service")
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+def test_a_failure_at_each_stage_through_ansible_playbook(fleet, commits, on_v2, case: Failure) -> None:
+    before = snapshot(fleet)
+    with case.arrange(fleet):
+        run = fleet.deploy(case.ref, "-e", json.dumps(case.extra))
+        if case.stage == "lock":
+            assert lock_state(fleet, "web1") == "held"
+    assert run.rc == case.playbook_rc, run.output[-4000:]
+    text = flat(run.output)
+    assert flat(case.words) in text
+    for words in case.extra_words:
+        assert words in text
+    assert "DEPLOY SUMMARY" in text
+    if case.stage not in ("preflight", "lock", "cleanup"):
+        assert f"failed on web1 at stage {case.stage}" in text
+    assert "Traceback" not in run.output
+    assert "has no attribute" not in run.output
+    check_hosts(fleet, case, before, commits)
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+def test_a_failure_at_each_stage_through_the_cli(fleet, commits, on_v2, case: Failure) -> None:
+    before = snapshot(fleet)
+    extra = ["-e", json.dumps(case.extra)]
+    with case.arrange(fleet):
+        human = deployctl("deploy", ENV, "--ref", case.ref, *extra)
+    assert human.rc == case.cli_exit, human.out + human.err
+    assert flat(case.words) in flat(human.out + human.err)
+    assert "Traceback" not in human.err
+    check_hosts(fleet, case, before, commits)
+
+    if case.serves != "v2":
+        assert fleet.deploy("v2").rc == 0
+    with case.arrange(fleet):
+        data = deployctl("deploy", ENV, "--ref", case.ref, "--json", *extra)
+    assert data.rc == case.cli_exit, data.out + data.err
+    assert data.doc["exit_code"] == case.cli_exit
+    for host, result in data.hosts.items():
+        assert result["outcome"] == case.outcome, (host, result)
+        if case.outcome not in ("deployed", "invalid", "locked"):
+            assert result["stage"] == case.stage, (host, result)
+        said = flat(" ".join(str(result.get(key, "")) for key in ("message", "detail", "warning")))
+        assert flat(case.words) in said, (host, result)
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_dir, case: Failure) -> None:
+    before = snapshot(fleet)
+    with case.arrange(fleet):
+        job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": case.ref, **case.extra})
+    assert (job.status, job.rc) == (case.awx_status, case.playbook_rc), job.stdout[-4000:]
+    assert set(job.hosts) == {"web1", "web2"}, job.artifacts
+    for host, result in job.hosts.items():
+        assert result["outcome"] == case.outcome, (host, result)
+        said = flat(str(result.get("message", "")) + " " + str(result.get("warning", "")))
+        assert flat(case.words) in said, (host, result)
+    check_hosts(fleet, case, before, commits)
