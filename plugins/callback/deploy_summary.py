@@ -33,7 +33,7 @@ RUNS_NOW = {
     "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
     "aborted_input": "runs {current}, unchanged: the deploy stopped at stage {stage} before changing anything",
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
-    "locked": "runs {current}, unchanged: another deploy holds the lock",
+    "locked": "unchanged: another deploy holds the lock",
     "invalid": "untouched: the input was rejected before any host was touched ({message})",
 }
 
@@ -58,6 +58,8 @@ class CallbackModule(CallbackBase):
             fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", "message": ""}
             fields.update(outcome)
             fields["previous"] = fields["previous"] or "none"
+            # A first deploy that stopped early leaves no current release to name.
+            fields["current"] = fields["current"] or "no release"
             fields["pending"] = ", ".join(outcome.get("pending_migrations") or []) or "none"
             kind = str(outcome.get("outcome", ""))
             if kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":

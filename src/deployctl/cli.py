@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -37,7 +38,12 @@ EPILOG = """exit codes:
   5    bad input (unknown environment, missing ref, vault password, rejected variables): nothing changed
   130  interrupted
 
-The vault password comes from --vault-password-file, else $DEPLOYCTL_VAULT_PASSWORD, else a prompt.
+vault passwords:
+  --vault-id LABEL@SOURCE (repeatable) gives vault id LABEL's password: SOURCE is a file, an
+  executable that prints it, or "prompt"; $DEPLOYCTL_VAULT_PASSWORD_<LABEL> gives it too.
+  The environment's own vault id (its name) comes from --vault-password-file, else
+  $DEPLOYCTL_VAULT_PASSWORD_<ENV> or $DEPLOYCTL_VAULT_PASSWORD, else a prompt when nothing else
+  gave a password and the inventory has vault-encrypted content.
 """
 
 
@@ -73,7 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("env", metavar="ENV", help="inventory: a directory under inventories/, or a path")
     common.add_argument("--limit", metavar="HOSTS", help="only these hosts (an Ansible host pattern)")
-    common.add_argument("--vault-password-file", metavar="FILE", help="file (or executable) giving the vault password")
+    common.add_argument(
+        "--vault-password-file", metavar="FILE", help="file (or executable) giving the environment's vault password"
+    )
+    common.add_argument(
+        "--vault-id",
+        action="append",
+        default=[],
+        metavar="LABEL@SOURCE",
+        help="a vault id and where its password comes from: a file, an executable or 'prompt' (repeatable)",
+    )
     common.add_argument(
         "-e", "--extra-vars", action="append", default=[], metavar="VARS", help="passed to ansible-playbook -e"
     )
@@ -105,9 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def request_for(
-    args: argparse.Namespace, name: str, env: runner.Environment, vault: runner.Vault | None
-) -> runner.Request:
+def request_for(args: argparse.Namespace, name: str, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
     extravars: dict[str, Any] = {}
     if args.limit:
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
@@ -124,7 +137,7 @@ def request_for(
         command=name,
         playbook=COMMANDS[name].playbook,
         env=env,
-        vault=vault,
+        vaults=vaults,
         extravars=extravars,
         user_extravars=args.extra_vars,
         check=COMMANDS[name].check,
@@ -152,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = runner.Environment.find(args.env)
         document.update(environment=env.name, inventory=str(env.inventory))
-        vault = runner.Vault.resolve(env, args.vault_password_file, interactive=sys.stdin.isatty())
-        run, finished = execute(args, out, env, request_for(args, name, env, vault))
+        vaults = runner.Vaults.resolve(env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty())
+        run, finished = execute(args, out, env, request_for(args, name, env, vaults))
     except runner.InputError as err:
         return finish(args, out, document, ExitCode.BAD_INPUT, [str(err)])
     except KeyboardInterrupt:
         return finish(args, out, document, ExitCode.INTERRUPTED, ["interrupted before ansible-playbook started"])
+    except Exception as err:
+        return unexpected(args, out, document, err)
 
     run.interrupted = finished.status == "canceled"
     results = COMMANDS[name].results(run)
@@ -172,6 +187,21 @@ def main(argv: list[str] | None = None) -> int:
         out.print(progress.problems(results))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     return finish(args, out, document, code, outcome.run_problems(run, results))
+
+
+def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any], err: Exception) -> int:
+    """An error nothing expected: one line saying what and where the artifacts are; -v adds the traceback."""
+    artifacts = getattr(err, "artifacts", None)
+    message = str(err) if isinstance(err, runner.RunError) else f"{type(err).__name__}: {err}"
+    line = f"deployctl stopped on an unexpected error, the hosts' state is unknown: {message}"
+    if artifacts:
+        document["artifacts"] = str(artifacts)
+        line += f" (artifacts: {artifacts})"
+    if args.verbose:
+        traceback.print_exception(err, file=sys.stderr)
+    else:
+        line += "; -v shows the traceback"
+    return finish(args, out, document, ExitCode.FAILED, [line])
 
 
 def execute(

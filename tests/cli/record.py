@@ -1,6 +1,6 @@
 """Turn a real run's artifacts into an event fixture for these tests.
 
-    python -m tests.cli.record ~/.cache/deployctl/artifacts/<ident> NAME
+    python -m tests.cli.record ~/.cache/deployctl/artifacts/<env>/<ident> NAME
 
 writes tests/cli/events/NAME.jsonl: the run's events in order, cut down to what
 deployctl reads (and without module invocations, which repeat every argument).

@@ -174,6 +174,52 @@ def test_an_empty_unlock_reason_is_bad_input(replaying: Callable[..., Requests],
     assert requests == []
 
 
+@pytest.fixture
+def crashing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> Callable[[Exception], None]:
+    """Make runner.run raise the given exception after the progress display started."""
+    monkeypatch.chdir(inventory.parents[1])
+    monkeypatch.setenv("COLUMNS", "400")
+
+    def use(error: Exception) -> None:
+        def fake_run(request: runner.Request, on_event: Callable[[Mapping[str, Any]], None]) -> runner.Finished:
+            raise error
+
+        monkeypatch.setattr(runner, "run", fake_run)
+
+    return use
+
+
+def test_a_runner_crash_is_one_line_and_exit_2(
+    crashing: Callable[[Exception], None], tmp_path: Path, capsys: Any
+) -> None:
+    cause = FileNotFoundError(2, "No such file or directory", "/cache/artifacts/x/../old11")
+    error = runner.RunError(f"ansible-runner failed: FileNotFoundError: {cause}", tmp_path / "a1")
+    error.__cause__ = cause
+    crashing(error)
+    assert cli.main(["deploy", "staging", "--ref", "v2"]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith("deployctl stopped on an unexpected error, the hosts' state is unknown: ansible-runner")
+    assert "FileNotFoundError" in line and "old11" in line and f"(artifacts: {tmp_path / 'a1'})" in line
+    assert line.endswith("-v shows the traceback") and "Traceback" not in captured.out
+    assert "exit 2:" in captured.out and f"full log: {tmp_path / 'a1'}/stdout" in captured.out
+
+
+def test_any_unexpected_error_is_exit_2_with_the_traceback_under_v(
+    crashing: Callable[[Exception], None], capsys: Any
+) -> None:
+    crashing(RuntimeError("something nobody expected"))
+    assert cli.main(["status", "staging", "--json", "-v"]) == 2
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["result"] == "failed" and "artifacts" not in document
+    assert document["errors"] == [
+        "deployctl stopped on an unexpected error, the hosts' state is unknown: RuntimeError: something nobody expected"
+    ]
+    assert captured.err.startswith("Traceback (most recent call last):")
+    assert captured.err.rstrip().endswith("RuntimeError: something nobody expected")
+
+
 def _table_text(renderable: Any, width: int) -> str:
     console = Console(width=width, record=True)
     console.print(renderable)

@@ -1,4 +1,4 @@
-"""The ansible-runner call: environment, vault password, settings, artifacts."""
+"""The ansible-runner call: environment, the environment's vault password, settings, artifacts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from deployctl import runner
-from deployctl.runner import Environment, InputError, Request, Vault
+from deployctl.runner import Environment, InputError, Request, Vault, Vaults
 
 SECRET = "correct horse battery staple"
 
@@ -52,19 +52,19 @@ def vault_inventory(inventory: Path) -> Environment:
 def test_the_password_comes_from_a_file(tmp_path: Path, vault_inventory: Environment) -> None:
     path = tmp_path / "password"
     path.write_text(SECRET + "\n")
-    assert Vault.resolve(vault_inventory, str(path), interactive=False) == Vault("staging", SECRET)
+    assert Vaults.resolve(vault_inventory, str(path), interactive=False) == Vaults((Vault("staging", SECRET),))
 
 
 def test_an_executable_password_file_is_run(tmp_path: Path, vault_inventory: Environment) -> None:
     script = tmp_path / "password.sh"
     script.write_text(f"#!/bin/sh\necho '{SECRET}'\n")
     script.chmod(0o700)
-    assert Vault.resolve(vault_inventory, str(script), interactive=False) == Vault("staging", SECRET)
+    assert Vaults.resolve(vault_inventory, str(script), interactive=False) == Vaults((Vault("staging", SECRET),))
 
 
 def test_a_missing_password_file_is_bad_input(tmp_path: Path, vault_inventory: Environment) -> None:
     with pytest.raises(InputError, match="cannot read the vault password"):
-        Vault.resolve(vault_inventory, str(tmp_path / "nope"), interactive=False)
+        Vaults.resolve(vault_inventory, str(tmp_path / "nope"), interactive=False)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_the_password_from_the_environment_leaves_the_environment(
 ) -> None:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert Vault.resolve(vault_inventory, None, interactive=False) == Vault("staging", password)
+    assert Vaults.resolve(vault_inventory, None, interactive=False) == Vaults((Vault("staging", password),))
     # ansible-runner copies the whole environment into its artifacts: they must not be there.
     assert not [name for name in os.environ if name.startswith(runner.VAULT_PASSWORD_ENV)]
 
@@ -94,15 +94,16 @@ def test_the_password_is_asked_for_on_a_terminal(monkeypatch: pytest.MonkeyPatch
         return SECRET
 
     monkeypatch.setattr(runner, "getpass", getpass)
-    assert Vault.resolve(vault_inventory, None, interactive=True) == Vault("staging", SECRET)
+    assert Vaults.resolve(vault_inventory, None, interactive=True) == Vaults((Vault("staging", SECRET),))
     assert prompts == ["Vault password (staging): "]
     with pytest.raises(InputError, match="has vault-encrypted content: give --vault-password-file"):
-        Vault.resolve(vault_inventory, None, interactive=False)
+        Vaults.resolve(vault_inventory, None, interactive=False)
 
 
 def test_no_vault_content_no_password(monkeypatch: pytest.MonkeyPatch, inventory: Path) -> None:
     monkeypatch.delenv(runner.VAULT_PASSWORD_ENV, raising=False)
-    assert Vault.resolve(Environment("staging", inventory), None, interactive=True) is None
+    assert Vaults.resolve(Environment("staging", inventory), None, interactive=True) == Vaults()
+    assert not Vaults() and Vaults().args == [] and Vaults().prompts == {}
 
 
 def test_the_password_answers_ansible_playbooks_prompt_only() -> None:
@@ -121,7 +122,7 @@ def test_the_request_becomes_ansible_playbook_arguments(inventory: Path) -> None
         command="check",
         playbook="status.yml",
         env=Environment("staging", inventory),
-        vault=Vault("staging", SECRET),
+        vaults=Vaults((Vault("staging", SECRET),)),
         user_extravars=["deploy_health_deadline=8"],
         check=True,
     )
@@ -153,8 +154,10 @@ def test_the_collection_ships_with_the_package() -> None:
 
 
 def test_the_runner_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> None:
-    """Artifacts in 0700 directories, rotated, no env files; the password only as a prompt's answer."""
+    """Its own private data dir, artifacts in 0700 directories, no ansible-runner rotation, no env files;
+    the password only as a prompt's answer."""
     calls: list[dict[str, Any]] = []
+    modes: list[int] = []
 
     class Finished:
         rc = 0
@@ -165,6 +168,7 @@ def test_the_runner_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, invent
 
     def fake_run(**kwargs: Any) -> Finished:
         calls.append(kwargs)
+        modes.append(stat.S_IMODE(Path(kwargs["private_data_dir"]).stat().st_mode))
         artifacts = Path(kwargs["artifact_dir"]) / kwargs["ident"]
         artifacts.mkdir()
         (artifacts / "command").write_text(json.dumps({"command": ["ansible-playbook"], "env": dict(os.environ)}))
@@ -175,21 +179,49 @@ def test_the_runner_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, invent
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not for the artifacts")
     seen: list[Any] = []
-    request = Request("deploy", "deploy.yml", Environment("staging", inventory), Vault("staging", SECRET))
+    vaults = Vaults((Vault("staging", SECRET),))
+    request = Request("deploy", "deploy.yml", Environment("staging", inventory), vaults)
     request.extravars = {"deploy_ref": "v1"}
     finished = runner.run(request, seen.append)
 
     [call] = calls
+    root = tmp_path / "cache" / "deployctl"
     assert seen == [{"event": "playbook_on_start"}]
     assert call["suppress_env_files"] is True
-    assert call["rotate_artifacts"] == runner.KEEP_ARTIFACTS
-    assert call["passwords"] == Vault("staging", SECRET).prompts
+    assert call["rotate_artifacts"] == 0
+    assert call["passwords"] == vaults.prompts
     assert call["quiet"] is True
     assert call["playbook"] == str(runner.PLAYBOOKS / "deploy.yml")
     assert call["extravars"] == {"deploy_ref": "v1"}
     assert SECRET not in call["cmdline"] and SECRET not in json.dumps(call["envvars"])
-    for directory in (tmp_path / "cache" / "deployctl" / "artifacts", Path(call["private_data_dir"])):
+    # The run's own private data dir, 0700 while it ran, gone after it.
+    assert Path(call["private_data_dir"]) == root / "runs" / call["ident"] and modes == [0o700]
+    assert not Path(call["private_data_dir"]).exists()
+    for directory in (root, root / "runs", root / "artifacts", root / "artifacts" / "staging"):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert finished.rc == 0 and finished.artifacts.parent == tmp_path / "cache" / "deployctl" / "artifacts"
+    assert finished.rc == 0 and finished.artifacts == root / "artifacts" / "staging" / call["ident"]
     recorded = json.loads((finished.artifacts / "command").read_text())
     assert "AWS_SECRET_ACCESS_KEY" not in recorded["env"] and "PATH" in recorded["env"]
+
+
+def test_a_runner_crash_names_the_artifacts_and_still_cleans_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def crash(**kwargs: Any) -> None:
+        calls.append(kwargs)
+        artifacts = Path(kwargs["artifact_dir"]) / kwargs["ident"]
+        artifacts.mkdir()
+        (artifacts / "command").write_text(json.dumps({"env": {"AWS_SECRET_ACCESS_KEY": "x", "HOME": "/h"}}))
+        raise FileNotFoundError(2, "No such file or directory", "/somewhere")
+
+    monkeypatch.setattr(runner.ansible_runner, "run", crash)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(runner.RunError, match=r"ansible-runner failed: FileNotFoundError: .* '/somewhere'") as error:
+        runner.run(Request("status", "status.yml", Environment("staging", inventory)), print)
+    [call] = calls
+    assert error.value.artifacts == tmp_path / "cache" / "deployctl" / "artifacts" / "staging" / call["ident"]
+    assert isinstance(error.value.__cause__, FileNotFoundError)
+    assert not Path(call["private_data_dir"]).exists()
+    assert json.loads((error.value.artifacts / "command").read_text()) == {"env": {"HOME": "/h"}}

@@ -329,11 +329,11 @@ def test_the_vault_password_and_secrets_stay_out_of_output_and_artifacts(
     assert "TASK [deployctl.core.deploy : Stage: fetch" in run.out and "ESTABLISH SSH CONNECTION" in run.out
 
     root = cache / "deployctl"
-    [artifacts] = (root / "artifacts").iterdir()
-    for directory in (root, root / "artifacts", artifacts, root / "runner"):
+    [artifacts] = (root / "artifacts" / INVENTORY.name).iterdir()
+    for directory in (root, root / "artifacts", artifacts.parent, artifacts, root / "runs"):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
-    # suppress_env_files: no passwords, extravars or envvars written for ansible-runner.
-    assert not (root / "runner" / "env").exists()
+    # The run's private data dir (and with it anything written for ansible-runner) is gone.
+    assert list((root / "runs").iterdir()) == []
     command = json.loads((artifacts / "command").read_text())
     assert "DEPLOYCTL_VAULT_PASSWORD" not in command["env"]
     assert command["command"][1:3] == ["--vault-id", f"{INVENTORY.name}@prompt"]

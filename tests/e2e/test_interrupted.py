@@ -49,15 +49,32 @@ def test_kill_9_of_ansible_playbook_during_the_build(fleet, commits, on_v2):
     assert "killed_leftover" in [e["event"] for e in fleet.journal("web1")]
 
 
-def test_ssh_connection_dropped_during_the_build(fleet, commits, on_v2):
-    deploy = start_deploy("v1", "-e", SLOW_BUILD)
+def migrate_log_count(fleet, host: str) -> int:
+    return int(fleet.ssh(host, f"ls {DEPLOY_TO}/.deployctl/logs 2>/dev/null | grep -c migrate || true").strip())
+
+
+def test_a_host_lost_mid_build_stops_every_host_before_the_switch_and_the_migration(fleet, commits, on_v2):
+    # Live: v1 everywhere, so that v2 brings a migration.
+    assert fleet.deploy("v1").rc == 0
+    live = {host: fleet.current(host) for host in fleet.hosts}
+    migrate_logs = {host: migrate_log_count(fleet, host) for host in fleet.hosts}
+    deploy = start_deploy("v2", "-e", SLOW_BUILD)
     wait_for_build(fleet, "web1")
     # Kill web1's SSH sessions (not the listening daemon): the connection drops mid-task.
     container = f"{fleet.hosts['web1']['harness_prefix']}-web1"
     subprocess.run(["podman", "exec", container, "pkill", "-9", "-f", "sshd: root"], check=False)
     output = deploy.communicate(timeout=600)[0]
-    assert deploy.returncode != 0
-    assert "UNREACHABLE" in output or "unreachable" in output
-    assert fleet.current("web1") == on_v2["web1"]
+    flat = " ".join(output.split())
+    assert deploy.returncode == 4, output[-4000:]
+    assert "UNREACHABLE" in output
+    # web2 built, but does not go on without web1: no switch, no migration from anywhere.
+    assert "web1 did not finish building release" in flat
+    assert "failed on web2 at stage build" in flat
+    assert "Nothing live was changed: current still points at " + live["web2"] in flat
+    for host in fleet.hosts:
+        assert fleet.current(host) == live[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+        assert migrate_log_count(fleet, host) == migrate_logs[host]
+    assert "switched" not in [e["event"] for e in fleet.journal("web2")[-3:]]
 
     assert_next_deploy_recovers(fleet, commits)

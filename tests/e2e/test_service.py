@@ -1,0 +1,65 @@
+"""The systemd service as a user configures it: variables merge over the defaults, values reach
+the app unchanged, no secret goes into the unit file, and a broken unit is reverted with its release."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import Fleet
+from tests.e2e.test_cli import ENV, deployctl
+
+UNIT = "/etc/systemd/system/sample.service"
+
+
+def service_environment(fleet: Fleet, host: str) -> dict[str, str]:
+    """The environment of the running app's main process, as the app sees it."""
+    raw = fleet.ssh(host, "cat /proc/$(systemctl show -p MainPID --value sample)/environ | tr '\\0' '\\n'")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def test_one_service_variable_keeps_the_defaults_and_odd_values_reach_the_app(fleet, commits, on_v2):
+    url = 'postgres://app:p%40ss@db/app?note="quoted" \\ end'
+    extra = {"deploy_service_environment": {"RAILS_SERVE_STATIC_FILES": "1", "REPORTS_URL": url}}
+    run = fleet.deploy("v2", "-e", json.dumps(extra))
+    assert run.rc == 0, run.output[-3000:]
+    for host in fleet.hosts:
+        env = service_environment(fleet, host)
+        assert env["RAILS_ENV"] == "production"
+        assert env["PORT"] == "3000"
+        assert env["RAILS_SERVE_STATIC_FILES"] == "1"
+        assert env["REPORTS_URL"] == url
+        assert fleet.ssh(host, f"stat -c '%a %U:%G' {UNIT}").strip() == "644 root:root"
+        assert "p%%40ss" in fleet.ssh(host, f"cat {UNIT}")
+        # systemd accepted every line: nothing of the value was copied into the journal.
+        assert "p%40ss" not in fleet.ssh(host, "journalctl -u sample --no-pager -n 200")
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+
+def test_a_unit_change_that_breaks_the_app_is_reverted_with_its_release(fleet, commits, on_v2):
+    unit_before = {host: fleet.ssh(host, f"cat {UNIT}") for host in fleet.hosts}
+    # Same commit, another unit: a new release; the app then listens where nobody checks.
+    broken = {"deploy_service_environment": {"PORT": "3999"}, "deploy_health_deadline": 8}
+    run = deployctl("deploy", ENV, "--ref", "v2", "-e", json.dumps(broken), "--json")
+    assert run.rc == 1, run.out + run.err
+    for host, result in run.hosts.items():
+        assert (result["outcome"], result["stage"]) == ("reverted", "verify"), result
+        assert result["outage_seconds"] > 0
+        assert "REVERTED: current points at" in result["detail"]
+        assert fleet.current(host) == on_v2[host]
+        assert fleet.ssh(host, f"cat {UNIT}") == unit_before[host]
+        assert service_environment(fleet, host)["PORT"] == "3000"
+        assert fleet.health(host) == (200, fleet.health(host)[1])
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+
+def test_a_secret_in_the_service_environment_is_refused_before_any_host(fleet, on_v2):
+    journal = {host: len(fleet.journal(host)) for host in fleet.hosts}
+    leak = {"deploy_service_environment": {"DB_PASSWORD": "{{ vault_sample_db_password }}"}}
+    run = deployctl("deploy", ENV, "--ref", "v1", "-e", json.dumps(leak))
+    assert run.rc == 5, run.out + run.err
+    text = " ".join((run.out + run.err).split())
+    assert "deploy_service_environment takes DB_PASSWORD from the vault" in text
+    assert f"the unit file {UNIT} is readable by every user of the host" in text
+    for host in fleet.hosts:
+        assert len(fleet.journal(host)) == journal[host]
+        assert fleet.current(host) == on_v2[host]
