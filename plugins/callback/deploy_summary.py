@@ -14,7 +14,8 @@ description:
     and prints one line per host with the release it runs now, and whether it was deployed,
     unchanged, reverted, aborted or failed (in check mode, what it would deploy). Hosts of
     the play that never started (a failed serial batch stops the rollout) are listed as untouched.
-  - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome.
+  - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
+    read (status, releases, unlock).
 version_added: 0.1.0
 author: deployctl contributors
 requirements:
@@ -38,6 +39,10 @@ RUNS_NOW = {
 }
 
 
+# Outcomes of the entry points that change no release (status, releases, unlock).
+READ_ONLY = {"ok", "unlocked"}
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -48,8 +53,13 @@ class CallbackModule(CallbackBase):
         data = stats.custom.get("_run", {}).get("deployctl")
         if not data or not data.get("hosts"):
             return
-        lines = [f"DEPLOY SUMMARY: {data.get('ref', '?')} as release {data.get('release', '?')}"]
+        if all(outcome.get("outcome") in READ_ONLY for outcome in data["hosts"].values()):
+            # status, releases, unlock: their own output says it all.
+            return
         reported = data["hosts"]
+        releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}
+        release = releases.pop() if len(releases) == 1 else "(per host)"
+        lines = [f"DEPLOY SUMMARY: {data.get('ref', '?')} as release {release}"]
         for host in sorted(set(reported) | set(data.get("play_hosts", []))):
             outcome = reported.get(host)
             if outcome is None:

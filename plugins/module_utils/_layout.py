@@ -59,13 +59,6 @@ class Layout:
             return None
         return os.path.basename(os.path.normpath(target))
 
-    def release_dirs(self) -> list[str]:
-        try:
-            names = os.listdir(self.releases)
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in names if not n.startswith("."))
-
     def staging_dirs(self) -> list[str]:
         try:
             names = os.listdir(self.releases)
@@ -73,9 +66,8 @@ class Layout:
             return []
         return sorted(os.path.join(self.releases, n) for n in names if n.startswith(STAGING_PREFIX))
 
-    def ensure(self, app_uid: int, app_gid: int) -> bool:
-        """Create the directories of the layout; return whether any was created."""
-        created = False
+    def ensure(self, app_uid: int, app_gid: int) -> None:
+        """Create the missing directories of the layout; those that exist keep their mode and owner."""
         for path, mode, uid, gid in (
             (self.root, 0o755, 0, 0),
             (self.releases, 0o755, 0, 0),
@@ -89,8 +81,6 @@ class Layout:
                 os.makedirs(path, mode=mode, exist_ok=True)
                 os.chown(path, uid, gid)
                 os.chmod(path, mode)
-                created = True
-        return created
 
 
 def validate_release_id(release_id: str) -> str | None:

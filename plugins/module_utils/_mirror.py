@@ -15,13 +15,15 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
+
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # What `git clone --mirror` fetches: every ref of the remote, not only heads and tags.
 MIRROR_REFSPEC = "+refs/*:refs/*"
 
 
-class MirrorError(Exception):
-    """A git operation failed.
+class MirrorError(DeployError):
+    """A git operation failed; `stderr` is git's own words (also a detail of the failure).
 
     `input_error` is true when the user can fix it by changing what they asked for
     (an unknown ref, a commit with submodules), false when the repository could not
@@ -29,9 +31,8 @@ class MirrorError(Exception):
     """
 
     def __init__(self, message: str, stderr: str = "", input_error: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, input_error=input_error, stderr=stderr)
         self.stderr = stderr
-        self.input_error = input_error
 
 
 class Mirror:
@@ -52,27 +53,26 @@ class Mirror:
     def exists(self) -> bool:
         return os.path.isfile(os.path.join(self.path, "HEAD"))
 
-    def update(self, ref: str) -> bool:
-        """Bring the mirror up to date; return whether anything was fetched.
+    def update(self, ref: str) -> None:
+        """Bring the mirror up to date with the remote, cloning it on the first deploy.
 
-        A full commit SHA already in the mirror needs no fetch at all.
+        A full commit SHA already in the mirror needs no fetch at all. Raises MirrorError
+        when the remote cannot be cloned or fetched.
         """
         if not self.exists():
             try:
                 self._git("clone", "--mirror", "--quiet", self.url, self.path, cwd_repo=False)
             except MirrorError as err:
                 raise MirrorError(f"cannot clone {self.url} into {self.path}", err.stderr) from err
-            return True
+            return
         if FULL_SHA.match(ref) and self.has_commit(ref):
-            return False
+            return
         if self._git("config", "--get", "remote.origin.url").strip() != self.url:
             self._git("remote", "set-url", "origin", self.url)
-        before = self._git("for-each-ref", "--format=%(objectname) %(refname)")
         try:
             self._git("fetch", "--prune", "--prune-tags", "--force", "--quiet", "origin")
         except MirrorError as err:
             raise MirrorError(f"cannot fetch {self.url} into {self.path}", err.stderr) from err
-        return before != self._git("for-each-ref", "--format=%(objectname) %(refname)")
 
     def has_commit(self, sha: str) -> bool:
         proc = subprocess.run(

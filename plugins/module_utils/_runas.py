@@ -21,6 +21,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from ansible_collections.deployctl.core.plugins.module_utils._errors import InputError
+
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -32,7 +34,9 @@ class Outcome:
     timed_out: bool
 
 
-class UnknownUser(Exception):
+class UnknownUser(InputError):
+    """The host has no such user: the user can fix it (create it, or name another)."""
+
     def __init__(self, user: str) -> None:
         super().__init__(
             f"user {user!r} does not exist on the host: create it, "
@@ -41,6 +45,7 @@ class UnknownUser(Exception):
 
 
 def user_ids(user: str) -> tuple[int, int, str]:
+    """The uid, the primary gid and the home directory of `user`. Raises UnknownUser."""
     try:
         entry = pwd.getpwnam(user)
     except KeyError:

@@ -21,11 +21,10 @@ description:
     holds it when O(force=true) (recording O(reason) in the journal).
 version_added: 0.1.0
 author: deployctl contributors
+extends_documentation_fragment:
+  - deployctl.core.deploy
+  - deployctl.core.deploy.journal
 options:
-  deploy_to:
-    description: Root directory of the application on the host.
-    type: path
-    required: true
   state:
     description: Take the lock, release it, or only report its holder.
     type: str
@@ -48,10 +47,6 @@ options:
     default: false
   reason:
     description: Why a lock is forced open; recorded in the journal.
-    type: str
-    default: ""
-  host_label:
-    description: Name of the host recorded in the journal.
     type: str
     default: ""
   controller:
@@ -167,13 +162,11 @@ def main() -> None:
     store = ReleaseStore(layout, p["host_label"])
     if p["state"] == "query":
         module.exit_json(changed=False, holder=read_holder(layout.lock))
-        return
     if module.check_mode:
         preview = decide(layout, p, read_holder(layout.lock), check=True)
         if preview.get("failed"):
             module.fail_json(**preview)
         module.exit_json(**preview)
-        return
     os.makedirs(layout.meta, mode=0o700, exist_ok=True)
     # Every change to the lock happens under this guard, so two deploys never
     # both judge a lock stale and remove it (one of them removing a fresh one).
@@ -212,7 +205,7 @@ def decide(layout: Layout, p: dict, holder: dict | None, check: bool) -> dict:
             "holder": holder,
             "msg": (
                 f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; "
-                "if it is dead, run playbooks/unlock.yml with -e unlock_reason='...' (or wait "
+                "if it is dead, run playbooks/unlock.yml with -e deploy_unlock_reason='...' (or wait "
                 f"{p['ttl']}s for the lock to go stale)"
             ),
         }

@@ -100,7 +100,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def probe(url: str, timeout: float) -> tuple[int | None, str, str]:
-    """One request: (status, body, error)."""
+    """One request: (status, body, error).
+
+    status is None and error says why when no answer came (refused, timed out after
+    `timeout` seconds); otherwise error is empty, whatever the status.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "deployctl-http-check"})  # noqa: S310 - scheme checked in main()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked in main()
@@ -124,7 +128,6 @@ def check(
         latency_ms = round((time.monotonic() - sent) * 1000, 1)
         if code is not None:
             # Any status may be the healthy one (a listed 503 included): judge it here.
-            error = ""
             if code not in status:
                 error = f"status {code}, expected {' or '.join(map(str, status))}"
             elif body_contains and body_contains not in body:

@@ -19,11 +19,9 @@ description:
     its configuration file.
 version_added: 0.1.0
 author: deployctl contributors
+extends_documentation_fragment:
+  - deployctl.core.deploy
 options:
-  deploy_to:
-    description: Root directory of the application on the host.
-    type: path
-    required: true
   release_id:
     description: The release to run in.
     type: str

@@ -21,23 +21,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from . import __version__, outcome, progress, runner
-from .outcome import ExitCode, Run
+from .outcome import EXIT_MEANING, ExitCode, Run
 
 Results = dict[str, dict[str, Any]]
 
-EPILOG = """exit codes:
-  0    success
-  1    failed, and what was serving before serves again (reverted, or stopped before the switch)
-  2    failed and NOT reverted: a host may serve a broken release, or its state is unknown
-  3    another deploy holds the lock on a host
-  4    a host could not be reached
-  5    bad input (unknown environment, missing ref, vault password, rejected variables): nothing changed
-  130  interrupted
-
+EPILOG = (
+    "exit codes:\n"
+    + "".join(f"  {int(code):<4} {meaning}\n" for code, meaning in EXIT_MEANING.items())
+    + """
 vault passwords:
   --vault-id LABEL@SOURCE (repeatable) gives vault id LABEL's password: SOURCE is a file, an
   executable that prints it, or "prompt"; $DEPLOYCTL_VAULT_PASSWORD_<LABEL> gives it too.
@@ -45,6 +40,7 @@ vault passwords:
   $DEPLOYCTL_VAULT_PASSWORD_<ENV> or $DEPLOYCTL_VAULT_PASSWORD, else a prompt when nothing else
   gave a password and the inventory has vault-encrypted content.
 """
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,24 +51,97 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-@dataclass
-class Command:
-    """The playbook a subcommand runs, and how its results are read from the run."""
+Table = Callable[[Run, Results, int], RenderableType]
 
+
+def _no_arguments(_parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+def _no_extravars(_args: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Command:
+    """Everything about one command: how it is asked for, what it runs, how its results are shown.
+
+    Results are read from the one schema every playbook publishes (outcome.results).
+    """
+
+    name: str
     playbook: str
-    results: Callable[[Run], Results]
+    help: str
+    table: Table
+    title: Callable[[argparse.Namespace, str], str]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    extravars: Callable[[argparse.Namespace], dict[str, Any]] = _no_extravars
     check: bool = False
 
 
-COMMANDS = {
-    "deploy": Command("deploy.yml", outcome.deploy_results),
-    # deploy --check: the status playbook previews the deploy's stage and cleanup in check mode.
-    "check": Command("status.yml", outcome.preview_results, check=True),
-    "rollback": Command("rollback.yml", outcome.rollback_results),
-    "releases": Command("releases.yml", outcome.releases_results),
-    "status": Command("status.yml", outcome.status_results),
-    "unlock": Command("unlock.yml", outcome.unlock_results),
-}
+def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="preview only: the commit, the migrations that would run, the releases cleanup would remove",
+    )
+
+
+def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", metavar="RELEASE", help="release ID to go back to (default: the previous good one)")
+
+
+def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", required=True, help="why (recorded in each host's journal)")
+
+
+def _unlock_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.reason.strip():
+        raise runner.InputError("--reason is empty: say why the lock is forced open")
+    return {"deploy_unlock_reason": args.reason}
+
+
+def _of(verb: str) -> Callable[[argparse.Namespace, str], str]:
+    return lambda _args, env: f"{verb} of {env}"
+
+
+def _ignore_run(table: Callable[[Results], RenderableType]) -> Table:
+    return lambda _run, results, _width: table(results)
+
+
+DEPLOY = Command(
+    "deploy", "deploy.yml", "deploy a ref; revert on failure", progress.deploy_table,
+    title=lambda args, env: f"Deploying {args.ref} to {env}",
+    arguments=_deploy_arguments, extravars=lambda args: {"deploy_ref": args.ref},
+)  # fmt: skip
+# deploy --check: the deploy itself in check mode (fetch, migrations, cleanup: nothing changes).
+PREVIEW = Command(
+    "deploy", "deploy.yml", DEPLOY.help, _ignore_run(progress.preview_table),
+    title=lambda args, env: f"Preview of a deploy {args.ref} to {env}",
+    extravars=DEPLOY.extravars, check=True,
+)  # fmt: skip
+COMMANDS = [
+    DEPLOY,
+    Command(
+        "rollback", "rollback.yml", "back to the previous good release", _ignore_run(progress.rollback_table),
+        title=_of("Rollback"), arguments=_rollback_arguments,
+        extravars=lambda args: {"deploy_rollback_to": args.to} if args.to else {},
+    ),
+    Command("releases", "releases.yml", "the releases on each host", _ignore_run(progress.releases_tables),
+            title=_of("Releases")),
+    Command("status", "status.yml", "current release, lock holder and health of each host",
+            _ignore_run(progress.status_table), title=_of("Status")),
+    Command("unlock", "unlock.yml", "force a deploy lock open, saying why", _ignore_run(progress.unlock_table),
+            title=_of("Unlock"), arguments=_unlock_arguments, extravars=_unlock_extravars),
+]  # fmt: skip
+
+
+def command_for(args: argparse.Namespace) -> Command:
+    """The command the parsed arguments ask for (deploy --check is the preview)."""
+    if args.command == "deploy" and args.check:
+        return PREVIEW
+    return next(command for command in COMMANDS if command.name == args.command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,43 +173,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    deploy = sub.add_parser("deploy", parents=[common], help="deploy a ref; revert on failure")
-    deploy.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
-    deploy.add_argument(
-        "--check",
-        action="store_true",
-        help="preview only: the commit, the migrations that would run, the releases cleanup would remove",
-    )
-    rollback = sub.add_parser("rollback", parents=[common], help="back to the previous good release")
-    rollback.add_argument("--to", metavar="RELEASE", help="release ID to go back to (default: the previous good one)")
-    sub.add_parser("releases", parents=[common], help="the releases on each host")
-    sub.add_parser("status", parents=[common], help="current release, lock holder and health of each host")
-    unlock = sub.add_parser("unlock", parents=[common], help="force a deploy lock open, saying why")
-    unlock.add_argument("--reason", required=True, help="why (recorded in each host's journal)")
+    for command in COMMANDS:
+        command.arguments(sub.add_parser(command.name, parents=[common], help=command.help))
     return parser
 
 
-def request_for(args: argparse.Namespace, name: str, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
-    extravars: dict[str, Any] = {}
+def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
+    command = command_for(args)
+    extravars: dict[str, Any] = command.extravars(args)
     if args.limit:
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
         extravars["deploy_hosts"] = args.limit
-    if args.command == "deploy":
-        extravars["deploy_ref"] = args.ref
-    if args.command == "rollback" and args.to:
-        extravars["deploy_rollback_to"] = args.to
-    if args.command == "unlock":
-        if not args.reason.strip():
-            raise runner.InputError("--reason is empty: say why the lock is forced open")
-        extravars["unlock_reason"] = args.reason
     return runner.Request(
-        command=name,
-        playbook=COMMANDS[name].playbook,
+        command="check" if command.check else command.name,
+        playbook=command.playbook,
         env=env,
         vaults=vaults,
         extravars=extravars,
         user_extravars=args.extra_vars,
-        check=COMMANDS[name].check,
+        check=command.check,
         verbosity=args.verbose,
     )
 
@@ -151,22 +202,16 @@ def console_for(stream: Any) -> Console:
     return Console(file=stream, width=width)
 
 
-def title_of(args: argparse.Namespace, env: runner.Environment) -> str:
-    if args.command == "deploy":
-        return f"{'Preview of a deploy' if args.check else 'Deploying'} {args.ref} to {env.name}"
-    return f"{args.command.capitalize()} of {env.name}"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    name = "check" if args.command == "deploy" and args.check else args.command
+    command = command_for(args)
     out = console_for(sys.stdout)
-    document: dict[str, Any] = {"command": args.command, "check": name == "check", "hosts": {}, "errors": []}
+    document: dict[str, Any] = {"command": args.command, "check": command.check, "hosts": {}, "errors": []}
     try:
         env = runner.Environment.find(args.env)
         document.update(environment=env.name, inventory=str(env.inventory))
         vaults = runner.Vaults.resolve(env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty())
-        run, finished = execute(args, out, env, request_for(args, name, env, vaults))
+        run, finished = execute(args, out, command.title(args, env.name), request_for(args, env, vaults))
     except runner.InputError as err:
         return finish(args, out, document, ExitCode.BAD_INPUT, [str(err)])
     except KeyboardInterrupt:
@@ -175,15 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         return unexpected(args, out, document, err)
 
     run.interrupted = finished.status == "canceled"
-    results = COMMANDS[name].results(run)
+    results = outcome.results(run)
     document.update(
         ref=getattr(args, "ref", None),
-        release=(run.stats.get("deployctl") or {}).get("release"),
+        release=outcome.run_release(results),
         hosts=results,
         artifacts=str(finished.artifacts),
     )
     if not args.json and results:
-        out.print(progress.summary(name, run, results, out.width))
+        out.print(command.table(run, results, out.width))
         out.print(progress.problems(results))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     return finish(args, out, document, code, outcome.run_problems(run, results))
@@ -204,14 +249,12 @@ def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any],
     return finish(args, out, document, ExitCode.FAILED, [line])
 
 
-def execute(
-    args: argparse.Namespace, out: Console, env: runner.Environment, request: runner.Request
-) -> tuple[Run, runner.Finished]:
+def execute(args: argparse.Namespace, out: Console, title: str, request: runner.Request) -> tuple[Run, runner.Finished]:
     """Run the request, showing progress unless the output is JSON."""
     run = Run()
     if args.json:
         return run, runner.run(request, run.feed)
-    with progress.Progress(out, run, title_of(args, env)) as live:
+    with progress.Progress(out, run, title) as live:
 
         def on_event(event: Mapping[str, Any]) -> None:
             run.feed(event)

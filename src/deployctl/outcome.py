@@ -1,16 +1,16 @@
 """What a run did, per host, from ansible-runner's events, and the exit code that says it.
 
 Pure code: events in, results out. `Run.feed` folds the events of one ansible-playbook run
-into one `HostRun` per host (the stage it is in, seconds per stage, task results,
-failures); the `*_results` functions read a command's results from that, and
-`exit_code` ranks the hosts' outcomes into the documented exit code.
+into one `HostRun` per host (the stage it is in, seconds per stage, failures) and keeps the
+results the playbook published (set_stats); `results` reads each host's result from those,
+and `exit_code` ranks the hosts' outcomes into the documented exit code.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -35,6 +35,18 @@ class ExitCode(IntEnum):
     # Ctrl-C or SIGTERM: the run was cancelled; look at `deployctl status`.
     INTERRUPTED = 130
 
+
+# What each exit code means, in one place: `deployctl --help` and the closing line of every
+# run are written from it (docs/cli.md and README.md carry the same table; a test keeps them in step).
+EXIT_MEANING = {
+    ExitCode.OK: "success",
+    ExitCode.REVERTED: "failed, and what was serving before serves again (reverted, or stopped before the switch)",
+    ExitCode.FAILED: "failed and NOT reverted: a host may serve a broken release, or its state is unknown",
+    ExitCode.LOCKED: "another deploy holds the lock on a host",
+    ExitCode.UNREACHABLE: "a host could not be reached",
+    ExitCode.BAD_INPUT: "bad input (unknown environment or ref, vault password, rejected variables): nothing changed",
+    ExitCode.INTERRUPTED: "interrupted; check `deployctl status`",
+}
 
 OUTCOME_EXIT = {
     "deployed": ExitCode.OK,
@@ -142,13 +154,6 @@ class HostRun:
             return 0.0
         return (self.finished or time.monotonic()) - self.started
 
-    def res(self, task_prefix: str) -> dict[str, Any]:
-        """The result of the last task that ran whose name starts with task_prefix ({} if none)."""
-        for result in reversed(self.results):
-            if result.task.startswith(task_prefix) and result.status != "skipped":
-                return result.res
-        return {}
-
     def failure_message(self) -> str:
         problem = self.unreachable or (self.failures[-1] if self.failures else None)
         return problem.message if problem else ""
@@ -221,10 +226,12 @@ class Run:
             host.stages[stage] = host.stages.get(stage, 0.0) + float(data.get("duration") or 0.0)
 
 
-# -- per-command results -------------------------------------------------------------------
+# -- results ---------------------------------------------------------------------------------
 #
-# Each returns {host: {"outcome": ..., ...}}: the outcome (a key of OUTCOME_EXIT) and
-# what a user reads about that host, JSON-ready.
+# Every playbook ends by publishing each host's result with set_stats, in one schema
+# (docs/results.md): {"deployctl": {"ref", "release", "play_hosts", "hosts": {HOST: {"outcome", ...}}}}.
+# That is the only place results are read from; the events add only what no report can
+# say (a host unreachable, input rejected before the role ran, a run cut short) and timings.
 
 
 def _common(host: HostRun) -> dict[str, Any] | None:
@@ -236,126 +243,35 @@ def _common(host: HostRun) -> dict[str, Any] | None:
     return None
 
 
-def deploy_results(run: Run) -> dict[str, dict[str, Any]]:
-    """A deploy's outcome per host: the role's report (set_stats), else what the events show."""
-    reports = (run.stats.get("deployctl") or {}).get("hosts") or {}
-    results = {}
+def reports(run: Run) -> dict[str, dict[str, Any]]:
+    """The per-host results the playbook published (set_stats), by host."""
+    return (run.stats.get("deployctl") or {}).get("hosts") or {}
+
+
+def results(run: Run) -> dict[str, dict[str, Any]]:
+    """Each host's result: its published report, else what the events show; with its timings."""
+    published = reports(run)
+    found = {}
     for name, host in run.targets.items():
-        result = _common(host) or dict(reports.get(name) or {})
+        result = _common(host) or dict(published.get(name) or {})
         if "outcome" not in result and run.interrupted:
             result = {"outcome": "interrupted", "stage": host.stage, "message": f"interrupted at: {host.task}"}
         elif "outcome" not in result:
             # No report: the failure handling itself failed, so nothing says what serves now.
-            result = {"outcome": "failed", "message": host.failure_message() or "the deploy ended without a report"}
+            result = {"outcome": "failed", "message": host.failure_message() or "the run ended without a report"}
         elif result["outcome"] not in ("invalid", "unreachable") and host.failures:
             # The role's closing failure tells the whole story: what failed, and what serves now.
             result["detail"] = host.failure_message()
         result["stages"] = {stage: round(seconds, 2) for stage, seconds in host.stages.items()}
         result["duration"] = round(host.duration, 2)
-        results[name] = result
-    return results
+        found[name] = result
+    return found
 
 
-def preview_results(run: Run) -> dict[str, dict[str, Any]]:
-    """What a deploy would do per host (playbooks/status.yml with deploy_ref, in check mode)."""
-    results = {}
-    for name, host in run.targets.items():
-        status = status_results_of(host)
-        staged = host.res("Stage:")
-        result = _common(host) or {}
-        if not result and host.failures:
-            # The deploy would stop before switching (e.g. an unknown ref): nothing would change.
-            result = {"outcome": "aborted", "stage": host.failures[-1].stage, "message": host.failure_message()}
-        if not result:
-            outcome = "unchanged" if staged.get("already_live") else "would_deploy"
-            result = {"outcome": "locked" if status.get("lock") else outcome}
-        result.update(
-            commit=staged.get("commit"),
-            current=status.get("current"),
-            lock=status.get("lock"),
-            pending_migrations=staged.get("pending_migrations", []) if not staged.get("already_live") else [],
-            would_remove=host.res("Preview: the releases cleanup").get("removed", []),
-        )
-        results[name] = result
-    return results
-
-
-def rollback_results(run: Run) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name, host in run.targets.items():
-        target = host.res("Rollback: choose the target").get("ansible_facts", {}).get("__deploy_rollback", {})
-        switched = bool(host.res("Switch:").get("changed"))
-        result = _common(host)
-        if result is None and host.failures:
-            restored = bool(host.res("Revert: point current back").get("changed"))
-            healthy = bool(host.res("Revert: check the restored").get("healthy"))
-            if host.failures[0].stage == "lock":
-                outcome = "locked"
-            elif not switched:
-                outcome = "aborted"
-            else:
-                outcome = "reverted" if restored and healthy else "failed"
-            result = {"outcome": outcome, "message": host.failure_message()}
-        elif result is None:
-            result = {"outcome": "rolled_back" if switched else "unchanged"}
-        result.update({"from": target.get("from"), "to": target.get("to")})
-        results[name] = result
-    return results
-
-
-def _each_host(
-    run: Run, outcome: Callable[[HostRun], str], details: Callable[[HostRun], dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """Per host: the outcome (unless the host failed or was unreachable) and what the command reports."""
-    results = {}
-    for name, host in run.targets.items():
-        result = _common(host) or _failed(host) or {"outcome": outcome(host)}
-        result.update(details(host))
-        results[name] = result
-    return results
-
-
-def releases_results(run: Run) -> dict[str, dict[str, Any]]:
-    def details(host: HostRun) -> dict[str, Any]:
-        query = host.res("Read the recorded releases")
-        return {
-            "current": query.get("current"),
-            "rollback_target": query.get("rollback_target"),
-            "releases": query.get("releases", []),
-        }
-
-    return _each_host(run, lambda _host: "ok", details)
-
-
-def status_results_of(host: HostRun) -> dict[str, Any]:
-    query = host.res("Status: read the recorded releases")
-    current = next((r for r in query.get("releases", []) if r.get("current")), None)
-    health = host.res("Status: check the app")
-    return {
-        "current": query.get("current"),
-        "release": current,
-        "lock": host.res("Status: read the deploy lock").get("holder"),
-        "health": {k: health.get(k) for k in ("healthy", "status", "error", "latency_ms")} if health else None,
-    }
-
-
-def status_results(run: Run) -> dict[str, dict[str, Any]]:
-    return _each_host(run, lambda _host: "ok", status_results_of)
-
-
-def unlock_results(run: Run) -> dict[str, dict[str, Any]]:
-    def opened(host: HostRun) -> dict[str, Any]:
-        return host.res("Unlock: force the deploy lock open")
-
-    return _each_host(
-        run,
-        lambda host: "unlocked" if opened(host).get("changed") else "ok",
-        lambda host: {"previous_holder": opened(host).get("previous_holder")},
-    )
-
-
-def _failed(host: HostRun) -> dict[str, Any] | None:
-    return {"outcome": "failed", "message": host.failure_message()} if host.failures else None
+def run_release(results: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The release every host reports (the new one, or the live one when unchanged); None when they differ."""
+    releases = {str(result["release"]) for result in results.values() if result.get("release")}
+    return releases.pop() if len(releases) == 1 else None
 
 
 def run_exit_code(run: Run, results: Mapping[str, Mapping[str, Any]], rc: int, status: str) -> ExitCode:

@@ -15,7 +15,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .outcome import ExitCode, HostRun, Run
+from .outcome import EXIT_MEANING, ExitCode, HostRun, Run
 
 OUTCOME_STYLE = {
     "deployed": "bold green",
@@ -34,17 +34,7 @@ OUTCOME_STYLE = {
 }
 # Bookkeeping stages: their time counts in the total, they get no column of their own.
 UNLISTED_STAGES = {"preflight", "report", "unlock"}
-STAGE_ORDER = ["lock", "setup", "stage", "build", "migrate", "switch", "restart", "verify", "cleanup", "revert"]
-
-EXIT_MEANING = {
-    ExitCode.OK: "done",
-    ExitCode.REVERTED: "failed; what was serving before serves again",
-    ExitCode.FAILED: "failed and NOT reverted: look at the hosts marked failed",
-    ExitCode.LOCKED: "another deploy holds the lock",
-    ExitCode.UNREACHABLE: "a host could not be reached; its state is unknown",
-    ExitCode.BAD_INPUT: "bad input; nothing was changed",
-    ExitCode.INTERRUPTED: "interrupted; check `deployctl status`",
-}
+STAGE_ORDER = ["lock", "setup", "fetch", "build", "migrate", "switch", "restart", "verify", "cleanup", "revert"]
 
 
 def outcome_text(outcome: str) -> Text:
@@ -247,7 +237,7 @@ def status_table(results: dict[str, dict[str, Any]]) -> Table:
     for header in ("Host", "Current", "Commit", "Ref", "Deployed at", "Lock", "Health"):
         table.add_column(header, no_wrap=header not in ("Lock", "Health"))
     for name, result in results.items():
-        release = result.get("release") or {}
+        release = result.get("current_release") or {}
         if result["outcome"] != "ok":
             table.add_row(name, outcome_text(result["outcome"]))
             continue
@@ -272,20 +262,6 @@ def unlock_table(results: dict[str, dict[str, Any]]) -> Table:
         removed = _holder(holder) if holder else Text("no lock was held", style="dim")
         table.add_row(name, outcome_text(result["outcome"]), removed)
     return table
-
-
-def summary(command: str, run: Run, results: dict[str, dict[str, Any]], width: int) -> RenderableType:
-    """The table that ends a command's run."""
-    if command == "deploy":
-        return deploy_table(run, results, width)
-    tables = {
-        "check": preview_table,
-        "rollback": rollback_table,
-        "releases": releases_tables,
-        "status": status_table,
-        "unlock": unlock_table,
-    }
-    return tables[command](results)
 
 
 def problems(results: dict[str, dict[str, Any]]) -> RenderableType:

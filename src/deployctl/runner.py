@@ -1,11 +1,17 @@
 """Builds the one ansible-runner call every command makes.
 
-What a checkout's ansible.cfg gives (`deployctl.core` on the collections path, pipelining,
-ControlPersist, no fact gathering) is passed as environment variables, so the installed
-package behaves like the checkout wherever it runs. Vault passwords only ever answer
-ansible-playbook's prompts (ansible-runner's `passwords`, as AWX does), one
-`--vault-id LABEL@prompt` per vault id: they are not in argv, not in the child's
-environment, and not in any file.
+Ansible's settings come from the checkout's ansible.cfg, which ships in the package
+(_content/ansible.cfg): ANSIBLE_CONFIG names it, so the installed package behaves like the
+checkout whatever the current directory. What the environment adds (envvars()) is only what
+cannot be in that file: the package's own collection first on the collections path,
+ansible-playbook from this installation on PATH, and the file's host_key_checking again
+(ansible-runner turns it off unless the environment says). Yours wins: an ANSIBLE_CONFIG of
+your own is read instead of deployctl's file (Ansible reads one file), and any ANSIBLE_*
+variable you set overrides its setting, as with ansible-playbook.
+
+Vault passwords only ever answer ansible-playbook's prompts (ansible-runner's `passwords`, as
+AWX does), one `--vault-id LABEL@prompt` per vault id: they are not in argv, not in the
+child's environment, and not in any file.
 
 Runs share no mutable state on the controller, so that several can run at once. Under the
 cache directory (~/.cache/deployctl, every directory 0700):
@@ -31,6 +37,7 @@ their environment's folder once finished.
 
 from __future__ import annotations
 
+import configparser
 import fcntl
 import json
 import os
@@ -54,6 +61,8 @@ import ansible_runner
 # installed package holds copies of them (pyproject.toml, package-data).
 CONTENT = Path(__file__).resolve().parent / "_content"
 PLAYBOOKS = CONTENT / "ansible_collections" / "deployctl" / "core" / "playbooks"
+# The checkout's ansible.cfg (a link to it in the source tree, a copy in the package).
+CONFIG = CONTENT / "ansible.cfg"
 
 VAULT_PASSWORD_ENV = "DEPLOYCTL_VAULT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 KEEP_ARTIFACTS = 20
@@ -65,20 +74,6 @@ RUN_NAME = re.compile(r"^\d{8}T\d{6}Z-[a-z]+-(?P<env>.+)-[0-9a-f]{6}$")
 LABEL = re.compile(r"[\w.-]+")
 VAULT_ID = re.compile(rf"^(?P<label>{LABEL.pattern})@(?P<source>.+)$")
 
-# ansible.cfg's settings, for a run that has no ansible.cfg. The user's own environment wins.
-ANSIBLE_SETTINGS = {
-    "ANSIBLE_GATHERING": "explicit",
-    "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",
-    "ANSIBLE_PIPELINING": "True",
-    "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15",
-    "ANSIBLE_FORKS": "20",
-    "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
-    "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    # yaml_check names the file and line of a malformed group_vars file (Ansible does not).
-    "ANSIBLE_VARS_ENABLED": "deployctl.core.yaml_check,host_group_vars",
-    # ansible-runner turns host key checking off unless told otherwise: keep Ansible's default.
-    "ANSIBLE_HOST_KEY_CHECKING": "True",
-}
 DEFAULT_COLLECTIONS_PATH = "~/.ansible/collections:/usr/share/ansible/collections"
 # What of the environment the artifacts keep after the run (they hold all of it meanwhile).
 KEPT_ENV = re.compile(r"^(ANSIBLE_|AWX_|RUNNER_|PATH$|HOME$|USER$|LANG$)")
@@ -321,15 +316,28 @@ def _private_dir(path: Path) -> Path:
 
 
 def envvars() -> dict[str, str]:
-    """The environment ansible-playbook gets on top of ours."""
+    """The environment ansible-playbook gets on top of ours (see the module docstring)."""
+    # Not resolved: relative paths in the file are then relative to _content in a checkout
+    # too, as in the package (tests/cli/test_settings.py would see one).
+    config = os.environ.get("ANSIBLE_CONFIG") or str(CONFIG)
     collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH)
     # ansible-playbook comes from the same installation as this package (a venv's bin/).
     bindir = str(Path(sys.executable).parent)
     return {
-        **{name: os.environ.get(name, value) for name, value in ANSIBLE_SETTINGS.items()},
+        "ANSIBLE_CONFIG": config,
         "ANSIBLE_COLLECTIONS_PATH": f"{CONTENT}:{collections}",
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING") or _host_key_checking(config),
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
     }
+
+
+def _host_key_checking(config: str) -> str:
+    """The config file's host_key_checking as written (Ansible parses it), Ansible's default without one."""
+    path = Path(config).expanduser()
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+    with suppress(OSError, configparser.Error):
+        parser.read(path / "ansible.cfg" if path.is_dir() else path, encoding="utf-8")
+    return parser.get("defaults", "host_key_checking", fallback="True")
 
 
 def env_folder(name: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from deployctl import cli, outcome, progress, runner
-from deployctl.outcome import Run
+from deployctl.outcome import EXIT_MEANING, ExitCode, Run
 from tests.cli.conftest import events, replay
 
 Requests = list[runner.Request]
@@ -51,7 +51,7 @@ def test_deploy_prints_a_summary_table_and_exits_0(replaying: Callable[..., Requ
     assert out.startswith("Deploying v2 to staging\n")
     header = next(line for line in out.splitlines() if "Host" in line)
     assert header.split() == [
-        "Host", "Release", "Result", "Lock", "Setup", "Stage", "Build", "Migrate", "Switch", "Restart", "Verify",
+        "Host", "Release", "Result", "Lock", "Setup", "Fetch", "Build", "Migrate", "Switch", "Restart", "Verify",
         "Cleanup", "Total",
     ]  # fmt: skip
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("web")]
@@ -60,7 +60,7 @@ def test_deploy_prints_a_summary_table_and_exits_0(replaying: Callable[..., Requ
     table = [row for row in rows if "deployed" in row]
     assert [row[0] for row in table] == ["web1", "web2"]
     assert [row[header.split().index("Migrate")] for row in table] == [table[0][7], "-"] != ["-", "-"]
-    assert "exit 0: done" in out
+    assert "exit 0: success" in out
 
 
 def test_deploy_json_says_what_happened(replaying: Callable[..., Requests], capsys: Any) -> None:
@@ -76,11 +76,11 @@ def test_deploy_json_says_what_happened(replaying: Callable[..., Requests], caps
     assert set(web1["stages"]) >= {"lock", "build", "switch", "verify", "revert"}
 
 
-def test_deploy_check_runs_the_status_playbook_in_check_mode(replaying: Callable[..., Requests], capsys: Any) -> None:
+def test_deploy_check_runs_the_deploy_playbook_in_check_mode(replaying: Callable[..., Requests], capsys: Any) -> None:
     requests = replaying("preview", 0)
     assert cli.main(["deploy", "staging", "--ref", "v3-broken-migration", "--check"]) == 0
     [request] = requests
-    assert (request.playbook, request.check, request.command) == ("status.yml", True, "check")
+    assert (request.playbook, request.check, request.command) == ("deploy.yml", True, "check")
     assert request.extravars == {"deploy_ref": "v3-broken-migration"}
     out = capsys.readouterr().out
     assert "Preview of a deploy v3-broken-migration to staging" in out
@@ -94,7 +94,7 @@ def test_deploy_check_runs_the_status_playbook_in_check_mode(replaying: Callable
         (["rollback", "staging", "--to", "20261126T1525Z"], "rollback.yml", {"deploy_rollback_to": "20261126T1525Z"}),
         (["releases", "staging"], "releases.yml", {}),
         (["status", "staging", "--limit", "web1"], "status.yml", {"deploy_hosts": "web1"}),
-        (["unlock", "staging", "--reason", "deploy killed"], "unlock.yml", {"unlock_reason": "deploy killed"}),
+        (["unlock", "staging", "--reason", "deploy killed"], "unlock.yml", {"deploy_unlock_reason": "deploy killed"}),
     ],
 )
 def test_each_command_runs_its_playbook(
@@ -110,7 +110,7 @@ def test_releases_prints_a_table_per_host(replaying: Callable[..., Requests], ca
     replaying("releases", 0)
     assert cli.main(["releases", "staging"]) == 0
     out = capsys.readouterr().out
-    web1 = outcome.releases_results(replay("releases"))["web1"]
+    web1 = outcome.results(replay("releases"))["web1"]
     current = next(line for line in out.splitlines() if web1["current"] in line and "*" in line)
     assert "active" in current
     assert f"rollback target: {web1['rollback_target']}" in out
@@ -138,7 +138,7 @@ def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Req
     assert cli.main(["deploy", "staging", "--ref", ""]) == 5
     captured = capsys.readouterr()
     assert "deploy_ref is not set" in captured.err
-    assert "exit 5: bad input; nothing was changed" in captured.out
+    assert f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}" in captured.out
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def _table_text(renderable: Any, width: int) -> str:
 
 def test_the_deploy_table_fits_narrow_terminals() -> None:
     run = replay("deploy_reverted")
-    results = outcome.deploy_results(run)
+    results = outcome.results(run)
     wide = _table_text(progress.deploy_table(run, results, 120), 120)
     assert "Revert" in wide.splitlines()[1]
     narrow = _table_text(progress.deploy_table(run, results, 80), 80)
@@ -246,5 +246,5 @@ def test_live_progress_shows_each_host_s_stage_task_and_times() -> None:
     live = progress.Progress(Console(width=120), run, "Deploying v2")
     text = _table_text(live.render(), 120)
     web1, web2 = (next(line for line in text.splitlines() if f" {host} " in line) for host in ("web1", "web2"))
-    assert "migrate" in web1 and "Migrate: run the migrations once" in web1 and "s in stage" in web1
+    assert "migrate" in web1 and run.hosts["web1"].task in web1 and "s in stage" in web1
     assert "build" in web2 and "waiting for the other hosts" in web2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -77,59 +76,61 @@ def test_exit_codes_are_the_documented_numbers() -> None:
     }
 
 
-Reader = Callable[[Run], dict[str, dict[str, Any]]]
-
-# Real runs against the two demo hosts: (events, reader, ansible-playbook's rc, exit code, outcome per host).
-SCENARIOS: list[tuple[str, Reader, int, ExitCode, dict[str, str]]] = [
-    ("deploy_deployed", outcome.deploy_results, 0, ExitCode.OK, {"web1": "deployed", "web2": "deployed"}),
-    ("deploy_unchanged", outcome.deploy_results, 0, ExitCode.OK, {"web1": "unchanged", "web2": "unchanged"}),
-    ("deploy_migrated", outcome.deploy_results, 0, ExitCode.OK, {"web1": "deployed", "web2": "deployed"}),
-    ("deploy_reverted", outcome.deploy_results, 2, ExitCode.REVERTED, {"web1": "reverted", "web2": "reverted"}),
-    ("deploy_aborted_migration", outcome.deploy_results, 2, ExitCode.REVERTED, {"web1": "aborted", "web2": "aborted"}),
-    ("deploy_invalid", outcome.deploy_results, 2, ExitCode.BAD_INPUT, {"web1": "invalid", "web2": "invalid"}),
-    ("vault_wrong", outcome.deploy_results, 2, ExitCode.BAD_INPUT, {"web1": "invalid", "web2": "invalid"}),
-    ("deploy_no_ref", outcome.deploy_results, 2, ExitCode.BAD_INPUT, {}),
-    ("preview", outcome.preview_results, 0, ExitCode.OK, {"web1": "would_deploy", "web2": "would_deploy"}),
-    ("rollback_refused", outcome.rollback_results, 2, ExitCode.REVERTED, {"web1": "aborted", "web2": "aborted"}),
-    ("rollback_forced", outcome.rollback_results, 0, ExitCode.OK, {"web1": "rolled_back", "web2": "rolled_back"}),
-    ("releases", outcome.releases_results, 0, ExitCode.OK, {"web1": "ok", "web2": "ok"}),
-    ("status_locked", outcome.status_results, 0, ExitCode.OK, {"web1": "ok", "web2": "ok"}),
-    ("status_unreachable", outcome.status_results, 4, ExitCode.UNREACHABLE, {"ghost": "unreachable", "web1": "ok"}),
-    ("unlock", outcome.unlock_results, 0, ExitCode.OK, {"web1": "unlocked", "web2": "ok"}),
+# Real runs against the two e2e hosts (tests/cli/rerecord.py): (events, ansible-playbook's rc, exit code,
+# outcome per host). Every command's results come from the one schema the playbooks publish.
+SCENARIOS: list[tuple[str, int, ExitCode, dict[str, str]]] = [
+    ("deploy_deployed", 0, ExitCode.OK, {"web1": "deployed", "web2": "deployed"}),
+    ("deploy_unchanged", 0, ExitCode.OK, {"web1": "unchanged", "web2": "unchanged"}),
+    ("deploy_migrated", 0, ExitCode.OK, {"web1": "deployed", "web2": "deployed"}),
+    ("deploy_reverted", 2, ExitCode.REVERTED, {"web1": "reverted", "web2": "reverted"}),
+    ("deploy_aborted_migration", 2, ExitCode.REVERTED, {"web1": "aborted", "web2": "aborted"}),
+    ("deploy_invalid", 2, ExitCode.BAD_INPUT, {"web1": "invalid", "web2": "invalid"}),
+    ("vault_wrong", 2, ExitCode.BAD_INPUT, {"web1": "invalid", "web2": "invalid"}),
+    ("deploy_no_ref", 2, ExitCode.BAD_INPUT, {}),
+    ("preview", 0, ExitCode.OK, {"web1": "would_deploy", "web2": "would_deploy"}),
+    ("rollback_refused", 2, ExitCode.REVERTED, {"web1": "aborted", "web2": "aborted"}),
+    ("rollback_forced", 0, ExitCode.OK, {"web1": "rolled_back", "web2": "rolled_back"}),
+    ("releases", 0, ExitCode.OK, {"web1": "ok", "web2": "ok"}),
+    ("status_locked", 0, ExitCode.OK, {"web1": "ok", "web2": "ok"}),
+    ("status_unreachable", 4, ExitCode.UNREACHABLE, {"ghost": "unreachable", "web1": "ok"}),
+    ("unlock", 0, ExitCode.OK, {"web1": "unlocked", "web2": "ok"}),
 ]
 
 
-@pytest.mark.parametrize(("name", "reader", "rc", "code", "outcomes"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
+@pytest.mark.parametrize(("name", "rc", "code", "outcomes"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
 def test_recorded_runs_end_with_their_outcomes_and_exit_code(
-    name: str, reader: Reader, rc: int, code: ExitCode, outcomes: dict[str, str]
+    name: str, rc: int, code: ExitCode, outcomes: dict[str, str]
 ) -> None:
     run = replay(name)
-    results = reader(run)
+    results = outcome.results(run)
     assert {host: result["outcome"] for host, result in results.items() if host in outcomes} == outcomes
     assert outcome.run_exit_code(run, results, rc, "successful" if rc == 0 else "failed") == code
 
 
 def test_a_deploy_reports_release_commit_and_seconds_per_stage() -> None:
-    results = outcome.deploy_results(replay("deploy_migrated"))
+    results = outcome.results(replay("deploy_migrated"))
     web1, web2 = results["web1"], results["web2"]
     assert web1["release"] == web2["release"] and len(web1["release"]) == len("20261126T152552Z")
     assert len(web1["commit"]) == 40
     # The migration runs once, on the first host.
     assert web1["migrated"] and "migrate" in web1["stages"] and "migrate" not in web2["stages"]
     assert list(web1["stages"]) == [
-        "preflight", "lock", "setup", "stage", "build", "migrate", "switch", "restart", "verify", "cleanup",
+        "preflight", "lock", "setup", "fetch", "build", "migrate", "switch", "restart", "verify", "cleanup",
         "report", "unlock",
     ]  # fmt: skip
     assert all(seconds >= 0 for seconds in web1["stages"].values())
 
 
 def test_an_unchanged_deploy_builds_nothing() -> None:
-    results = outcome.deploy_results(replay("deploy_unchanged"))
-    assert all("build" not in r["stages"] and "switch" not in r["stages"] for r in results.values())
+    results = outcome.results(replay("deploy_unchanged"))
+    assert all(r["outcome"] == "unchanged" for r in results.values())
+    assert all("build" not in r["stages"] and not r["migrated"] for r in results.values())
+    # The release named is the live one, not the ID this run would have given a new release.
+    assert all(r["release"] == r["previous"] for r in results.values())
 
 
 def test_a_reverted_deploy_says_what_failed_and_what_serves() -> None:
-    web1 = outcome.deploy_results(replay("deploy_reverted"))["web1"]
+    web1 = outcome.results(replay("deploy_reverted"))["web1"]
     assert web1["stage"] == "verify"
     assert web1["current"] == web1["previous"] != web1["release"]
     assert "is not healthy" in web1["message"]
@@ -139,7 +140,7 @@ def test_a_reverted_deploy_says_what_failed_and_what_serves() -> None:
 
 
 def test_a_failed_migration_stops_every_host_before_the_switch() -> None:
-    results = outcome.deploy_results(replay("deploy_aborted_migration"))
+    results = outcome.results(replay("deploy_aborted_migration"))
     for result in results.values():
         assert result["stage"] == "migrate"
         assert "switch" not in result["stages"]
@@ -147,15 +148,16 @@ def test_a_failed_migration_stops_every_host_before_the_switch() -> None:
 
 
 def test_rejected_input_names_the_problem() -> None:
-    results = outcome.deploy_results(replay("deploy_invalid"))
+    results = outcome.results(replay("deploy_invalid"))
     assert results["web1"]["message"] == "deploy_keep_releases (0) must be at least 1"
-    wrong_vault = outcome.deploy_results(replay("vault_wrong"))
-    assert "cannot decrypt the secrets" in wrong_vault["web1"]["message"]
+    wrong_vault = outcome.results(replay("vault_wrong"))
+    assert "cannot decrypt vault_sample_db_password, vault_sample_secret_key_base in " in wrong_vault["web1"]["message"]
+    assert "encrypted with vault id demo" in wrong_vault["web1"]["message"]
 
 
 def test_a_missing_ref_stops_on_the_controller() -> None:
     run = replay("deploy_no_ref")
-    assert outcome.deploy_results(run) == {}
+    assert outcome.results(run) == {}
     assert outcome.run_problems(run, {}) == [
         "deploy_ref is not set: pass the branch, tag or commit to deploy, e.g. -e deploy_ref=v1.4.2"
     ]
@@ -169,12 +171,12 @@ def test_no_host_at_all_is_bad_input() -> None:
 
 def test_a_cancelled_run_is_interrupted() -> None:
     run = replay("deploy_deployed")
-    assert outcome.run_exit_code(run, outcome.deploy_results(run), 0, "canceled") == ExitCode.INTERRUPTED
+    assert outcome.run_exit_code(run, outcome.results(run), 0, "canceled") == ExitCode.INTERRUPTED
     # Stopped before the report: each host says where it was.
     run = Run(interrupted=True)
     for clock, event in enumerate(events("deploy_deployed")[:40]):
         run.feed(event, now=float(clock))
-    results = outcome.deploy_results(run)
+    results = outcome.results(run)
     assert {r["outcome"] for r in results.values()} == {"interrupted"}
     assert results["web1"]["message"].startswith("interrupted at: ")
     assert outcome.run_exit_code(run, results, -15, "canceled") == ExitCode.INTERRUPTED
@@ -182,45 +184,46 @@ def test_a_cancelled_run_is_interrupted() -> None:
 
 def test_a_failing_playbook_with_good_host_results_is_a_failure() -> None:
     run = replay("releases")
-    assert outcome.run_exit_code(run, outcome.releases_results(run), 1, "failed") == ExitCode.FAILED
+    assert outcome.run_exit_code(run, outcome.results(run), 1, "failed") == ExitCode.FAILED
 
 
 def test_the_preview_lists_commit_migrations_and_what_cleanup_would_remove() -> None:
-    web1 = outcome.preview_results(replay("preview"))["web1"]
+    web1 = outcome.results(replay("preview"))["web1"]
     assert len(web1["commit"]) == 40
     assert web1["pending_migrations"] == ["20240301000000"]
-    assert web1["would_remove"] == ["20261126T152828Z"]
-    assert web1["lock"] is None and web1["current"]
+    # deploy_keep_releases=2: all but the newest of today's releases would go.
+    assert web1["would_remove"] and web1["current"] not in web1["would_remove"]
+    assert web1["current"] == web1["previous"] != web1["release"]
 
 
 def test_rollback_reports_from_and_to() -> None:
-    refused = outcome.rollback_results(replay("rollback_refused"))["web1"]
+    refused = outcome.results(replay("rollback_refused"))["web1"]
     assert "would run on a newer schema" in refused["message"]
-    done = outcome.rollback_results(replay("rollback_forced"))["web1"]
+    done = outcome.results(replay("rollback_forced"))["web1"]
     assert done["from"] != done["to"] and done["to"]
 
 
 def test_status_shows_current_lock_holder_and_health() -> None:
-    results = outcome.status_results(replay("status_locked"))
+    results = outcome.results(replay("status_locked"))
     assert results["web1"]["lock"]["user"] == "alice" and results["web2"]["lock"] is None
     assert results["web1"]["health"]["healthy"] is True and results["web1"]["health"]["status"] == 200
-    assert results["web1"]["release"]["id"] == results["web1"]["current"]
+    assert results["web1"]["current_release"]["id"] == results["web1"]["current"]
 
 
 def test_unlock_names_the_holder_it_removed() -> None:
-    results = outcome.unlock_results(replay("unlock"))
+    results = outcome.results(replay("unlock"))
     assert results["web1"]["previous_holder"]["user"] == "alice"
     assert results["web2"]["previous_holder"] is None
 
 
 def test_releases_lists_every_release_and_marks_the_current_one() -> None:
-    web1 = outcome.releases_results(replay("releases"))["web1"]
+    web1 = outcome.results(replay("releases"))["web1"]
     assert [r["id"] for r in web1["releases"] if r["current"]] == [web1["current"]]
     assert web1["rollback_target"] in [r["id"] for r in web1["releases"]]
 
 
 def test_an_unreachable_host_says_why() -> None:
-    ghost = outcome.status_results(replay("status_unreachable"))["ghost"]
+    ghost = outcome.results(replay("status_unreachable"))["ghost"]
     assert "Connection refused" in ghost["message"] or "connect" in ghost["message"].lower()
 
 

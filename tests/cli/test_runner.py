@@ -129,21 +129,6 @@ def test_the_request_becomes_ansible_playbook_arguments(inventory: Path) -> None
     assert request.cmdline() == ["--vault-id", "staging@prompt", "-e", "deploy_health_deadline=8", "--check"]
 
 
-def test_ansible_settings_come_from_the_environment_not_a_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ANSIBLE_COLLECTIONS_PATH", raising=False)
-    monkeypatch.setenv("ANSIBLE_FORKS", "5")
-    env = runner.envvars()
-    assert env["ANSIBLE_COLLECTIONS_PATH"].split(":")[0] == str(runner.CONTENT)
-    assert env["ANSIBLE_PIPELINING"] == "True"
-    assert "ControlPersist=120s" in env["ANSIBLE_SSH_ARGS"]
-    assert env["ANSIBLE_GATHERING"] == "explicit"
-    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
-    assert env["ANSIBLE_FORKS"] == "5"
-    assert env["ANSIBLE_VARS_ENABLED"] == "deployctl.core.yaml_check,host_group_vars"
-    # ansible-playbook from the installation deployctl runs from.
-    assert (Path(env["PATH"].split(os.pathsep)[0]) / "ansible-playbook").exists()
-
-
 def test_the_collection_ships_with_the_package() -> None:
     collection = runner.CONTENT / "ansible_collections" / "deployctl" / "core"
     for playbook in ("deploy.yml", "rollback.yml", "releases.yml", "status.yml", "unlock.yml"):
@@ -151,6 +136,7 @@ def test_the_collection_ships_with_the_package() -> None:
     assert (collection / "roles" / "deploy" / "tasks" / "main.yml").is_file()
     assert (collection / "plugins" / "modules" / "release.py").is_file()
     assert (collection / "meta" / "runtime.yml").is_file()
+    assert runner.CONFIG.is_file()  # the checkout's ansible.cfg (tests/cli/test_settings.py)
 
 
 def test_the_runner_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> None:
@@ -221,7 +207,8 @@ def test_a_runner_crash_names_the_artifacts_and_still_cleans_up(
     with pytest.raises(runner.RunError, match=r"ansible-runner failed: FileNotFoundError: .* '/somewhere'") as error:
         runner.run(Request("status", "status.yml", Environment("staging", inventory)), print)
     [call] = calls
-    assert error.value.artifacts == tmp_path / "cache" / "deployctl" / "artifacts" / "staging" / call["ident"]
+    artifacts = tmp_path / "cache" / "deployctl" / "artifacts" / "staging" / call["ident"]
+    assert error.value.artifacts == artifacts
     assert isinstance(error.value.__cause__, FileNotFoundError)
     assert not Path(call["private_data_dir"]).exists()
-    assert json.loads((error.value.artifacts / "command").read_text()) == {"env": {"HOME": "/h"}}
+    assert json.loads((artifacts / "command").read_text()) == {"env": {"HOME": "/h"}}

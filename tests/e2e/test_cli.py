@@ -90,7 +90,7 @@ def test_deploy_shows_each_host_s_stages_and_a_summary_table(fleet: Fleet, commi
         assert row[1:3] == [fleet.current(host), "deployed"]
         assert all(cell == "-" or float(cell) >= 0 for cell in row[3:])
         assert fleet.health(host)[1]["revision"] == commits["v1"]
-    assert "exit 0: done" in run.out
+    assert "exit 0: success" in run.out
 
 
 def test_deploy_json_reports_each_host(fleet: Fleet, commits: dict[str, str]) -> None:
@@ -140,7 +140,7 @@ def test_status_shows_the_current_release_the_lock_and_health(
     assert run.rc == 0, run.out + run.err
     for host, result in run.hosts.items():
         assert result["current"] == fleet.current(host)
-        assert result["release"]["commit"] == commits["v2"]
+        assert result["current_release"]["commit"] == commits["v2"]
         assert result["lock"] is None
         assert result["health"]["healthy"] is True and result["health"]["status"] == 200
     text = deployctl("status", ENV)
@@ -172,6 +172,59 @@ def test_check_previews_a_deploy_and_changes_nothing(fleet: Fleet, commits: dict
         "unchanged"
     ] * len(fleet.hosts)
     assert snapshot() == before
+
+    # ansible-playbook --check says the same, with an abbreviated commit as the ref.
+    short = commits["v3-broken-migration"][:10]
+    playbook = fleet.deploy(short, "--check")
+    assert playbook.rc == 0, playbook.output[-3000:]
+    for host in fleet.hosts:
+        assert f"{host} would_deploy check mode: would deploy commit {short[:8]} as release" in " ".join(
+            playbook.output.split()
+        )
+    assert "migrations to run: 20240301000000" in playbook.output
+    assert " deployed " not in playbook.output
+    assert snapshot() == before
+
+
+def test_two_deploys_started_together_with_20_stored_runs_one_proceeds_one_exits_3(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any, tmp_path: Path
+) -> None:
+    # A controller that already stores runs of this and of another environment.
+    cache = tmp_path / "cache"
+    for n in range(22):
+        old = (
+            cache / "deployctl" / "artifacts" / INVENTORY.name / f"20260101T0000{n:02d}Z-deploy-{INVENTORY.name}-old{n}"
+        )
+        old.mkdir(parents=True)
+        (old / "status").write_text("successful")
+    slow = ["-e", '{"deploy_build_command": ["sh", "-c", "sleep 6 && exec make deploy"]}']
+    command = [str(Path(sys.executable).with_name("deployctl")), "deploy", ENV, "--ref", "v1", "--json", *slow]
+    runs = [
+        subprocess.Popen(
+            [*command, "--vault-password-file", PASSWORD_FILE],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    codes = [run.returncode for run in runs]
+    assert sorted(codes) == [0, 3], outputs
+    assert all("Traceback" not in err for _out, err in outputs)
+    loser = json.loads(outputs[codes.index(3)][0])
+    for result in loser["hosts"].values():
+        assert result["outcome"] == "locked"
+        assert "another deploy holds the lock on this host" in result["message"]
+    for host in fleet.hosts:
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+        assert lock_state(fleet, host) == "free"
+    # Both runs' logs are kept: the loser's can be read after the fact.
+    kept = list((cache / "deployctl" / "artifacts" / INVENTORY.name).iterdir())
+    assert {Path(json.loads(out)["artifacts"]) for out, _err in outputs} <= set(kept)
 
 
 def test_a_failed_health_check_is_reverted_exit_1(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
@@ -326,7 +379,7 @@ def test_the_vault_password_and_secrets_stay_out_of_output_and_artifacts(
     )  # fmt: skip
     assert run.rc == 0, run.out + run.err
     # -v passes ansible-playbook's own output through.
-    assert "TASK [deployctl.core.deploy : Stage: fetch" in run.out and "ESTABLISH SSH CONNECTION" in run.out
+    assert "TASK [deployctl.core.deploy : " in run.out and "ESTABLISH SSH CONNECTION" in run.out
 
     root = cache / "deployctl"
     [artifacts] = (root / "artifacts" / INVENTORY.name).iterdir()

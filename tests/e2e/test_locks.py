@@ -24,6 +24,7 @@ def start_deploy(ref: str, *args: str) -> subprocess.Popen:
 
 
 def test_of_two_deploys_started_at_once_exactly_one_proceeds(fleet, commits, on_v2):
+    journal = {host: len(fleet.journal(host)) for host in fleet.hosts}
     first, second = start_deploy("v1", "-e", SLOW_BUILD), start_deploy("v1", "-e", SLOW_BUILD)
     outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     codes = sorted(p.returncode for p in (first, second))
@@ -32,9 +33,10 @@ def test_of_two_deploys_started_at_once_exactly_one_proceeds(fleet, commits, on_
     assert "another deploy holds the lock on this host: " in loser
     assert "(ref v1, release " in loser
     assert "playbooks/unlock.yml" in loser
-    # The loser stopped at the lock: it staged nothing anywhere.
-    assert "Stage: fetch" not in loser.split("Lock: stop when another deploy holds the lock")[1]
     for host in fleet.hosts:
+        # The loser stopped at the lock: only the winner staged a release.
+        events = [line["event"] for line in fleet.journal(host)[journal[host] :]]
+        assert events.count("staged") == 1, events
         assert fleet.health(host)[1]["revision"] == commits["v1"]
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock || echo free").strip() == "free"
 
@@ -68,9 +70,9 @@ def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2, pl
 
     no_reason = fleet.playbook("unlock.yml")
     assert no_reason.rc == 2
-    assert "unlock_reason is not set: say why the lock is forced open" in no_reason.output
+    assert "deploy_unlock_reason is not set: say why the lock is forced open" in no_reason.output
 
-    opened = fleet.playbook("unlock.yml", "-e", json.dumps({"unlock_reason": "alice's laptop died mid-deploy"}))
+    opened = fleet.playbook("unlock.yml", "-e", json.dumps({"deploy_unlock_reason": "alice's laptop died mid-deploy"}))
     assert opened.rc == 0
     assert "removed the lock held by alice (ref v9, since 2026-01-01T00:00:00Z)" in opened.output
     forced = [e for e in fleet.journal("web1") if e["event"] == "lock_forced_open"][-1]

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
+import yaml
 
 from tests.e2e.conftest import DEMO_PASSWORD, DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.e2e.test_cli import PASSWORD_FILE, deployctl
 from tests.harness import targets
 
 
@@ -108,3 +110,43 @@ def test_a_vault_prompt_answered_by_the_job_runner_as_awx_does(fleet, commits, t
             assert DEMO_PASSWORD not in text, path
             for value in vault_secrets.values():
                 assert value not in text, path
+
+
+def test_secrets_under_two_vault_ids_name_the_missing_one_and_deploy_with_both(fleet, commits, on_v2, tmp_path):
+    """The db secrets under `demo`, an API key under `payments`: the CLI takes both ids."""
+    inventory = tmp_path / "two-ids"
+    shutil.copytree(INVENTORY, inventory, symlinks=False)
+    payments = tmp_path / "payments-password"
+    payments.write_text("payments-only password\n")
+    canary = "sk_live_two_ids_canary"
+    encrypted = subprocess.run(
+        [targets.tool("ansible-vault"), "encrypt_string", "--vault-id", f"payments@{payments}",
+         "--name", "vault_payments_api_key", canary],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    with (inventory / "group_vars/all/vault.yml").open("a") as vault:
+        vault.write(encrypted)
+    variables = yaml.safe_load((inventory / "group_vars/all/vars.yml").read_text())
+    variables["deploy_config"]["payments_api_key"] = "{{ vault_payments_api_key }}"
+    (inventory / "group_vars/all/vars.yml").write_text(yaml.safe_dump(variables))
+    demo = f"demo@{REPO_ROOT / PASSWORD_FILE}"
+    before = host_state(fleet)
+
+    only_demo = deployctl("deploy", str(inventory), "--ref", "v1", "--vault-id", demo, password=False)
+    assert only_demo.rc == 5, only_demo.out + only_demo.err
+    said = " ".join((only_demo.out + only_demo.err).split())
+    assert "cannot decrypt vault_payments_api_key in" in said
+    assert "encrypted with vault id payments, for which no vault password given matches" in said
+    assert "(the secrets under demo decrypt)" in said
+    assert "--vault-id payments@prompt" in said
+    assert host_state(fleet) == before
+
+    both = deployctl(
+        "deploy", str(inventory), "--ref", "v1", "--vault-id", demo, "--vault-id", f"payments@{payments}", "--json",
+        password=False,
+    )  # fmt: skip
+    assert both.rc == 0, both.out + both.err
+    assert {result["outcome"] for result in both.hosts.values()} == {"deployed"}
+    assert canary not in both.out + both.err
+    for host in fleet.hosts:
+        assert f"payments_api_key: {canary}" in fleet.ssh(host, f"cat {DEPLOY_TO}/current/config/production.yml")

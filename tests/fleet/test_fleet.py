@@ -58,17 +58,6 @@ def batches(output: str) -> list[list[str]]:
     return [m.split(", ") for m in re.findall(r"^included: deployctl\.core\.deploy for (.+)$", output, re.M)]
 
 
-def results(output: str, task: str) -> list[tuple[str, str]]:
-    """(status, host) of every result of the task whose name starts with `task`, over every batch:
-    ('changed', 'web2') for 'changed: [web2 -> web1(127.0.0.1)]'."""
-    found = []
-    for section in re.split(r"^TASK \[", output, flags=re.M)[1:]:
-        header, _, body = section.partition("\n")
-        if header.rsplit("]", 1)[0].split(" : ", 1)[-1].startswith(task):
-            found += re.findall(r"^(ok|changed|skipping|fatal|failed): \[(\w+)", body, re.M)
-    return found
-
-
 def release_lines(output: str) -> list[str]:
     """The lines of the output that name a release."""
     return [line for line in output.splitlines() if re.search(r"\b\d{8}T\d{6}Z\b", line)]
@@ -108,8 +97,6 @@ def test_rolling_deploy_puts_every_host_on_the_new_release_and_migrates_once(fle
         assert (status, answer.get("revision"), answer.get("version")) == (200, commits["v2"], "v2"), host
 
     # Once per deploy, not once per batch: on the canary, and never again for the later batches.
-    migrated = [result for result in results(run.output, "Migrate: run the migrations once") if result[0] == "changed"]
-    assert migrated == [("changed", "web1")], f"the migrations ran {len(migrated)} times: {migrated}"
     assert [host for host, state in after.items() if f"{release}-migrate.log" in state.logs] == ["web1"]
     # Its log is that run's: a later run in the same release would have replaced it.
     assert "== 20240201000000 AddTitleToNotes: migrated" in rolling_v2.migrate_log, rolling_v2.migrate_log
@@ -161,8 +148,6 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
 
     # What the operator reads.
     assert batches(run.output) == BATCHES[:2]
-    verify = results(run.output, "Verify: check the app's health")
-    assert sorted(verify) == [("fatal", "web3"), ("ok", "web1"), ("ok", "web2"), ("ok", "web4")]
     assert f"Deploy of v2 (release {release}) failed on web3 at stage verify" in run.output
     assert "ActiveRecord::ConnectionNotEstablished" in run.output
     assert (
@@ -195,10 +180,7 @@ def test_every_host_and_every_batch_gets_the_same_release_id_unasked(rolling_v2)
         assert event["release"] == release, host
         staged[host] = datetime.fromisoformat(event["time"])
 
-    # The ID is worked out in every batch (on its first host) ...
-    fixing = results(run.output, "Preflight: fix the release ID")
-    assert [host for _, host in fixing] == [batch[0] for batch in BATCHES]
-    # ... and the later batches staged seconds after the first one's time: a fresh ID there would differ.
+    # The later batches staged seconds after the first one's time: a fresh ID there would differ.
     started = datetime.strptime(release, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     for host in BATCHES[2]:
         assert staged[host] - started >= timedelta(seconds=2), (host, staged[host], release)

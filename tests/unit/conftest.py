@@ -200,6 +200,17 @@ def release_to(deploy_to: Path, release_id: str, state: str, **overrides: Any) -
     return result
 
 
+def switch_diff(deploy_to: Path, before: str | None, after: str) -> dict[str, str]:
+    """The diff release state=active reports for `current` moved from release `before` (None: no link) to `after`."""
+    current = str(deploy_to / "current")
+    return {
+        "before": f"current -> releases/{before}\n" if before else "",
+        "after": f"current -> releases/{after}\n",
+        "before_header": current,
+        "after_header": current,
+    }
+
+
 def deploy(deploy_to: Path, upstream: Upstream, release_id: str, **overrides: Any) -> dict[str, Any]:
     """Stage, build and activate a release, as a successful deploy does; return the staged result."""
     from ansible_collections.deployctl.core.plugins.modules import release

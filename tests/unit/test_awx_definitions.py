@@ -18,7 +18,7 @@ def known_variables() -> set[str]:
     specs = yaml.safe_load((REPO / "roles/deploy/meta/argument_specs.yml").read_text())["argument_specs"]
     names = {name for entry in specs.values() for name in entry["options"]}
     playbooks = "".join(p.read_text() for p in (REPO / "playbooks").glob("*.yml"))
-    return names | {name for name in ("deploy_hosts", "deploy_serial", "unlock_reason") if name in playbooks}
+    return names | {name for name in ("deploy_hosts", "deploy_serial", "deploy_unlock_reason") if name in playbooks}
 
 
 def test_every_job_template_names_a_playbook_of_the_project_and_known_survey_variables():

@@ -72,7 +72,7 @@ def test_second_deploy_is_refused_naming_the_holder(deploy_to: Path) -> None:
     assert result["failed"] is True
     assert result["msg"] == (
         f"another deploy holds the lock on this host: alice since {holder['started_at']} (ref v1, release {R1}). "
-        "Wait for it to finish; if it is dead, run playbooks/unlock.yml with -e unlock_reason='...' "
+        "Wait for it to finish; if it is dead, run playbooks/unlock.yml with -e deploy_unlock_reason='...' "
         "(or wait 3600s for the lock to go stale)"
     )
     assert result["holder"] == holder

@@ -85,10 +85,39 @@ def test_too_little_free_space_is_input(deploy_to: Path, upstream: Upstream) -> 
     assert not deploy_to.exists()
 
 
-def test_invalid_release_id_is_input(deploy_to: Path, upstream: Upstream) -> None:
-    refused(staged(deploy_to, upstream, "latest"))
+# "" and the path escapes were never valid: the release id is a path component under DEPLOY_TO.
+INVALID_IDS = ["latest", "", "../x", "20240101T000000Z/../../etc"]
+
+
+def invalid_id(release_id: str) -> str:
+    return (
+        f"release id {release_id!r} is not valid: use a UTC timestamp such as 20261126T145204Z, "
+        "optionally followed by -SUFFIX"
+    )
+
+
+@pytest.mark.parametrize("release_id", INVALID_IDS)
+def test_invalid_release_id_is_input(deploy_to: Path, upstream: Upstream, release_id: str) -> None:
+    assert refused(staged(deploy_to, upstream, release_id)) == invalid_id(release_id)
 
     assert not deploy_to.exists()
+
+
+@pytest.mark.parametrize("release_id", INVALID_IDS)
+@pytest.mark.parametrize("state", ["built", "active", "failed"])
+def test_invalid_release_id_is_refused_by_every_state_that_takes_one(
+    deploy_to: Path, upstream: Upstream, state: str, release_id: str
+) -> None:
+    deploy(deploy_to, upstream, R1)
+    before = tree(deploy_to)
+
+    result = run_module(release, {"deploy_to": str(deploy_to), "state": state, "release_id": release_id})
+
+    assert result["failed"] is True
+    assert result["msg"] == invalid_id(release_id)
+    # input_error and created belong to state=staged's result only.
+    assert "input_error" not in result and "created" not in result
+    assert tree(deploy_to) == before
 
 
 @pytest.mark.parametrize("check_mode", [False, True], ids=["real", "check"])

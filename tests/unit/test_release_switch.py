@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ansible.plugins.callback import CallbackBase
+
 from ansible_collections.deployctl.core.plugins.modules import release
-from tests.unit.conftest import Upstream, deploy, journal, release_to, run_module, staged_args, state
+from tests.unit.conftest import Upstream, deploy, journal, release_to, run_module, staged_args, state, switch_diff
 
 R1, R2, R3 = "20240101T000000Z", "20240102T000000Z", "20240103T000000Z"
 
@@ -131,6 +133,62 @@ def test_check_mode_does_not_move_current(deploy_to: Path, upstream: Upstream) -
     assert (result["changed"], result["previous"]) == (True, R1)
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
     assert (state(deploy_to, R1)["state"], state(deploy_to, R2)["state"]) == ("active", "built")
+
+
+def test_diff_mode_shows_current_switched_from_the_old_release_to_the_new(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1)
+    stage(deploy_to, upstream, R2, version="v2")
+    release_to(deploy_to, R2, "built")
+
+    result = release_to(deploy_to, R2, "active", _ansible_diff=True)
+
+    assert result["diff"] == [switch_diff(deploy_to, R1, R2)]
+    # What --diff prints: Ansible's own rendering of the result.
+    shown = CallbackBase()._get_diff(result["diff"])
+    assert f"-current -> releases/{R1}" in shown
+    assert f"+current -> releases/{R2}" in shown
+
+
+def test_diff_mode_on_a_first_deploy_shows_current_appearing(deploy_to: Path, upstream: Upstream) -> None:
+    stage(deploy_to, upstream, R1)
+    release_to(deploy_to, R1, "built")
+
+    result = release_to(deploy_to, R1, "active", _ansible_diff=True)
+
+    assert result["diff"] == [switch_diff(deploy_to, None, R1)]
+
+
+def test_diff_mode_shows_nothing_when_current_stays(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1)
+
+    result = release_to(deploy_to, R1, "active", _ansible_diff=True)
+
+    assert result["changed"] is False
+    assert "diff" not in result
+
+
+def test_check_mode_shows_the_switch_to_a_release_it_only_pretended_to_stage(
+    deploy_to: Path, upstream: Upstream
+) -> None:
+    deploy(deploy_to, upstream, R1)
+
+    result = run_module(
+        release,
+        {"deploy_to": str(deploy_to), "state": "active", "release_id": R2, "_ansible_diff": True},
+        check_mode=True,
+    )
+
+    assert (result["changed"], result["unit_changed"]) == (True, False)
+    assert result["diff"] == [switch_diff(deploy_to, R1, R2)]
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_without_diff_mode_there_is_no_diff(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1)
+    stage(deploy_to, upstream, R2, version="v2")
+    release_to(deploy_to, R2, "built")
+
+    assert "diff" not in release_to(deploy_to, R2, "active")
 
 
 def test_switching_to_a_missing_release_is_refused(deploy_to: Path, upstream: Upstream) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.modules import release
-from tests.unit.conftest import Upstream, deploy, journal, release_to, run_module, staged_args
+from tests.unit.conftest import Upstream, deploy, journal, release_to, run_module, staged_args, switch_diff
 
 R1, R2, R3 = "20240101T000000Z", "20240102T000000Z", "20240103T000000Z"
 UNIT_A = "[Unit]\nDescription=shop\n\n[Service]\nExecStart=/usr/bin/puma -w 2\n"
@@ -229,7 +229,7 @@ def test_check_mode_reports_the_unit_change_and_writes_nothing(
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
 
 
-def test_diff_mode_shows_the_unit_before_and_after(deploy_to: Path, upstream: Upstream, tmp_path: Path) -> None:
+def test_diff_mode_shows_the_switch_then_the_unit(deploy_to: Path, upstream: Upstream, tmp_path: Path) -> None:
     unit = tmp_path / "shop.service"
     stage_and_build(deploy_to, upstream, R1, service_unit=UNIT_A)
     switch(deploy_to, R1, unit)
@@ -237,14 +237,31 @@ def test_diff_mode_shows_the_unit_before_and_after(deploy_to: Path, upstream: Up
 
     result = switch(deploy_to, R2, unit, check_mode=True, _ansible_diff=True)
 
-    assert result["diff"] == {
-        "before": UNIT_A,
-        "after": UNIT_B,
-        "before_header": str(unit),
-        "after_header": f"{unit} (recorded with release {R2})",
-    }
-    first = switch(Path(deploy_to), R2, tmp_path / "new.service", _ansible_diff=True)
-    assert (first["diff"]["before"], first["diff"]["after"]) == ("", UNIT_B)
+    assert result["diff"] == [
+        switch_diff(deploy_to, R1, R2),
+        {
+            "before": UNIT_A,
+            "after": UNIT_B,
+            "before_header": str(unit),
+            "after_header": f"{unit} (recorded with release {R2})",
+        },
+    ]
+    first = switch(deploy_to, R2, tmp_path / "new.service", _ansible_diff=True)
+    assert first["diff"][0] == switch_diff(deploy_to, R1, R2)
+    assert (first["diff"][1]["before"], first["diff"][1]["after"]) == ("", UNIT_B)
+
+
+def test_diff_mode_shows_the_unit_alone_when_current_stays(deploy_to: Path, upstream: Upstream, tmp_path: Path) -> None:
+    unit = tmp_path / "shop.service"
+    stage_and_build(deploy_to, upstream, R1, service_unit=UNIT_A)
+    switch(deploy_to, R1, unit)
+    unit.write_text(UNIT_B)
+
+    result = switch(deploy_to, R1, unit, _ansible_diff=True)
+
+    assert [(diff["before"], diff["after"], diff["before_header"]) for diff in result["diff"]] == [
+        (UNIT_B, UNIT_A, str(unit))
+    ]
 
 
 def test_a_unit_that_cannot_be_installed_fails_and_switches_nothing(

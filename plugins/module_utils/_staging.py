@@ -1,0 +1,214 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""release state=staged: from a ref of the repository to DEPLOY_TO/releases/.staging-ID.
+
+The input is checked before the host is touched; then the mirror is updated, the ref
+resolved, and the commit exported into the staging directory with its shared links,
+its config file, its REVISION file and its recorded service unit. Nothing is staged
+when the same commit with the same config (and unit) is already live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.deployctl.core.plugins.module_utils._config_file import (
+    config_matches,
+    config_owner_and_mode,
+    write_config,
+)
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
+from ansible_collections.deployctl.core.plugins.module_utils._files import chown_tree, free_mib
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._leftovers import discard_leftovers
+from ansible_collections.deployctl.core.plugins.module_utils._mirror import Mirror, MirrorError
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import (
+    ACTIVE,
+    BUILDING,
+    ReleaseStore,
+    utc_now,
+)
+from ansible_collections.deployctl.core.plugins.module_utils._runas import user_ids
+from ansible_collections.deployctl.core.plugins.module_utils._service_unit import record_unit, unit_matches
+from ansible_collections.deployctl.core.plugins.module_utils._shared import link_shared, shared_paths
+
+
+@dataclasses.dataclass(frozen=True)
+class StageRequest:
+    """What state=staged is asked for: the release module's options of the same names."""
+
+    release_id: str
+    repo_url: str
+    version: str
+    app_user: str
+    repo_ssh_command: str | None
+    shared_dirs: list[str]
+    shared_files: list[str]
+    config_path: str
+    config_content: str | None
+    config_owner: str
+    config_mode: str
+    migrations_dir: str
+    deployed_by: str
+    min_free_mb: int
+    service_unit: str | None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> StageRequest:
+        """The request made of the module's parameters (other keys are ignored)."""
+        return cls(**{field.name: params[field.name] for field in dataclasses.fields(cls)})
+
+
+class Staging:
+    """One state=staged call; `created` tells, also after a failure, whether it created the release.
+
+    created: this call created the staging directory and the record of the release, so
+    there is a release of this run to mark failed if the deploy fails.
+    """
+
+    def __init__(self, request: StageRequest, layout: Layout, store: ReleaseStore, check: bool) -> None:
+        self.request = request
+        self.layout = layout
+        self.store = store
+        self.check = check
+        self.created = False
+
+    def run(self) -> dict:
+        """Stage the release (in check mode, only say what would be staged); return the module's result.
+
+        Raises InputError (UnknownUser among them) for input the user can fix, found
+        before anything on the host changed; DeployError for a repository that cannot
+        be fetched or a commit that cannot be exported; OSError and ValueError (a
+        damaged release record) for anything else.
+        """
+        request, layout = self.request, self.layout
+        # Everything the user can get wrong and that needs no fetch is checked before the
+        # host is touched (no layout, no staging directory, no record): such a failure
+        # means "bad input, nothing changed".
+        uid, gid, _home = user_ids(request.app_user)
+        config_uid, config_mode = config_owner_and_mode(
+            request.config_content, request.config_owner, request.config_mode
+        )
+        shared = shared_paths(layout.shared, request.shared_dirs, request.shared_files)
+        mirror = Mirror(layout.repo, request.repo_url, request.repo_ssh_command)
+        current_id = layout.current_release()
+        current = self.store.get(current_id)
+        result: dict = {"release_id": request.release_id, "previous": current_id, "changed": False, "created": False}
+        result["free_mb"] = self._check_free_space()
+
+        commit, names = self._resolve(mirror, uid, gid)
+        migrations = sorted(n.split("_", 1)[0] for n in names if n.split("_", 1)[0].isdigit())
+        applied = (current or {}).get("migrations", [])
+        result.update(
+            commit=commit,
+            migrations=migrations,
+            pending_migrations=[m for m in migrations if m not in applied],
+        )
+
+        discard_leftovers(layout, self.store, self.check, result)
+        if (
+            current_id
+            and current
+            and current.get("state") == ACTIVE
+            and current.get("commit") == commit
+            and config_matches(layout.release(current_id), request.config_path, request.config_content)
+            and unit_matches(layout, current_id, request.service_unit)
+        ):
+            result.update(already_live=True, release_id=current_id, path=layout.release(current_id))
+            return result
+
+        staging = layout.staging(request.release_id)
+        result.update(already_live=False, changed=True, path=staging)
+        if os.path.lexists(layout.release(request.release_id)):
+            raise InputError(
+                f"release {request.release_id} already exists in {layout.releases}: pass a new deploy_release_id"
+            )
+        if self.check:
+            return result
+
+        self._create(mirror, staging, commit, migrations)
+        result["created"] = True
+        link_shared(staging, layout.shared, shared, uid, gid)
+        chown_tree(staging, uid, gid)
+        write_config(staging, request.config_path, request.config_content, config_uid, gid, config_mode)
+        self.store.journal("staged", request.release_id, commit=commit, ref=request.version, by=request.deployed_by)
+        return result
+
+    def _check_free_space(self) -> int:
+        """MiB free under DEPLOY_TO; raises InputError when fewer than min_free_mb."""
+        free_mb = free_mib(self.layout.root)
+        wanted = self.request.min_free_mb
+        if free_mb < wanted:
+            raise InputError(
+                f"only {free_mb} MiB free under {self.layout.root} (deploy_min_free_mb is {wanted}): "
+                "free some space (old logs, releases) or lower deploy_min_free_mb; nothing was changed"
+            )
+        return free_mb
+
+    def _resolve(self, mirror: Mirror, uid: int, gid: int) -> tuple[str, list[str]]:
+        """The commit the requested version names and the file names of its migrations directory.
+
+        Outside check mode the layout is created (DEPLOY_TO/shared owned by uid:gid) and
+        the mirror brought up to date first; check mode leaves the host as it is. Raises
+        DeployError for a ref the repository does not have (input_error) or a repository
+        that cannot be fetched (with git's stderr and the mirror's path), InputError for a
+        commit that declares git submodules.
+        """
+        version, migrations_dir = self.request.version, self.request.migrations_dir
+        try:
+            if self.check:
+                with mirror.preview(version) as (scratch, commit):
+                    names = scratch.list_dir(commit, migrations_dir)
+                    submodules = scratch.submodules(commit)
+            else:
+                self.layout.ensure(uid, gid)
+                mirror.update(version)
+                commit = mirror.resolve(version)
+                names = mirror.list_dir(commit, migrations_dir)
+                submodules = mirror.submodules(commit)
+        except MirrorError as err:
+            # An unknown ref is the user's to fix; an unreachable repository is not (it may
+            # be the network as well as a wrong repo_url, and the fetch may be retried).
+            raise DeployError(err.msg, input_error=err.input_error, repo=self.layout.repo, **err.details) from err
+        if submodules:
+            raise InputError(
+                f"the app uses git submodules ({', '.join(submodules)}) that a release cannot include: "
+                "deployctl exports the commit with `git archive`, which leaves submodule directories empty. "
+                "Vendor the code into the repository, or make it a dependency that the build installs "
+                "(a gem, for example), and deploy a commit without .gitmodules",
+                commit=commit,
+                submodules=submodules,
+            )
+        return commit, names
+
+    def _create(self, mirror: Mirror, staging: str, commit: str, migrations: list[str]) -> None:
+        """Create the staging directory and the release's record, export `commit` into it.
+
+        Sets `created` as soon as the directory exists. Raises OSError, or MirrorError
+        when the export fails; the staging directory and the record stay then (the deploy
+        marks the release failed).
+        """
+        request = self.request
+        os.mkdir(staging, 0o755)
+        self.created = True
+        self.store.put(
+            {
+                "id": request.release_id,
+                "state": BUILDING,
+                "commit": commit,
+                "ref": request.version,
+                "created_at": utc_now(),
+                "deployed_by": request.deployed_by,
+                "migrations": migrations,
+            }
+        )
+        if request.service_unit is not None:
+            # Recorded with the release, so that switching to it (deploy, revert, rollback)
+            # installs the unit it was deployed with.
+            record_unit(self.layout, request.release_id, request.service_unit)
+        mirror.export(commit, staging)
+        with open(os.path.join(staging, "REVISION"), "w", encoding="utf-8") as handle:
+            handle.write(commit + "\n")

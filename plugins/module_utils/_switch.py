@@ -1,0 +1,118 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""release state=active: point `current` at a release, with the service unit recorded with it."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
+from ansible_collections.deployctl.core.plugins.module_utils._files import read_text
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, atomic_symlink, atomic_write
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import (
+    ACTIVE,
+    FAILED,
+    ReleaseStore,
+    utc_now,
+)
+from ansible_collections.deployctl.core.plugins.module_utils._service_unit import install_unit
+
+
+def activate(
+    layout: Layout,
+    store: ReleaseStore,
+    release_id: str,
+    *,
+    unit_path: str | None,
+    previous_state: str,
+    schema_version: str | None,
+    check: bool,
+    diff: bool,
+) -> dict:
+    """Switch `current` to the release atomically and install its unit; return the module's result.
+
+    previous_state: the state recorded for the release switched away from (built or
+    rolled_back). schema_version: recorded with the release when given. With `diff`, the
+    result's `diff` lists what changes (or would, in check mode): the `current` link,
+    then the unit at `unit_path`. Raises DeployError for a release that does not exist
+    or is marked failed, and for a unit that cannot be installed (then `current` is
+    left as it was); OSError when the link cannot be switched (the unit that was
+    installed is put back); ValueError for a damaged release record.
+    """
+    target = os.path.join("releases", release_id)
+    previous = layout.current_release()
+    switch = previous != release_id
+    result: dict = {"release_id": release_id, "previous": previous, "changed": switch, "unit_changed": False}
+    diffs = [link_diff(layout, target)] if switch and diff else []
+    record = store.get(release_id)
+    if check and record is None:
+        # A release check mode only pretended to stage: it would be switched to. Its
+        # unit is not recorded anywhere yet, so whether the unit changes is unknown.
+        return _with_diffs(result, diffs)
+    if not os.path.isdir(layout.release(release_id)) or record is None:
+        raise DeployError(f"release {release_id} does not exist under {layout.releases}")
+    if record.get("state") == FAILED:
+        raise DeployError(
+            f"release {release_id} is marked failed ({record.get('reason') or 'no reason recorded'}); "
+            "refusing to switch to it"
+        )
+    # The unit first, the link after: a unit that cannot be installed leaves current as
+    # it was. Also when current already points at the release: a revert or a rollback
+    # must leave the unit of the release it restores in place, whatever installed another.
+    unit_before = read_text(unit_path) if unit_path else None
+    try:
+        unit_diff = install_unit(layout, store, release_id, unit_path, check)
+    except OSError as err:
+        raise DeployError(
+            f"cannot install the service unit of release {release_id} at {unit_path}: {err}; current was not switched",
+            release_id=release_id,
+            previous=previous,
+            changed=False,
+            unit_changed=False,
+        ) from err
+    if unit_diff is not None:
+        result.update(changed=True, unit_changed=True)
+        if diff:
+            diffs.append(unit_diff)
+    if switch and not check:
+        try:
+            atomic_symlink(target, layout.current)
+        except OSError:
+            if unit_diff is not None and unit_path and unit_before is not None:
+                # Put the unit that goes with the release still live back.
+                atomic_write(unit_path, unit_before, mode=0o644, uid=0, gid=0)
+            raise
+        previous_record = store.get(previous)
+        if previous and previous_record and previous_record.get("state") == ACTIVE:
+            store.update(previous, state=previous_state, deactivated_at=utc_now())
+        changes: dict = {"state": ACTIVE, "activated_at": utc_now(), "previous": previous}
+        if schema_version is not None:
+            changes["schema_version"] = schema_version
+        store.update(release_id, **changes)
+        store.journal("switched", release_id, previous=previous)
+    return _with_diffs(result, diffs)
+
+
+def link_diff(layout: Layout, target: str) -> dict[str, str]:
+    """An Ansible diff of `current` before and after it is pointed at `target`.
+
+    Each side reads "current -> TARGET" (the link as it is, then as it will be); the
+    side without a link is empty.
+    """
+    try:
+        before = f"current -> {os.readlink(layout.current)}\n"
+    except OSError:
+        before = ""
+    return {
+        "before": before,
+        "after": f"current -> {target}\n",
+        "before_header": layout.current,
+        "after_header": layout.current,
+    }
+
+
+def _with_diffs(result: dict, diffs: list[dict[str, str]]) -> dict:
+    # Ansible shows each diff of a list in turn; no key at all when nothing changes.
+    if diffs:
+        result["diff"] = diffs
+    return result
