@@ -10,15 +10,20 @@ name: release_line
 short_description: Format a recorded release as one line
 description:
   - Turns one entry of M(deployctl.core.release)'s O(state=query) result into
-    C(ID STATE COMMIT REF by WHO schema VERSION), with C(*) after the state of the current release.
+    C(ID STATE COMMIT REF by WHO schema VERSION), with C(*) after the state of the current release
+    and C(<) after that of the rollback target.
 version_added: 0.1.0
 author: deployctl contributors
-positional: _input
+positional: _input, rollback_target
 options:
   _input:
     description: One entry of the C(releases) list.
     type: dict
     required: true
+  rollback_target:
+    description: The query's C(rollback_target), marked C(<).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -34,8 +39,11 @@ _value:
 """
 
 
-def release_line(release: dict) -> str:
+def release_line(release: dict, rollback_target: str = "") -> str:
     state = release.get("state", "?") + ("*" if release.get("current") else "")
+    if rollback_target and release.get("id") == rollback_target:
+        # A good release that is not live is what a rollback goes to: say so, not just "built".
+        state += "<"
     # Short enough for the 80-column YAML output of ansible-playbook; the ID is the time.
     return (
         f"{release.get('id', '?')} {state:<12} {(release.get('commit') or '?')[:8]} "

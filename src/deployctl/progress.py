@@ -197,7 +197,8 @@ def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
             table.add_row(
                 "*" if current else "",
                 release.get("id", "?"),
-                release.get("state", "?"),
+                release.get("state", "?")
+                + (" (rollback target)" if release.get("id") == result.get("rollback_target") else ""),
                 short(release.get("commit")),
                 release.get("ref") or "-",
                 when(release.get("created_at")),

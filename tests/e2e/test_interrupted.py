@@ -65,7 +65,8 @@ def test_a_host_lost_mid_build_stops_every_host_before_the_switch_and_the_migrat
     subprocess.run(["podman", "exec", container, "pkill", "-9", "-f", "sshd: root"], check=False)
     output = deploy.communicate(timeout=600)[0]
     flat = " ".join(output.split())
-    assert deploy.returncode == 4, output[-4000:]
+    # ansible-playbook: 2 when a host failed (web2 stopped), whatever else was unreachable.
+    assert deploy.returncode == 2, output[-4000:]
     assert "UNREACHABLE" in output
     # web2 built, but does not go on without web1: no switch, no migration from anywhere.
     assert "web1 did not finish building release" in flat

@@ -12,8 +12,11 @@ UNIT = "/etc/systemd/system/sample.service"
 
 
 def service_environment(fleet: Fleet, host: str) -> dict[str, str]:
-    """The environment of the running app's main process, as the app sees it."""
-    raw = fleet.ssh(host, "cat /proc/$(systemctl show -p MainPID --value sample)/environ | tr '\\0' '\\n'")
+    """The environment of the running app's main process, as the app sees it (read as the app
+    user: the containers' root lacks the capability to read another user's /proc/PID/environ)."""
+    raw = fleet.ssh(
+        host, "runuser -u sample -- cat /proc/$(systemctl show -p MainPID --value sample)/environ | tr '\\0' '\\n'"
+    )
     return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
 
 

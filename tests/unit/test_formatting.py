@@ -18,7 +18,7 @@ def test_validate_release_id(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", load_cases("release_line"))
 def test_release_line(case: dict[str, Any]) -> None:
-    assert release_line(case["release"]) == case["line"]
+    assert release_line(case["release"], case.get("rollback_target", "")) == case["line"]
 
 
 def test_release_line_is_the_collections_filter() -> None:
