@@ -59,6 +59,17 @@ options:
   app_user:
     description: User that owns the release files and runs the application.
     type: str
+  app_user_create:
+    description:
+      - For O(state=staged), create O(app_user) first when the host has no such user, as a
+        system user with a home directory, the shell C(/usr/sbin/nologin) and a group of
+        the same name (C(useradd --system --create-home --shell /usr/sbin/nologin)); the
+        existing group of that name when there is one. RV(user_created) tells.
+      - A name that cannot be a user name fails before anything is run, with RV(input_error)
+        and RV(stage=setup); so does a failed C(useradd), without RV(input_error).
+      - In check mode nothing is created; RV(user_created) is V(would) when it would be.
+    type: bool
+    default: false
   shared_dirs:
     description: Directories, relative to the release, linked to C(shared/).
     type: list
@@ -226,10 +237,11 @@ created:
 input_error:
   description:
     - On a failure of O(state=staged), V(true) when the cause is input the user can fix and
-      nothing on the host was changed yet (a caching fetch into the mirror aside). That is an
-      invalid or already used release id, an unknown user, a bad config mode, a bad shared path, a
-      missing shared file, too little free disk, a ref that is not a branch, tag or commit of
-      the repository, a commit that uses git submodules.
+      nothing on the host was changed yet (a caching fetch into the mirror and a user that
+      O(app_user_create) created aside). That is an invalid or already used release id, an
+      unknown user or an invalid user name, a bad config mode, a bad shared path, a missing
+      shared file, too little free disk, a ref that is not a branch, tag or commit of the
+      repository, a commit that uses git submodules.
     - V(false) for every other failure, for example a repository that cannot be fetched
       (network, credentials, a wrong URL look the same) or a failure after staging started.
   returned: failure of state staged
@@ -261,9 +273,16 @@ restarted:
   returned: state is active, also on failure
   type: raw
 stage:
-  description: V(restart) when the switch succeeded but the restart of O(restart) failed.
-  returned: failure of state active in the restart
+  description:
+    - V(restart) when the switch succeeded but the restart of O(restart) failed.
+    - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
+  returned: failure of state active in the restart, failure of state staged to create the user
   type: str
+user_created:
+  description:
+    - Whether O(app_user_create) created the app user; V(would) in check mode when it would.
+  returned: state is staged, also on failure
+  type: raw
 journal:
   description: The last lines of the service's journal, when its restart failed.
   returned: failure of state active in the restart
@@ -361,6 +380,7 @@ def main() -> None:
             "version": {"type": "str"},
             "repo_ssh_command": {"type": "str"},
             "app_user": {"type": "str"},
+            "app_user_create": {"type": "bool", "default": False},
             "shared_dirs": {"type": "list", "elements": "str", "default": []},
             "shared_files": {"type": "list", "elements": "str", "default": []},
             "config_path": {"type": "str", "default": "config/production.yml"},
@@ -406,7 +426,11 @@ def main() -> None:
     if state == "staged":
         # What the deploy role needs to report the failure: bad input, nothing changed (its
         # exit code 5), and whether there is a release of this run to mark failed.
-        details.update(input_error=error.input_error, created=staging is not None and staging.created)
+        details.update(
+            input_error=error.input_error,
+            created=staging is not None and staging.created,
+            user_created=staging is not None and staging.user_created,
+        )
     module.fail_json(msg=error.msg, **details)
 
 
