@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e test bench test-fleet clean
+.PHONY: setup demo demo-down lint unit molecule e2e fleet test bench test-fleet clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -41,15 +41,18 @@ molecule: setup
 e2e: setup
 	pytest -q tests/e2e
 
-test: lint unit molecule e2e
+test: lint unit molecule e2e fleet
+
+# Rolling deploys over six container hosts (tests/fleet), after the e2e hosts are gone.
+fleet: setup
+	pytest -q tests/fleet
 
 # Not part of `make test`: figures, not pass/fail (see tests/bench/deploy_speed.py).
 bench: setup
 	python -m tests.bench.deploy_speed
 
-# Not part of `make test`: rolling deploys to six container hosts (tests/fleet), ~5 min.
-test-fleet: setup
-	pytest -q tests/fleet
+# The fleet tests alone (also part of `make test`).
+test-fleet: fleet
 
 clean:
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.deployctl.core.plugins.module_utils._app_user import ensure_app_user
 from ansible_collections.deployctl.core.plugins.module_utils._config_file import (
     config_matches,
     config_owner_and_mode,
@@ -44,6 +45,7 @@ class StageRequest:
     repo_url: str
     version: str
     app_user: str
+    app_user_create: bool
     repo_ssh_command: str | None
     shared_dirs: list[str]
     shared_files: list[str]
@@ -67,6 +69,7 @@ class Staging:
 
     created: this call created the staging directory and the record of the release, so
     there is a release of this run to mark failed if the deploy fails.
+    user_created: this call created the app user (app_user_create); "would" in check mode.
     """
 
     def __init__(self, request: StageRequest, layout: Layout, store: ReleaseStore, check: bool) -> None:
@@ -75,20 +78,29 @@ class Staging:
         self.store = store
         self.check = check
         self.created = False
+        self.user_created: bool | str = False
 
     def run(self) -> dict:
         """Stage the release (in check mode, only say what would be staged); return the module's result.
 
+        With app_user_create, the app user is created first when the host lacks it.
+
         Raises InputError (UnknownUser among them) for input the user can fix, found
         before anything on the host changed; DeployError for a repository that cannot
-        be fetched or a commit that cannot be exported; OSError and ValueError (a
-        damaged release record) for anything else.
+        be fetched, a commit that cannot be exported or a user that cannot be created
+        (then with the detail `stage` setup, as for an invalid user name); OSError and
+        ValueError (a damaged release record) for anything else.
         """
         request, layout = self.request, self.layout
+        if request.app_user_create:
+            self.user_created = ensure_app_user(request.app_user, self.check)
         # Everything the user can get wrong and that needs no fetch is checked before the
         # host is touched (no layout, no staging directory, no record): such a failure
         # means "bad input, nothing changed".
-        uid, gid, _home = user_ids(request.app_user)
+        if self.user_created == "would":
+            uid = gid = -1  # check mode: the user does not exist yet, and nothing is chowned
+        else:
+            uid, gid, _home = user_ids(request.app_user)
         config_uid, config_mode = config_owner_and_mode(
             request.config_content, request.config_owner, request.config_mode
         )
@@ -96,7 +108,13 @@ class Staging:
         mirror = Mirror(layout.repo, request.repo_url, request.repo_ssh_command)
         current_id = layout.current_release()
         current = self.store.get(current_id)
-        result: dict = {"release_id": request.release_id, "previous": current_id, "changed": False, "created": False}
+        result: dict = {
+            "release_id": request.release_id,
+            "previous": current_id,
+            "changed": bool(self.user_created),
+            "created": False,
+            "user_created": self.user_created,
+        }
         result["free_mb"] = self._check_free_space()
 
         commit, names = self._resolve(mirror, uid, gid)

@@ -16,6 +16,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
     utc_now,
 )
 from ansible_collections.deployctl.core.plugins.module_utils._service_unit import install_unit
+from ansible_collections.deployctl.core.plugins.module_utils._systemctl import restart_service
 
 
 def activate(
@@ -42,7 +43,13 @@ def activate(
     target = os.path.join("releases", release_id)
     previous = layout.current_release()
     switch = previous != release_id
-    result: dict = {"release_id": release_id, "previous": previous, "changed": switch, "unit_changed": False}
+    result: dict = {
+        "release_id": release_id,
+        "previous": previous,
+        "changed": switch,
+        "switched": switch,
+        "unit_changed": False,
+    }
     diffs = [link_diff(layout, target)] if switch and diff else []
     record = store.get(release_id)
     if check and record is None:
@@ -68,6 +75,7 @@ def activate(
             release_id=release_id,
             previous=previous,
             changed=False,
+            switched=False,
             unit_changed=False,
         ) from err
     if unit_diff is not None:
@@ -91,6 +99,30 @@ def activate(
         store.update(release_id, **changes)
         store.journal("switched", release_id, previous=previous)
     return _with_diffs(result, diffs)
+
+
+def restart_switched(result: dict, service: str, *, check: bool, timeout: float) -> dict:
+    """Restart `service` when activate() switched `current` or installed a unit; return the result with `restarted`.
+
+    result: what activate() returned. `restarted` is True, False when nothing changed (no
+    restart needed), or "would" in check mode, which runs nothing. systemd is reloaded
+    first when the unit file changed. Raises DeployError when the restart fails: its
+    details are the switch's result (`changed`, `switched`, `previous`, `unit_changed`),
+    so that the caller's failure handling sees that `current` was switched, with
+    `restarted` false and `stage` "restart", and systemctl's `stderr` and the unit's
+    last `journal` lines.
+    """
+    if not result["changed"]:
+        return {**result, "restarted": False}
+    if check:
+        return {**result, "restarted": "would"}
+    try:
+        restart_service(service, daemon_reload=result["unit_changed"], timeout=timeout)
+    except DeployError as err:
+        switch = {key: value for key, value in result.items() if key != "diff"}
+        details = {**switch, **err.details, "restarted": False, "stage": "restart"}
+        raise DeployError(err.msg, input_error=False, **details) from err
+    return {**result, "restarted": True}
 
 
 def link_diff(layout: Layout, target: str) -> dict[str, str]:

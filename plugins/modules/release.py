@@ -25,6 +25,7 @@ description:
     the old one), recording the previous release. With O(unit_path), it then installs the
     service unit recorded with the release at O(unit_path), also when C(current) already
     pointed at the release (a revert or rollback restores the unit of the release it restores).
+    With O(restart), it then restarts the service when anything changed, in the same call.
   - O(state=failed) records a release as failed, keeping its directory for inspection, and
     removes older failed releases.
   - O(state=query) lists the releases with their recorded state.
@@ -58,6 +59,17 @@ options:
   app_user:
     description: User that owns the release files and runs the application.
     type: str
+  app_user_create:
+    description:
+      - For O(state=staged), create O(app_user) first when the host has no such user, as a
+        system user with a home directory, the shell C(/usr/sbin/nologin) and a group of
+        the same name (C(useradd --system --create-home --shell /usr/sbin/nologin)); the
+        existing group of that name when there is one. RV(user_created) tells.
+      - A name that cannot be a user name fails before anything is run, with RV(input_error)
+        and RV(stage=setup); so does a failed C(useradd), without RV(input_error).
+      - In check mode nothing is created; RV(user_created) is V(would) when it would be.
+    type: bool
+    default: false
   shared_dirs:
     description: Directories, relative to the release, linked to C(shared/).
     type: list
@@ -135,9 +147,28 @@ options:
         (O(service_unit) when it was staged) is written there atomically (mode C(0644),
         root:root) when it differs from the installed file. A release recorded without a unit
         leaves the installed file alone.
-      - The module neither reloads systemd nor restarts the service; RV(unit_changed) tells
-        whether that is needed.
+      - Systemd is not reloaded unless O(restart) is true; RV(unit_changed) tells whether that is needed.
     type: path
+  restart:
+    description:
+      - For O(state=active), restart O(restart_service) in the same call when the release was
+        switched to or its unit installed (when the task reports a change). That is C(systemctl
+        daemon-reload) when the unit file changed (RV(unit_changed)), C(systemctl enable) when
+        C(systemctl is-enabled) says the unit is not enabled, then C(systemctl restart). This
+        saves the round trip of a separate C(ansible.builtin.systemd_service) task.
+      - A failed call fails the task with systemctl's error and the last lines of the unit's
+        journal, with RV(stage=restart), C(changed) true and RV(switched) as it happened.
+        C(current) is not switched back; that is for the caller's failure handling.
+      - In check mode nothing is run; RV(restarted) is V(would) when the task reports a change.
+    type: bool
+    default: false
+  restart_service:
+    description: The systemd unit O(restart) restarts, for example V(shop). Required when O(restart) is true.
+    type: str
+  restart_timeout:
+    description: Seconds each systemctl call of O(restart) may take before it is killed and the task fails.
+    type: int
+    default: 300
 attributes:
   check_mode:
     support: full
@@ -162,20 +193,15 @@ EXAMPLES = r"""
     service_unit: "{{ lookup('ansible.builtin.template', 'shop.service.j2') }}"
   register: staged
 
-- name: Switch current to it, with the service unit it was staged with
+- name: Switch current to it, with the service unit it was staged with, and restart the app
   deployctl.core.release:
     deploy_to: /srv/shop
     state: active
     release_id: "{{ staged.release_id }}"
     unit_path: /etc/systemd/system/shop.service
+    restart: true
+    restart_service: shop
   register: switched
-
-- name: Restart the app (reload systemd first when the unit changed)
-  ansible.builtin.systemd_service:
-    name: shop
-    state: restarted
-    daemon_reload: "{{ switched.unit_changed }}"
-  when: switched is changed
 
 - name: Keep five good releases
   deployctl.core.release:
@@ -211,10 +237,11 @@ created:
 input_error:
   description:
     - On a failure of O(state=staged), V(true) when the cause is input the user can fix and
-      nothing on the host was changed yet (a caching fetch into the mirror aside). That is an
-      invalid or already used release id, an unknown user, a bad config mode, a bad shared path, a
-      missing shared file, too little free disk, a ref that is not a branch, tag or commit of
-      the repository, a commit that uses git submodules.
+      nothing on the host was changed yet (a caching fetch into the mirror and a user that
+      O(app_user_create) created aside). That is an invalid or already used release id, an
+      unknown user or an invalid user name, a bad config mode, a bad shared path, a missing
+      shared file, too little free disk, a ref that is not a branch, tag or commit of the
+      repository, a commit that uses git submodules.
     - V(false) for every other failure, for example a repository that cannot be fetched
       (network, credentials, a wrong URL look the same) or a failure after staging started.
   returned: failure of state staged
@@ -233,6 +260,34 @@ unit_changed:
       mode for a release that check mode only pretended to stage.
   returned: state is active
   type: bool
+switched:
+  description:
+    - Whether C(current) was (or, in check mode, would be) pointed at the release by this call.
+      V(false) when it pointed there already (then only the unit may have been installed).
+  returned: state is active, also on failure
+  type: bool
+restarted:
+  description:
+    - Whether O(restart) restarted the service; V(would) in check mode when it would, V(false)
+      when nothing changed or O(restart) is false.
+  returned: state is active, also on failure
+  type: raw
+stage:
+  description:
+    - V(restart) when the switch succeeded but the restart of O(restart) failed.
+    - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
+  returned: failure of state active in the restart, failure of state staged to create the user
+  type: str
+user_created:
+  description:
+    - Whether O(app_user_create) created the app user; V(would) in check mode when it would.
+  returned: state is staged, also on failure
+  type: raw
+journal:
+  description: The last lines of the service's journal, when its restart failed.
+  returned: failure of state active in the restart
+  type: list
+  elements: str
 diff:
   description:
     - What O(state=active) changes (or would, in check mode), when the task runs with C(--diff);
@@ -301,7 +356,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._layout import Layo
 from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import clean, mark_failed, publish, query
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._staging import StageRequest, Staging
-from ansible_collections.deployctl.core.plugins.module_utils._switch import activate
+from ansible_collections.deployctl.core.plugins.module_utils._switch import activate, restart_switched
 
 REQUIRED_BY_STATE = {
     "staged": ["release_id", "repo_url", "version", "app_user"],
@@ -325,6 +380,7 @@ def main() -> None:
             "version": {"type": "str"},
             "repo_ssh_command": {"type": "str"},
             "app_user": {"type": "str"},
+            "app_user_create": {"type": "bool", "default": False},
             "shared_dirs": {"type": "list", "elements": "str", "default": []},
             "shared_files": {"type": "list", "elements": "str", "default": []},
             "config_path": {"type": "str", "default": "config/production.yml"},
@@ -342,8 +398,14 @@ def main() -> None:
             # The unit is no secret, and logging it helps to see what a release runs with.
             "service_unit": {"type": "str", "no_log": False},
             "unit_path": {"type": "path"},
+            "restart": {"type": "bool", "default": False},
+            "restart_service": {"type": "str"},
+            "restart_timeout": {"type": "int", "default": 300},
         },
-        required_if=[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
+        required_if=[
+            *[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
+            ("restart", True, ["restart_service"]),
+        ],
         supports_check_mode=True,
     )
     params = module.params
@@ -364,7 +426,11 @@ def main() -> None:
     if state == "staged":
         # What the deploy role needs to report the failure: bad input, nothing changed (its
         # exit code 5), and whether there is a release of this run to mark failed.
-        details.update(input_error=error.input_error, created=staging is not None and staging.created)
+        details.update(
+            input_error=error.input_error,
+            created=staging is not None and staging.created,
+            user_created=staging is not None and staging.user_created,
+        )
     module.fail_json(msg=error.msg, **details)
 
 
@@ -387,7 +453,7 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     if state == "built":
         return publish(layout, store, release_id, check)
     if state == "active":
-        return activate(
+        result = activate(
             layout,
             store,
             release_id,
@@ -397,6 +463,9 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
             check=check,
             diff=module._diff,
         )
+        if not params["restart"]:
+            return {**result, "restarted": False}
+        return restart_switched(result, params["restart_service"], check=check, timeout=params["restart_timeout"])
     if state == "failed":
         return mark_failed(layout, store, release_id, params["reason"], check)
     if state == "query":

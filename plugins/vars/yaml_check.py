@@ -49,7 +49,27 @@ _VaultTolerantLoader.add_constructor("!vault", _tagged_scalar)
 _VaultTolerantLoader.add_constructor("!unsafe", _tagged_scalar)
 
 
+# The version of each file that parsed, as (mtime_ns, size), by path. Ansible calls
+# get_vars for every host and group of every play (hundreds of times a run) and the
+# files do not change in between: each is parsed once per process unless it changes.
+# A malformed file is never recorded, so it fails again on every call.
+_CHECKED: dict[str, tuple[int, int]] = {}
+
+
 def check_file(path: str) -> None:
+    """Raise AnsibleError, naming the file, the line and the column, when `path` is not valid YAML.
+
+    A file that parsed before and has the same modification time and size is not read again.
+    """
+    stat = os.stat(path)
+    version = (stat.st_mtime_ns, stat.st_size)
+    if _CHECKED.get(path) == version:
+        return
+    _parse(path)
+    _CHECKED[path] = version
+
+
+def _parse(path: str) -> None:
     with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     if text.startswith("$ANSIBLE_VAULT"):

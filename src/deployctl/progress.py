@@ -186,7 +186,7 @@ def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
 
 
 def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
-    """One table per host: every recorded release, the current one marked."""
+    """One table per host: every recorded release, the current one and the rollback target marked."""
     tables: list[RenderableType] = []
     for name, result in results.items():
         table = Table(title=f"[bold]{name}[/]", title_justify="left", caption_justify="left")
@@ -195,10 +195,9 @@ def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
         for release in result.get("releases", []):
             current = bool(release.get("current"))
             table.add_row(
-                "*" if current else "",
+                "*" if current else ("<" if release.get("id") == result.get("rollback_target") else ""),
                 release.get("id", "?"),
-                release.get("state", "?")
-                + (" (rollback target)" if release.get("id") == result.get("rollback_target") else ""),
+                release.get("state", "?"),
                 short(release.get("commit")),
                 release.get("ref") or "-",
                 when(release.get("created_at")),
@@ -211,7 +210,7 @@ def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
         elif not result.get("releases"):
             table.caption = "no release deployed"
         else:
-            table.caption = f"* current; rollback target: {result.get('rollback_target') or 'none'}"
+            table.caption = f"* current, < rollback target: {result.get('rollback_target') or 'none'}"
         tables.append(table)
     return Group(*tables)
 

@@ -113,7 +113,9 @@ def test_releases_prints_a_table_per_host(replaying: Callable[..., Requests], ca
     web1 = outcome.results(replay("releases"))["web1"]
     current = next(line for line in out.splitlines() if web1["current"] in line and "*" in line)
     assert "active" in current
-    assert f"rollback target: {web1['rollback_target']}" in out
+    assert f"< rollback target: {web1['rollback_target']}" in out
+    target = next(line for line in out.splitlines() if web1["rollback_target"] in line and "<" in line)
+    assert "built" in target or "rolled_back" in target
     assert out.count("Deployed at") == 2
 
 

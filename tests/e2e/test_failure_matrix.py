@@ -85,7 +85,8 @@ MATRIX = [
             "deploy_keep_releases (0) must be at least 1", created=False),
     Failure("lock", "v1", {}, 3, "locked", "another deploy holds the lock on this host", created=False,
             arrange=lock_held_elsewhere),
-    Failure("setup", "v1", {"deploy_app_user": "bad:user"}, 1, "aborted", "bad:user", created=False),
+    # Refused by the fetch call before it runs anything: bad input (exit 5), reported at stage setup.
+    Failure("setup", "v1", {"deploy_app_user": "bad:user"}, 5, "aborted", "bad:user", created=False),
     Failure("fetch", "no-such-ref", {}, 5, "aborted",
             "ref 'no-such-ref' is not a branch, tag or commit", created=False),
     Failure("build", "v3-broken-build", {}, 1, "aborted",

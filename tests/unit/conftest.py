@@ -1,6 +1,8 @@
 """Shared fixtures of the unit tests: the module runner, an upstream git repository, deploy_to.
 
-Everything here is real: git repositories, directories, users. Nothing is mocked.
+Everything here is real: git repositories, directories, users. Nothing is mocked, but for
+the commands that would change this machine itself (systemctl, useradd): `fake_commands`
+puts stand-ins on PATH that record how they were called.
 """
 
 from __future__ import annotations
@@ -211,12 +213,75 @@ def switch_diff(deploy_to: Path, before: str | None, after: str) -> dict[str, st
     }
 
 
-def deploy(deploy_to: Path, upstream: Upstream, release_id: str, **overrides: Any) -> dict[str, Any]:
-    """Stage, build and activate a release, as a successful deploy does; return the staged result."""
+def stage_and_build(deploy_to: Path, upstream: Upstream, release_id: str, **overrides: Any) -> dict[str, Any]:
+    """Stage and publish a release, as a deploy does before the switch; return the staged result."""
     from ansible_collections.deployctl.core.plugins.modules import release
 
     staged = run_module(release, staged_args(deploy_to, upstream, release_id, **overrides))
     assert not staged.get("failed"), staged["msg"]
     release_to(deploy_to, release_id, "built")
+    return staged
+
+
+def deploy(deploy_to: Path, upstream: Upstream, release_id: str, **overrides: Any) -> dict[str, Any]:
+    """Stage, build and activate a release, as a successful deploy does; return the staged result."""
+    staged = stage_and_build(deploy_to, upstream, release_id, **overrides)
     release_to(deploy_to, release_id, "active")
     return staged
+
+
+# -- stand-ins for the commands that change the machine itself -------------------------
+
+FAKE_COMMAND = """#!{python}
+import json, pathlib, sys, time
+here = pathlib.Path(__file__).parent
+argv = [pathlib.Path(sys.argv[0]).name, *sys.argv[1:]]
+with open(here / "calls.jsonl", "a", encoding="utf-8") as log:
+    log.write(json.dumps(argv) + "\\n")
+answers = json.loads((here / "answers.json").read_text(encoding="utf-8"))
+# The answer for the longest prefix of the command line that has one.
+answer = max(
+    (a for a in answers if argv[: len(a["argv"])] == a["argv"]), key=lambda a: len(a["argv"]), default={{}}
+)
+time.sleep(answer.get("sleep", 0))
+sys.stdout.write(answer.get("stdout", ""))
+sys.stderr.write(answer.get("stderr", ""))
+sys.exit(answer.get("rc", 0))
+"""
+
+
+class FakeCommands:
+    """Executables first on PATH that record each call and answer as told (exit 0, no output by default)."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.answers: list[dict[str, Any]] = []
+        (bin_dir / "answers.json").write_text("[]")
+
+    def add(self, *names: str) -> None:
+        for name in names:
+            path = self.bin_dir / name
+            path.write_text(FAKE_COMMAND.format(python=sys.executable))
+            path.chmod(0o755)
+
+    def answer(self, *argv: str, rc: int = 0, stdout: str = "", stderr: str = "", sleep: float = 0) -> None:
+        """How a call whose command line starts with `argv` answers (from now on, instead of before)."""
+        self.answers = [answer for answer in self.answers if answer["argv"] != list(argv)]
+        self.answers.append({"argv": list(argv), "rc": rc, "stdout": stdout, "stderr": stderr, "sleep": sleep})
+        (self.bin_dir / "answers.json").write_text(json.dumps(self.answers))
+
+    def calls(self) -> list[list[str]]:
+        """The command lines run so far, in order, each as its argv (the name without its directory)."""
+        log = self.bin_dir / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def fake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
+    """Stand-ins first on PATH: add the commands a test needs, then read the calls they got."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return FakeCommands(bin_dir)

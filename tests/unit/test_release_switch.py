@@ -68,7 +68,9 @@ def test_first_activation_points_current_at_the_release_relatively(deploy_to: Pa
         "changed": True,
         "release_id": R1,
         "previous": None,
+        "switched": True,
         "unit_changed": False,
+        "restarted": False,
         "invocation": result["invocation"],
     }
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"

@@ -10,7 +10,16 @@ from typing import Any
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.modules import release
-from tests.unit.conftest import Upstream, deploy, journal, release_to, run_module, staged_args, switch_diff
+from tests.unit.conftest import (
+    Upstream,
+    deploy,
+    journal,
+    release_to,
+    run_module,
+    stage_and_build,
+    staged_args,
+    switch_diff,
+)
 
 R1, R2, R3 = "20240101T000000Z", "20240102T000000Z", "20240103T000000Z"
 UNIT_A = "[Unit]\nDescription=shop\n\n[Service]\nExecStart=/usr/bin/puma -w 2\n"
@@ -35,13 +44,6 @@ def switch(deploy_to: Path, release_id: str, unit_path: Path, check_mode: bool =
     )
     assert not result.get("failed"), result["msg"]
     return result
-
-
-def stage_and_build(deploy_to: Path, upstream: Upstream, release_id: str, **overrides: Any) -> dict:
-    staged = run_module(release, staged_args(deploy_to, upstream, release_id, **overrides))
-    assert not staged.get("failed"), staged["msg"]
-    release_to(deploy_to, release_id, "built")
-    return staged
 
 
 def mode_and_owner(path: Path) -> tuple[int, int, int]:

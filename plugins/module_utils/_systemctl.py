@@ -1,0 +1,54 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restart the app's systemd service as `ansible.builtin.systemd_service` would, without its round trip.
+
+Reload systemd when the unit file changed, enable the unit when it is not, restart it.
+A failure says what systemctl said and what the service wrote to its journal last.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.deployctl.core.plugins.module_utils._commands import call_tool, run_tool
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
+
+JOURNAL_LINES = 20
+# What `systemctl is-enabled` prints, with exit code 0, for a unit that `enable` still has
+# to enable (ansible.builtin.systemd_service enables these too).
+NOT_ENABLED_YET = {"enabled-runtime", "indirect", "alias"}
+
+
+def restart_service(name: str, *, daemon_reload: bool, timeout: float) -> None:
+    """`systemctl daemon-reload` (when `daemon_reload`), `enable` (when not enabled), `restart` NAME.
+
+    Each call may take `timeout` seconds. Raises DeployError naming the unit, with
+    systemctl's stderr (details `rc`, `stderr`) and, when the restart failed, the last
+    lines of the unit's journal (detail `journal`).
+    """
+    if daemon_reload:
+        call_tool(["systemctl", "daemon-reload"], timeout, f"daemon-reload {name}")
+    is_enabled = run_tool(["systemctl", "is-enabled", name], timeout, f"check whether {name} is enabled")
+    if is_enabled.returncode != 0 or is_enabled.stdout.strip() in NOT_ENABLED_YET:
+        call_tool(["systemctl", "enable", "--quiet", name], timeout, f"enable {name}")
+    try:
+        call_tool(["systemctl", "restart", name], timeout, f"restart {name}")
+    except DeployError as err:
+        journal = journal_tail(name, timeout)
+        raise DeployError(
+            f"{err.msg}\nLast lines of `journalctl -u {name} -n {JOURNAL_LINES} --no-pager`:\n" + "\n".join(journal),
+            input_error=False,
+            **err.details,
+            journal=journal,
+        ) from err
+
+
+def journal_tail(name: str, timeout: float) -> list[str]:
+    """The last lines the unit wrote to the journal; a line that says why when they cannot be read."""
+    argv = ["journalctl", "-u", name, "-n", str(JOURNAL_LINES), "--no-pager"]
+    try:
+        proc = run_tool(argv, min(timeout, 30), f"read the journal of {name}")
+    except DeployError as err:
+        return [f"({err.msg})"]
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0:
+        lines.append(f"(journalctl exited {proc.returncode}: {proc.stderr.strip()})")
+    return lines
