@@ -1,0 +1,40 @@
+"""The deploy role's variables are written twice, as defaults and as argument specs: keep them in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "deploy"
+DEFAULTS: dict[str, Any] = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+SPECS: dict[str, Any] = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+# Every entry point's options (main, rollback, ...): a variable is documented where it is used.
+MAIN = {name: option for entry in SPECS.values() for name, option in (entry.get("options") or {}).items()}
+# Set by the user (or the playbook) on every deploy: no default to keep in step.
+REQUIRED = {"deploy_app_name", "deploy_repo_url", "deploy_ref"}
+# Read by playbooks/deploy.yml at play level (serial, max_fail_percentage), where role
+# defaults are not visible: documented with their default in the specs, defaulted in the play.
+PLAY_LEVEL = {"deploy_serial", "deploy_max_fail_percentage", "deploy_hosts"}
+
+
+def test_every_default_is_documented_in_the_argument_specs() -> None:
+    assert sorted(set(DEFAULTS) - set(MAIN)) == []
+
+
+def test_every_documented_option_has_a_default_unless_it_is_required() -> None:
+    assert sorted(set(MAIN) - set(DEFAULTS) - REQUIRED - PLAY_LEVEL) == []
+    for name in REQUIRED & set(MAIN):
+        assert MAIN[name].get("required") or "default" not in MAIN[name], name
+
+
+@pytest.mark.parametrize("name", sorted(set(DEFAULTS) & set(MAIN)))
+def test_the_documented_default_is_the_default(name: str) -> None:
+    assert MAIN[name].get("default") == DEFAULTS[name], name
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_role_variables_carry_the_deploy_prefix(name: str) -> None:
+    assert name.startswith("deploy_"), name
