@@ -92,59 +92,9 @@ latency_ms:
   type: float
 """
 
-import time
-import urllib.error
-import urllib.request
-
 from ansible.module_utils.basic import AnsibleModule
 
-
-def probe(url: str, timeout: float) -> tuple[int | None, str, str]:
-    """One request: (status, body, error).
-
-    status is None and error says why when no answer came (refused, timed out after
-    `timeout` seconds); otherwise error is empty, whatever the status.
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "deployctl-http-check"})  # noqa: S310 - scheme checked in main()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked in main()
-            return response.status, response.read(4096).decode("utf-8", errors="replace"), ""
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(4096).decode("utf-8", errors="replace"), ""
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        return None, "", f"no answer: {reason}"
-
-
-def check(
-    url: str, status: list[int], body_contains: str | None, deadline: float, interval: float, timeout: float
-) -> dict:
-    started = time.monotonic()
-    attempts = 0
-    while True:
-        attempts += 1
-        sent = time.monotonic()
-        code, body, error = probe(url, timeout)
-        latency_ms = round((time.monotonic() - sent) * 1000, 1)
-        if code is not None:
-            # Any status may be the healthy one (a listed 503 included): judge it here.
-            if code not in status:
-                error = f"status {code}, expected {' or '.join(map(str, status))}"
-            elif body_contains and body_contains not in body:
-                error = f"status {code} but the body does not contain {body_contains!r}"
-        healthy = not error
-        elapsed = round(time.monotonic() - started, 2)
-        if healthy or elapsed + interval > deadline:
-            return {
-                "healthy": healthy,
-                "status": code,
-                "body": body[:500],
-                "error": error,
-                "attempts": attempts,
-                "elapsed": elapsed,
-                "latency_ms": latency_ms,
-            }
-        time.sleep(interval)
+from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 
 
 def main() -> None:
@@ -160,18 +110,12 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    if not p["url"].startswith(("http://", "https://")):
-        module.fail_json(msg=f"url {p['url']!r} must start with http:// or https://")
-    result = check(p["url"], p["status"], p["body_contains"], p["deadline"], p["interval"], p["timeout"])
+    health = HealthCheck(p["url"], tuple(p["status"]), p["body_contains"], p["deadline"], p["interval"], p["timeout"])
+    if health.problem():
+        module.fail_json(msg=health.problem())
+    result = health.run()
     if not result["healthy"]:
-        module.fail_json(
-            msg=(
-                f"{p['url']} is not healthy after {result['attempts']} attempts in {result['elapsed']}s: "
-                f"{result['error']}" + (f"; last body: {result['body'][:200]!r}" if result["body"] else "")
-            ),
-            changed=False,
-            **result,
-        )
+        module.fail_json(msg=health.failure(result), changed=False, **result)
     module.exit_json(changed=False, **result)
 
 

@@ -169,6 +169,92 @@ options:
     description: Seconds each systemctl call of O(restart) may take before it is killed and the task fails.
     type: int
     default: 300
+  lock:
+    description:
+      - For O(state=staged), take the deploy lock first, in the same call, as
+        M(deployctl.core.deploy_lock) with O(deployctl.core.deploy_lock#module:state=acquired) does;
+        the suboptions are that module's. When another deploy holds it the task fails at once
+        with RV(stage=lock), naming the holder, before anything else is looked at.
+    type: dict
+    suboptions:
+      token:
+        description: Identifies this deploy; only the same token releases the lock.
+        type: str
+        required: true
+      holder:
+        description: What to record about the holder (user, ref, controller, pid, awx_job_id ...).
+        type: dict
+        default: {}
+      ttl:
+        description: Seconds after which a held lock counts as stale and is taken over.
+        type: int
+        default: 3600
+      controller:
+        description: Name of the controller this deploy runs on.
+        type: str
+        default: ""
+      controller_live_pids:
+        description: PIDs of the Ansible processes alive on O(lock.controller).
+        type: list
+        elements: int
+        default: []
+  health_url:
+    description:
+      - For O(state=active), after the restart, request this URL from the host until it answers
+        as M(deployctl.core.http_check) would call healthy (O(health_status),
+        O(health_body_contains)) or O(health_deadline) seconds pass. Not in check mode.
+      - A failed check fails the task with RV(stage=verify), C(changed) true when C(current) was switched.
+    type: str
+  health_status:
+    description: Status codes that count as healthy.
+    type: list
+    elements: int
+    default: [200]
+  health_body_contains:
+    description: Text the body must contain (for example the release's commit).
+    type: str
+  health_deadline:
+    description: Seconds O(health_url) has to answer as healthy.
+    type: float
+    default: 60
+  health_interval:
+    description: Seconds between two requests of the health check.
+    type: float
+    default: 1
+  health_timeout:
+    description: Seconds one request of the health check may take.
+    type: float
+    default: 5
+  revert:
+    description:
+      - For O(state=active), when the restart or the health check fails after C(current) was
+        switched, switch back to the release that was current (with the unit recorded with it),
+        restart the service and check O(health_url) again, without O(health_body_contains) and
+        with O(revert_health_deadline), in the same call. The task still fails, with the first
+        failure's message; RV(revert) says how the switch back went.
+    type: bool
+    default: false
+  revert_health_deadline:
+    description: Seconds the restored release has to answer as healthy after O(revert).
+    type: float
+    default: 120
+  outage_since:
+    description:
+      - For O(state=active), epoch seconds (the host's clock, as RV(switched_at) gave them) when
+        the release being put back stopped serving; RV(outage_seconds) counts from then.
+    type: float
+  cleanup:
+    description:
+      - For O(state=active), after a successful switch, restart and health check, remove old
+        releases as O(state=clean) with O(keep_releases) does. A failed cleanup does not fail the
+        task: RV(cleanup.error) says why.
+    type: bool
+    default: false
+  unlock_token:
+    description:
+      - For O(state=active), release the deploy lock taken with this token at the end of a
+        successful call (RV(unlocked)). A failed call keeps it, for the caller's failure handling.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -274,7 +360,9 @@ restarted:
   type: raw
 stage:
   description:
+    - V(lock) when O(lock) was refused: another deploy holds the lock (O(state=staged)).
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
+    - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
   returned: failure of state active in the restart, failure of state staged to create the user
   type: str
@@ -288,6 +376,37 @@ journal:
   returned: failure of state active in the restart
   type: list
   elements: str
+switched_at:
+  description: When C(current) was switched, in epoch seconds of the host's clock (see O(outage_since)).
+  returned: state is active and switched, also on failure
+  type: float
+health:
+  description:
+    - The result of the health check of O(health_url) (as M(deployctl.core.http_check) returns
+      it: C(healthy), C(status), C(body), C(error), C(attempts), C(elapsed), C(latency_ms)).
+  returned: state is active with health_url, outside check mode, also on failure
+  type: dict
+revert:
+  description:
+    - With O(revert), after a failed restart or health check of a switched release, the result
+      of the switch back to the release that was current (C(changed), C(switched), C(restarted),
+      C(health), C(outage_seconds)), with C(error) when the switch back failed too.
+  returned: failure of state active with revert, when current had been switched
+  type: dict
+outage_seconds:
+  description:
+    - With O(outage_since), seconds from then to the end of this call's health check (or restart).
+      In RV(revert), from the switch to the failed release to the previous one answering again.
+  returned: state is active with outage_since
+  type: float
+cleanup:
+  description: With O(cleanup), the releases removed (C(removed)) and, when the cleanup failed, why (C(error)).
+  returned: state is active with cleanup, success
+  type: dict
+unlocked:
+  description: Whether O(unlock_token) released the deploy lock.
+  returned: state is active with unlock_token, success
+  type: bool
 diff:
   description:
     - What O(state=active) changes (or would, in check mode), when the task runs with C(--diff);
@@ -351,12 +470,14 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deployctl.core.plugins.module_utils._activation import GoLive, go_live
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
+from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
 from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import clean, mark_failed, publish, query
+from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._staging import StageRequest, Staging
-from ansible_collections.deployctl.core.plugins.module_utils._switch import activate, restart_switched
 
 REQUIRED_BY_STATE = {
     "staged": ["release_id", "repo_url", "version", "app_user"],
@@ -401,6 +522,18 @@ def main() -> None:
             "restart": {"type": "bool", "default": False},
             "restart_service": {"type": "str"},
             "restart_timeout": {"type": "int", "default": 300},
+            "lock": {"type": "dict", "options": {**LOCK_OPTIONS, "token": {"type": "str", "required": True}}},
+            "health_url": {"type": "str"},
+            "health_status": {"type": "list", "elements": "int", "default": [200]},
+            "health_body_contains": {"type": "str"},
+            "health_deadline": {"type": "float", "default": 60},
+            "health_interval": {"type": "float", "default": 1},
+            "health_timeout": {"type": "float", "default": 5},
+            "revert": {"type": "bool", "default": False},
+            "revert_health_deadline": {"type": "float", "default": 120},
+            "outage_since": {"type": "float"},
+            "cleanup": {"type": "bool", "default": False},
+            "unlock_token": {"type": "str", "no_log": False},
         },
         required_if=[
             *[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
@@ -449,28 +582,48 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
         if problem:
             raise InputError(problem)
     if staging is not None:
+        if params["lock"]:
+            change(layout, store, {**params["lock"], "state": "acquired"}, check)
         return staging.run()
     if state == "built":
         return publish(layout, store, release_id, check)
     if state == "active":
-        result = activate(
-            layout,
-            store,
-            release_id,
-            unit_path=params["unit_path"],
-            previous_state=params["previous_state"],
-            schema_version=params["schema_version"],
-            check=check,
-            diff=module._diff,
-        )
-        if not params["restart"]:
-            return {**result, "restarted": False}
-        return restart_switched(result, params["restart_service"], check=check, timeout=params["restart_timeout"])
+        return go_live(layout, store, go_live_request(params), check=check, diff=module._diff)
     if state == "failed":
         return mark_failed(layout, store, release_id, params["reason"], check)
     if state == "query":
         return query(layout, store)
     return clean(layout, store, params["keep_releases"], check)
+
+
+def go_live_request(params: dict) -> GoLive:
+    """The GoLive of a state=active call, from the module's parameters; raises InputError for a bad health_url."""
+    health = None
+    if params["health_url"]:
+        health = HealthCheck(
+            params["health_url"],
+            tuple(params["health_status"]),
+            params["health_body_contains"],
+            params["health_deadline"],
+            params["health_interval"],
+            params["health_timeout"],
+        )
+        if health.problem():
+            raise InputError(health.problem())
+    return GoLive(
+        release_id=params["release_id"],
+        unit_path=params["unit_path"],
+        previous_state=params["previous_state"],
+        schema_version=params["schema_version"],
+        restart_service=params["restart_service"] if params["restart"] else None,
+        restart_timeout=params["restart_timeout"],
+        health=health,
+        revert=params["revert"],
+        revert_deadline=params["revert_health_deadline"],
+        outage_since=params["outage_since"],
+        keep_releases=params["keep_releases"] if params["cleanup"] else None,
+        unlock_token=params["unlock_token"],
+    )
 
 
 if __name__ == "__main__":

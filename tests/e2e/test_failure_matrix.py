@@ -79,7 +79,9 @@ class Failure:
     extra_words: tuple[str, ...] = field(default_factory=tuple)
 
 
-FAST_HEALTH = {"deploy_health_deadline": 8}
+# The check starts right after the restart, in the same call: the deadline must cover the
+# broken release's boot on a loaded machine, so that what it answers (500) is what is reported.
+FAST_HEALTH = {"deploy_health_deadline": 15}
 MATRIX = [
     Failure("preflight", "v1", {"deploy_keep_releases": 0}, 5, "invalid",
             "deploy_keep_releases (0) must be at least 1", created=False),

@@ -1,0 +1,230 @@
+"""release state=active as a deploy calls it: switch, restart, health check and the switch back, in one call.
+
+The app is a real HTTP server on 127.0.0.1 that answers as the release `current` points at
+would: 200 with the release's ID, or 500 when the release directory holds a file BROKEN.
+systemctl is a stand-in (`fake_commands`) that records its calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from ansible_collections.deployctl.core.plugins.modules import deploy_lock, release, release_command
+from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, stage_and_build, staged_args
+
+R1, R2 = "20240101T000000Z", "20240102T000000Z"
+UNIT_A = "[Unit]\nDescription=shop\n\n[Service]\nExecStart=/usr/bin/puma -w 2\n"
+UNIT_B = "[Unit]\nDescription=shop\n\n[Service]\nExecStart=/usr/bin/puma -w 4\n"
+RESTART = ["systemctl", "restart", "shop"]
+
+
+class App(BaseHTTPRequestHandler):
+    """Answers for the release `current` points at under App.deploy_to."""
+
+    deploy_to: ClassVar[Path]
+
+    def do_GET(self) -> None:
+        target = Path(os.path.realpath(App.deploy_to / "current"))
+        code, body = (500, "boom") if (target / "BROKEN").exists() else (200, f"revision {target.name}")
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def app(deploy_to: Path) -> Iterator[str]:
+    App.deploy_to = deploy_to
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/up"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def systemd(fake_commands: FakeCommands) -> FakeCommands:
+    fake_commands.add("systemctl", "journalctl")
+    fake_commands.answer("systemctl", "is-enabled", "shop", stdout="enabled\n")
+    return fake_commands
+
+
+def go_live(deploy_to: Path, release_id: str, app: str, unit: Path, **extra: Any) -> dict[str, Any]:
+    return run_module(
+        release,
+        {
+            "deploy_to": str(deploy_to),
+            "state": "active",
+            "release_id": release_id,
+            "unit_path": str(unit),
+            "restart": True,
+            "restart_service": "shop",
+            "health_url": app,
+            "health_body_contains": release_id,
+            "health_deadline": 0.6,
+            "health_interval": 0.1,
+            "revert": True,
+            "revert_health_deadline": 2,
+            **extra,
+        },
+    )
+
+
+def state_of(deploy_to: Path, release_id: str) -> str:
+    return json.loads((deploy_to / ".deployctl" / "releases" / f"{release_id}.json").read_text())["state"]
+
+
+@pytest.fixture
+def r1_live(deploy_to: Path, upstream: Upstream, app: str, tmp_path: Path, systemd: FakeCommands) -> Path:
+    """R1 live and healthy with UNIT_A; R2 built with UNIT_B. Returns the unit's path."""
+    unit = tmp_path / "shop.service"
+    stage_and_build(deploy_to, upstream, R1, service_unit=UNIT_A)
+    assert not go_live(deploy_to, R1, app, unit).get("failed")
+    stage_and_build(deploy_to, upstream, R2, version="v2", service_unit=UNIT_B)
+    return unit
+
+
+def test_a_healthy_release_stays_live_and_the_call_cleans_up_and_unlocks(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path
+) -> None:
+    run_module(deploy_lock, {"deploy_to": str(deploy_to), "token": "run-3"})
+
+    result = go_live(deploy_to, R2, app, r1_live, cleanup=True, keep_releases=1, unlock_token="run-3")
+
+    assert not result.get("failed"), result["msg"]
+    assert (result["switched"], result["restarted"], result["health"]["healthy"]) == (True, True, True)
+    assert result["health"]["body"] == f"revision {R2}"
+    assert os.readlink(deploy_to / "current") == f"releases/{R2}"
+    # keep 1: the current release and the rollback target (R1) stay.
+    assert result["cleanup"] == {"removed": [], "error": ""}
+    assert result["unlocked"] is True and not (deploy_to / ".deployctl" / "lock").exists()
+
+
+def test_an_unhealthy_release_is_switched_back_in_the_same_call(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path, systemd: FakeCommands
+) -> None:
+    (deploy_to / "releases" / R2 / "BROKEN").touch()
+    started = time.monotonic()
+
+    result = go_live(deploy_to, R2, app, r1_live, unlock_token="kept")
+
+    assert result["failed"] is True and result["stage"] == "verify"
+    assert result["msg"].startswith(f"{app} is not healthy after ")
+    assert result["msg"].endswith("status 500, expected 200; last body: 'boom'")
+    assert (result["changed"], result["switched"], result["previous"]) == (True, True, R1)
+    revert = result["revert"]
+    assert (revert["changed"], revert["switched"], revert["health"]["healthy"]) == (True, True, True)
+    assert revert["health"]["body"] == f"revision {R1}"
+    # The previous release answers again as soon as the health deadline of the new one ran out.
+    assert 0.5 <= revert["outage_seconds"] <= time.monotonic() - started
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+    assert r1_live.read_text() == UNIT_A
+    assert systemd.calls().count(RESTART) == 3  # R1, R2, R1 again
+    assert state_of(deploy_to, R1) == "active"
+    assert "unlocked" not in result
+
+
+def test_a_failed_restart_is_switched_back_too(deploy_to: Path, app: str, r1_live: Path, systemd: FakeCommands) -> None:
+    systemd.answer(*RESTART, rc=1, stderr="Job for shop.service failed.\n")
+
+    result = go_live(deploy_to, R2, app, r1_live)
+
+    assert (result["failed"], result["stage"], result["switched"]) == (True, "restart", True)
+    # The restart of R1 fails as well (same stand-in): said in the revert's result, not instead.
+    assert result["msg"].startswith(
+        "cannot restart shop: `systemctl restart shop` exited 1: Job for shop.service failed."
+    )
+    assert result["revert"]["changed"] is True
+    assert result["revert"]["error"].startswith("cannot restart shop: `systemctl restart shop` exited 1")
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_previous_release_that_is_unhealthy_too_is_reported(deploy_to: Path, app: str, r1_live: Path) -> None:
+    (deploy_to / "releases" / R1 / "BROKEN").touch()
+    (deploy_to / "releases" / R2 / "BROKEN").touch()
+
+    result = go_live(deploy_to, R2, app, r1_live)
+
+    assert result["stage"] == "verify"
+    assert result["revert"]["health"]["healthy"] is False
+    assert result["revert"]["error"].startswith(f"{app} is not healthy after ")
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_without_revert_current_stays_on_the_failed_release(deploy_to: Path, app: str, r1_live: Path) -> None:
+    (deploy_to / "releases" / R2 / "BROKEN").touch()
+
+    result = go_live(deploy_to, R2, app, r1_live, revert=False)
+
+    assert (result["failed"], result["stage"], "revert" in result) == (True, "verify", False)
+    assert os.readlink(deploy_to / "current") == f"releases/{R2}"
+
+
+def test_check_mode_makes_no_request_and_changes_nothing(deploy_to: Path, app: str, r1_live: Path) -> None:
+    result = run_module(
+        release,
+        {"deploy_to": str(deploy_to), "state": "active", "release_id": R2, "health_url": app, "cleanup": True},
+        check_mode=True,
+    )
+
+    assert (result["changed"], "health" in result) == (True, False)
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_health_url_that_is_not_http_is_refused(deploy_to: Path, r1_live: Path) -> None:
+    result = go_live(deploy_to, R2, "ftp://127.0.0.1/up", r1_live)
+
+    assert result["msg"] == "url 'ftp://127.0.0.1/up' must start with http:// or https://"
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_staging_under_another_deploys_lock_stops_before_anything(deploy_to: Path, upstream: Upstream) -> None:
+    holder = {"user": "bob", "ref": "v9", "release": R1}
+    taken = run_module(release, staged_args(deploy_to, upstream, R1, lock={"token": "bob-1", "holder": holder}))
+    assert not taken.get("failed"), taken["msg"]
+
+    result = run_module(release, staged_args(deploy_to, upstream, R2, lock={"token": "alice-2"}))
+
+    assert (result["failed"], result["stage"], result["input_error"], result["created"]) == (True, "lock", False, False)
+    assert result["msg"].startswith("another deploy holds the lock on this host: bob since ")
+    assert "(ref v9, release 20240101T000000Z)" in result["msg"]
+    assert not (deploy_to / "releases" / f".staging-{R2}").exists()
+
+
+def test_the_same_run_takes_its_own_lock_again(deploy_to: Path, upstream: Upstream) -> None:
+    """The first host's lock is taken before the fetch (lock.yml); its fetch call takes it again."""
+    lock = {"token": "run-1"}
+    run_module(release, staged_args(deploy_to, upstream, R1, lock=lock))
+
+    result = run_module(release, staged_args(deploy_to, upstream, R2, version="v2", lock=lock))
+
+    assert not result.get("failed"), result["msg"]
+
+
+def test_a_build_that_succeeds_is_published_in_the_same_call(open_deploy_to: Path, upstream: Upstream) -> None:
+    run_module(release, staged_args(open_deploy_to, upstream, R1))
+    args = {"deploy_to": str(open_deploy_to), "release_id": R1, "stage": "build", "user": APP_USER, "publish": True}
+
+    failed = run_module(release_command, {**args, "argv": ["false"]})
+    assert failed["failed"] is True and not (open_deploy_to / "releases" / R1).exists()
+
+    result = run_module(release_command, {**args, "argv": ["true"]})
+
+    assert not result.get("failed"), result["msg"]
+    assert result["path"] == str(open_deploy_to / "releases" / R1)
+    assert (open_deploy_to / "releases" / R1 / "REVISION").is_file()
+    assert state_of(open_deploy_to, R1) == "built"
