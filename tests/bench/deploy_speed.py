@@ -1,20 +1,42 @@
-"""How long deployctl takes to deploy a new commit with one migration, against the floor.
+"""How long deployctl takes to deploy, against the floor and against ansible-playbook alone.
 
-The floor is one bash script over one SSH session per host (floor.sh) doing the
-same work with none of deployctl's safety. Both run in this one process, on the
-same hosts, for the same v1 -> v2 transition (reset in between, untimed), and
-the figures are printed as ratios: the machine is shared, absolute times vary.
+For 1, 2 and 4 container hosts (inventory/hosts.yml), on the same hosts, in rounds
+that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen):
 
-    make bench        (about 3 minutes)
+- new commit: v1 live -> deploy v2, which brings one migration (v1 and v1's schema
+  are put back, untimed, before each of these runs);
+- no-op: deploy v2 again, right after that run made it live;
+- ansible-playbook alone, with the same inventory and settings: a play with no task
+  (its start-up: no host is contacted) and a play with one ping per host.
+
+The floor (floor.sh) does the deploy's work as plain bash over SSH in deployctl's
+shape: stage on every host at once, migrate on the first host, switch on every host
+at once. Printed, next to the issue's targets: the medians of the rounds, deployctl's
+ratio to the floor, and deployctl's controller CPU seconds (user+sys of ansible-playbook
+and all its descendants, SSH ControlPersist masters included) and peak RSS (its largest
+process). Every ansible-playbook run starts without SSH connections and closes its own.
+The machine is shared: absolute times vary, ratios less so.
+
+    make bench            (3 rounds at 1, 2 and 4 hosts: about 20 minutes, 30 with --mitogen)
+    python -m tests.bench.deploy_speed --hosts 1,2 --rounds 1
+    python -m tests.bench.deploy_speed --mitogen    (ansible_mitogen importable: pip install mitogen)
 """
 
 from __future__ import annotations
 
+import argparse
+import ctypes
+import importlib.util
+import os
 import shlex
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import targets
@@ -22,87 +44,239 @@ from tests.harness import targets
 HERE = Path(__file__).parent
 INVENTORY = str(HERE / "inventory")
 VAULT_ID = "demo@inventories/demo/demo-vault-password.txt"
-ROUNDS = 2
+FLOOR = shlex.quote((HERE / "floor.sh").read_text())
+PR_SET_CHILD_SUBREAPER = 36
+TARGET_RATIO = 1.3  # new commit + migration, 1 and 4 hosts: at most this many times the floor
+TARGET_NOOP = 1.0  # no-op redeploy: at most this many seconds above the empty play
+REFERENCE_CPU = 0.9  # controller CPU seconds per host of a hand-written playbook
+
+# v2's migration undone on the shared database, from any release that has it (not timed).
+MIGRATE_DOWN = """
+migration=$(ls -d /srv/sample/releases/*/db/migrate/20240201000000_*.rb 2>/dev/null | head -1)
+[ -n "$migration" ] || exit 0  # no v2 release yet: its migration never ran
+cd "${migration%/db/migrate/*}"
+runuser -u sample -- env -i HOME=/home/sample PATH=/usr/bin:/bin RAILS_ENV=production \
+  bin/rails db:migrate VERSION=20240101000000 >/dev/null
+"""
 
 
-def playbook(name: str, *args: str) -> float:
-    started = time.monotonic()
+@dataclass
+class Run:
+    seconds: float
+    cpu: float = 0.0  # controller CPU seconds, user+sys
+    rss_mib: float = 0.0  # peak RSS of the largest process
+
+
+def ansible_playbook(play: str, *args: str, env: dict[str, str] | None = None) -> Run:
+    """One run with its own SSH control path dir: no connection of an earlier run is reused."""
+    with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as control_dir, tempfile.TemporaryFile("w+") as log:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [targets.tool("ansible-playbook"), play, "-i", INVENTORY, "--vault-id", VAULT_ID, *args],
+            cwd=targets.REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir, **(env or {})},
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime + close_masters(control_dir)
+        if proc.returncode != 0:
+            log.seek(0)
+            sys.exit(f"{play} {' '.join(args)} failed:\n{log.read()[-3000:]}")
+    return Run(seconds, cpu, usage.ru_maxrss / 1024)
+
+
+def close_masters(control_dir: str) -> float:
+    """Stop the SSH masters a run left (ControlPersist): the CPU seconds of them and of any other
+    process the run left behind, reaped here as their subreaper."""
+    for sock in Path(control_dir).iterdir():
+        if sock.is_socket():
+            subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "localhost"], capture_output=True)
+    cpu, deadline = 0.0, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:  # none left
+            return cpu
+        if pid == 0:
+            time.sleep(0.02)
+            continue
+        cpu += usage.ru_utime + usage.ru_stime
+    print("warning: a process left by ansible-playbook outlived it by 10 s", file=sys.stderr)
+    return cpu
+
+
+def ssh(port: int, command: str, stdin: str = "") -> str:
     proc = subprocess.run(
-        [targets.tool("ansible-playbook"), f"playbooks/{name}", "-i", INVENTORY, "--vault-id", VAULT_ID, *args],
-        cwd=targets.REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"{name} {' '.join(args)} failed:\n{proc.stdout[-3000:]}")
-    return time.monotonic() - started
-
-
-MIGRATE_DOWN = (
-    "cd $(ls -d /srv/sample/releases/*/db/migrate/20240201000000_*.rb | head -1 | xargs dirname)/../.. && "
-    "runuser -u sample -- env -i HOME=/home/sample PATH=/usr/bin:/bin RAILS_ENV=production "
-    "bin/rails db:migrate VERSION=20240101000000 >/dev/null"
-)
-
-
-def reset_to_v1(hosts: dict[str, dict], first: str) -> None:
-    """v1 live with v1's schema, so that v2 brings its migration again (not timed)."""
-    playbook("deploy.yml", "-e", "deploy_ref=v1")
-    ssh(hosts, first, MIGRATE_DOWN)
-
-
-def ssh(hosts: dict[str, dict], host: str, command: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        ["ssh", *targets.ssh_options(), "-p", str(hosts[host]["ansible_port"]), "root@127.0.0.1", command],
+        ["ssh", *targets.ssh_options(), "-p", str(port), "root@127.0.0.1", command],
         input=stdin,
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        sys.exit(f"{command[:60]}... failed on {host}: {proc.stderr}")
+        sys.exit(f"{command[:60]}... failed on port {port}: {proc.stderr}")
     return proc.stdout
 
 
-def floor(hosts: dict[str, dict], names: list[str], config: str) -> float:
-    release_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-floor"
+def floor(ports: list[int], ref: str, config: str) -> Run:
+    release = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-floor"
 
-    script = shlex.quote((HERE / "floor.sh").read_text())
-
-    def one(host: str) -> None:
-        ssh(hosts, host, f"bash -c {script} floor v2 {release_id}", stdin=config)
+    def phase(port: int, *args: str, stdin: str = "") -> str:
+        return ssh(port, f"bash -c {FLOOR} floor.sh {shlex.join(args)}", stdin).strip()
 
     started = time.monotonic()
-    # The migration runs once, on the first host, before the others (as deployctl does).
-    one(names[0])
-    with ThreadPoolExecutor(len(names)) as pool:
-        list(pool.map(one, names[1:]))
-    return time.monotonic() - started
+    with ThreadPoolExecutor(len(ports)) as pool:
+        outputs = list(pool.map(lambda port: phase(port, "stage", ref, release, stdin=config), ports))
+        staged = [port for port, out in zip(ports, outputs, strict=True) if out == "staged"]
+        if staged:
+            phase(staged[0], "migrate", release)
+            list(pool.map(lambda port: phase(port, "switch", release), staged))
+    return Run(time.monotonic() - started)
+
+
+def reset_to_v1(first_port: int) -> None:
+    """v1 live on every host with v1's schema, so that v2 brings its migration again (not timed)."""
+    ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1")
+    ssh(first_port, MIGRATE_DOWN)
+
+
+def mitogen_env() -> dict[str, str]:
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        sys.exit("--mitogen: ansible_mitogen is not importable (pip install mitogen, or put it on PYTHONPATH)")
+    return {
+        "ANSIBLE_STRATEGY_PLUGINS": str(Path(spec.origin).parent / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+        # Mitogen's SSH applies ansible.cfg's host_key_checking ahead of the inventory's
+        # StrictHostKeyChecking=no, and the container hosts' keys are new on every run.
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+    }
+
+
+def one_round(
+    names: list[str], ports: dict[str, int], config: str, variants: dict[str, dict[str, str]]
+) -> dict[str, Run]:
+    """Every figure for these hosts, once: "new floor", "noop floor", "new deployctl", ..., "ping play"."""
+    limit = ("--limit", ",".join(names))
+    deploy_v2 = ("playbooks/deploy.yml", "-e", "deploy_ref=v2", *limit)
+    runs = {}
+    reset_to_v1(ports[names[0]])
+    runs["new floor"] = floor([ports[name] for name in names], "v2", config)
+    runs["noop floor"] = floor([ports[name] for name in names], "v2", config)
+    for variant, env in variants.items():
+        reset_to_v1(ports[names[0]])
+        runs[f"new {variant}"] = ansible_playbook(*deploy_v2, env=env)
+        runs[f"noop {variant}"] = ansible_playbook(*deploy_v2, env=env)
+    runs["empty play"] = ansible_playbook(str(HERE / "empty_play.yml"), *limit)
+    runs["ping play"] = ansible_playbook(str(HERE / "ping_play.yml"), *limit)
+    return runs
+
+
+def median(runs: list[Run], field: str = "seconds") -> float:
+    return statistics.median(getattr(run, field) for run in runs)
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds: int) -> None:
+    header = ["hosts", "floor"]
+    for variant in variants:
+        header += [variant, "ratio", "CPU s", "CPU s/host", "RSS MiB"]
+
+    def cells(runs: dict[str, list[Run]], kind: str, count: int) -> list[str]:
+        row = [str(count), f"{median(runs[f'{kind} floor']):.1f}s"]
+        for variant in variants:
+            key = f"{kind} {variant}"
+            ratio = median(runs[key]) / median(runs[f"{kind} floor"])
+            cpu = median(runs[key], "cpu")
+            row += [f"{median(runs[key]):.1f}s", f"{ratio:.2f}x", f"{cpu:.1f}", f"{cpu / count:.2f}"]
+            row.append(f"{median(runs[key], 'rss_mib'):.0f}")
+        return row
+
+    rows = []
+    for count, runs in results.items():
+        ratio = median(runs["new deployctl"]) / median(runs["new floor"])
+        rows.append([*cells(runs, "new", count), verdict(ratio <= TARGET_RATIO) if count in (1, 4) else "-"])
+    title = f"New commit with one migration (v1 live -> deploy v2), median of {rounds} rounds"
+    table(title, [*header, f"target <={TARGET_RATIO}x (1, 4 hosts)"], rows)
+
+    rows = []
+    for count, runs in results.items():
+        above = [median(runs[f"noop {variant}"]) - median(runs["empty play"]) for variant in variants]
+        rows.append([*cells(runs, "noop", count), *(f"{s:+.1f}s" for s in above), verdict(above[0] <= TARGET_NOOP)])
+    title = f"No-op redeploy (v2 live -> deploy v2 again), median of {rounds} rounds"
+    table(title, [*header, *(f"{v} above empty play" for v in variants), f"target <={TARGET_NOOP}s above"], rows)
+
+    rows = []
+    for count, runs in results.items():
+        row = [str(count)]
+        for play in ("empty play", "ping play"):
+            row += [
+                f"{median(runs[play]):.1f}s",
+                f"{median(runs[play], 'cpu'):.1f}",
+                f"{median(runs[play], 'rss_mib'):.0f}",
+            ]
+        rows.append(row)
+    title = f"ansible-playbook alone (same inventory and ansible.cfg), median of {rounds} rounds"
+    table(title, ["hosts", "empty play", "CPU s", "RSS MiB", "ping play", "CPU s", "RSS MiB"], rows)
+
+    print(f"""
+floor: floor.sh, the same work as plain bash over SSH, no safety (stage on every host at once,
+  migrate on the first host, switch on every host at once). ratio: deployctl's time / the floor's.
+Times: wall seconds from start to exit. CPU s: controller CPU (user+sys) of ansible-playbook and all
+  its descendants, SSH masters included; CPU s/host: that / hosts. RSS MiB: peak RSS, largest process.
+empty play: no task, no host contacted (ansible-playbook's own start-up); ping play: one
+  ansible.builtin.ping per host. above empty play: the no-op's median minus the empty play's.
+Targets (issue): new commit + migration <= {TARGET_RATIO}x the floor at 1 and 4 hosts; no-op redeploy
+  <= {TARGET_NOOP} s above the empty play; controller CPU per host per deploy: compare CPU s/host with
+  about {REFERENCE_CPU} s per host for a hand-written playbook (reference).""")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", default="1,2,4", help="host counts, comma-separated (default 1,2,4)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per host count (default 3)")
+    parser.add_argument("--mitogen", action="store_true", help="also time deployctl under Mitogen for Ansible")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.hosts.split(",")]
+    variants = {"deployctl": {}, **({"mitogen": mitogen_env()} if args.mitogen else {})}
+
+    started = time.monotonic()
     targets.up(INVENTORY, [VAULT_ID])
     hosts = targets.inventory(INVENTORY, [VAULT_ID])
     names = sorted(hosts)
+    ports = {name: int(hosts[name]["ansible_port"]) for name in names}
+    if max(counts) > len(names):
+        sys.exit(f"--hosts: the inventory has {len(names)} hosts")
+    # From here on, the SSH masters that ansible-playbook leaves behind are reparented to this
+    # process, which counts their CPU. (After targets.up: podman's conmon processes are not ours.)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     try:
-        playbook("deploy.yml", "-e", "deploy_ref=v1")  # warm: mirror, user, unit, first release
-        config = ssh(hosts, names[0], "cat /srv/sample/current/config/production.yml")
-        print(f"{'hosts':>5}  {'floor':>8}  {'deployctl':>9}  {'ratio':>6}  {'no-op redeploy':>14}")
-        for count in (1, len(names)):
-            limit = ",".join(names[:count])
-            floors, ours, noops = [], [], []
-            for _ in range(ROUNDS):
-                reset_to_v1(hosts, names[0])
-                floors.append(floor(hosts, names[:count], config))
-                reset_to_v1(hosts, names[0])
-                ours.append(playbook("deploy.yml", "-e", "deploy_ref=v2", "--limit", limit))
-                noops.append(playbook("deploy.yml", "-e", "deploy_ref=v2", "--limit", limit))
-            best_floor, best_ours = min(floors), min(ours)
-            print(
-                f"{count:>5}  {best_floor:>7.1f}s  {best_ours:>8.1f}s  {best_ours / best_floor:>5.2f}x"
-                f"  {min(noops):>13.1f}s"
-            )
+        ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1")  # warm: mirror, user, unit, first release
+        config = ssh(ports[names[0]], "cat /srv/sample/current/config/production.yml")
+        results: dict[int, dict[str, list[Run]]] = {count: defaultdict(list) for count in counts}
+        for round_ in range(1, args.rounds + 1):
+            for count in counts:
+                figures = one_round(names[:count], ports, config, variants)
+                for key, run in figures.items():
+                    results[count][key].append(run)
+                progress = ", ".join(f"{key} {run.seconds:.1f}s" for key, run in figures.items())
+                print(f"round {round_}/{args.rounds}, {count} host(s): {progress}", file=sys.stderr, flush=True)
+        report(results, list(variants), args.rounds)
     finally:
         targets.down(INVENTORY, [VAULT_ID])
+    print(f"\nbench took {(time.monotonic() - started) / 60:.1f} minutes")
 
 
 if __name__ == "__main__":
