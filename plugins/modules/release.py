@@ -171,10 +171,11 @@ options:
     default: 300
   lock:
     description:
-      - For O(state=staged), take the deploy lock first, in the same call, as
-        M(deployctl.core.deploy_lock) with O(deployctl.core.deploy_lock#module:state=acquired) does;
-        the suboptions are that module's. When another deploy holds it the task fails at once
-        with RV(stage=lock), naming the holder, before anything else is looked at.
+      - Take the deploy lock first, in the same call (any O(state); a deploy takes it with
+        O(state=staged), a rollback with O(state=query)), as M(deployctl.core.deploy_lock) with
+        O(deployctl.core.deploy_lock#module:state=acquired) does; the suboptions are that
+        module's. When another deploy holds it the task fails at once with RV(stage=lock),
+        naming the holder, before anything else is looked at.
     type: dict
     suboptions:
       token:
@@ -360,11 +361,13 @@ restarted:
   type: raw
 stage:
   description:
-    - V(lock) when O(lock) was refused: another deploy holds the lock (O(state=staged)).
+    - V(lock) when O(lock) was refused: another deploy holds the lock.
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
-  returned: failure of state active in the restart, failure of state staged to create the user
+  returned: >-
+    failure to take the lock, of state active in the restart or the health check, of state staged
+    to create the user
   type: str
 user_created:
   description:
@@ -581,9 +584,9 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
         problem = validate_release_id(release_id)
         if problem:
             raise InputError(problem)
+    if params["lock"]:
+        change(layout, store, {**params["lock"], "state": "acquired"}, check)
     if staging is not None:
-        if params["lock"]:
-            change(layout, store, {**params["lock"], "state": "acquired"}, check)
         return staging.run()
     if state == "built":
         return publish(layout, store, release_id, check)
