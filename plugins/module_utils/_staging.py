@@ -21,6 +21,8 @@ from ansible_collections.deployctl.core.plugins.module_utils._config_file import
     config_owner_and_mode,
     write_config,
 )
+from ansible_collections.deployctl.core.plugins.module_utils._environment_file import FILE_NAME as ENVIRONMENT_FILE
+from ansible_collections.deployctl.core.plugins.module_utils._environment_file import render as render_environment
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
 from ansible_collections.deployctl.core.plugins.module_utils._files import chown_tree, free_mib
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -57,11 +59,43 @@ class StageRequest:
     deployed_by: str
     min_free_mb: int
     service_unit: str | None
+    secret_environment: dict | None
+    secret_files: dict | None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> StageRequest:
         """The request made of the module's parameters (other keys are ignored)."""
         return cls(**{field.name: params[field.name] for field in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretFile:
+    """A file of the release that carries secrets, written after the release is chowned to the app user."""
+
+    path: str  # relative to the release
+    content: str | None  # None: the release has no such file
+    uid: int
+    gid: int
+    mode: int
+
+
+def secret_release_files(request: StageRequest, config_uid: int, gid: int, config_mode: int) -> list[SecretFile]:
+    """The config file, the secret files (owned and moded like it) and the secret environment (0600 root).
+
+    A release is the same as the live one only when each of these matches. Raises InputError
+    for a secret file path that is absolute or leaves the release, or a secret environment
+    variable name that is not one.
+    """
+    files = [SecretFile(request.config_path, request.config_content, config_uid, gid, config_mode)]
+    for path, content in sorted((request.secret_files or {}).items()):
+        if os.path.isabs(path) or ".." in path.split("/") or not path.strip("/"):
+            raise InputError(
+                f"deploy_secret_files: {path!r} must be a path inside the release, such as config/master.key"
+            )
+        files.append(SecretFile(path, str(content), config_uid, gid, config_mode))
+    environment = render_environment(request.secret_environment) if request.secret_environment else None
+    files.append(SecretFile(ENVIRONMENT_FILE, environment, 0, 0, 0o600))
+    return files
 
 
 class Staging:
@@ -104,6 +138,7 @@ class Staging:
         config_uid, config_mode = config_owner_and_mode(
             request.config_content, request.config_owner, request.config_mode
         )
+        secrets = secret_release_files(request, config_uid, gid, config_mode)
         shared = shared_paths(layout.shared, request.shared_dirs, request.shared_files)
         mirror = Mirror(layout.repo, request.repo_url, request.repo_ssh_command)
         current_id = layout.current_release()
@@ -132,7 +167,7 @@ class Staging:
             and current
             and current.get("state") == ACTIVE
             and current.get("commit") == commit
-            and config_matches(layout.release(current_id), request.config_path, request.config_content)
+            and all(config_matches(layout.release(current_id), file.path, file.content) for file in secrets)
             and unit_matches(layout, current_id, request.service_unit)
         ):
             result.update(already_live=True, release_id=current_id, path=layout.release(current_id))
@@ -151,7 +186,8 @@ class Staging:
         result["created"] = True
         link_shared(staging, layout.shared, shared, uid, gid)
         chown_tree(staging, uid, gid)
-        write_config(staging, request.config_path, request.config_content, config_uid, gid, config_mode)
+        for file in secrets:
+            write_config(staging, file.path, file.content, file.uid, file.gid, file.mode)
         self.store.journal("staged", request.release_id, commit=commit, ref=request.version, by=request.deployed_by)
         return result
 

@@ -89,6 +89,26 @@ options:
       - Content of the configuration file. It carries secrets and is never logged or returned.
       - When omitted, no configuration file is written.
     type: str
+  secret_files:
+    description:
+      - Further files of the release that carry secrets, for O(state=staged), as a mapping of
+        path (relative to the release, for example V(config/master.key)) to content. Written
+        like the configuration file (O(config_owner), the app user's group, O(config_mode)),
+        parent directories created; never logged or returned. Each release has its own, so a
+        rollback brings back the files the release was deployed with.
+      - They take part in the "already live" decision like the configuration does.
+    type: dict
+  secret_environment:
+    description:
+      - Environment variables that carry secrets, for O(state=staged), as a mapping of name to
+        value. Written to C(RELEASE/.deployctl-environment) (mode C(0600), owner root) in the
+        format of systemd's C(EnvironmentFile=), escaped so that every value arrives unchanged.
+        The service unit reads it through C(current) (C(EnvironmentFile=DEPLOY_TO/current/.deployctl-environment));
+        M(deployctl.core.release_command) with O(deployctl.core.release_command#module:secret_environment=true)
+        gives it to the commands it runs. Never logged or returned; never in the unit file or an argv.
+      - It takes part in the "already live" decision like the configuration does.
+      - A name that is not a variable name fails before anything is changed, with RV(input_error).
+    type: dict
   config_owner:
     description: Owner of the configuration file; its group is the app user's group.
     type: str
@@ -510,6 +530,8 @@ def main() -> None:
             "config_path": {"type": "str", "default": "config/production.yml"},
             "config_content": {"type": "str", "no_log": True},
             "config_owner": {"type": "str", "default": "root"},
+            "secret_files": {"type": "dict", "no_log": True},
+            "secret_environment": {"type": "dict", "no_log": True},
             "config_mode": {"type": "str", "default": "0640"},
             "migrations_dir": {"type": "str", "default": "db/migrate"},
             "deployed_by": {"type": "str", "default": "unknown"},

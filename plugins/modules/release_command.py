@@ -52,6 +52,14 @@ options:
     description: How many last lines of output to return.
     type: int
     default: 25
+  secret_environment:
+    description:
+      - Add the release's secret environment (C(RELEASE/.deployctl-environment), written by
+        M(deployctl.core.release) from its O(deployctl.core.release#module:secret_environment))
+        to O(env), read on the host: the values travel neither in the task's arguments nor in
+        an argv. Nothing is added when the release has none.
+    type: bool
+    default: false
   publish:
     description:
       - After the command succeeded, publish the release as M(deployctl.core.release) with
@@ -116,6 +124,7 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deployctl.core.plugins.module_utils._environment_file import read as read_environment
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import publish
@@ -135,6 +144,7 @@ def main() -> None:
             "timeout": {"type": "int", "default": 1800},
             "tail_lines": {"type": "int", "default": 25},
             "publish": {"type": "bool", "default": False},
+            "secret_environment": {"type": "bool", "default": False},
             "host_label": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -156,6 +166,11 @@ def main() -> None:
         )
 
     env = {str(k): str(v) for k, v in params["env"].items()}
+    if params["secret_environment"]:
+        try:
+            env.update(read_environment(chdir))
+        except (OSError, ValueError) as err:
+            module.fail_json(msg=f"{stage}: cannot read the secret environment of release {release_id}: {err}")
     try:
         outcome = run_as(
             params["argv"],

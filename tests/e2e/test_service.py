@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import Fleet
+from tests.e2e.conftest import DEPLOY_TO, Fleet
 from tests.e2e.test_cli import ENV, deployctl
+from tests.e2e.test_secrets import canary, leaks_in_files
+
+__all__ = ["canary"]  # a fixture, used by name
 
 UNIT = "/etc/systemd/system/sample.service"
 
@@ -66,3 +69,37 @@ def test_a_secret_in_the_service_environment_is_refused_before_any_host(fleet, o
     for host in fleet.hosts:
         assert len(fleet.journal(host)) == journal[host]
         assert fleet.current(host) == on_v2[host]
+
+
+def test_secrets_as_environment_reach_the_app_and_the_build_never_the_unit_and_leave_with_a_rollback(
+    fleet, commits, on_v2, canary
+):
+    secret, extra = canary
+    settings = {
+        "deploy_secret_environment": {"SAMPLE_TOKEN": "{{ vault_sample_secret_key_base }}"},
+        # The build fails unless it sees the variable (and prints nothing of it).
+        "deploy_build_command": ["sh", "-c", 'test -n "$SAMPLE_TOKEN" && exec make deploy'],
+    }
+    run = fleet.deploy("v2", "-e", extra, "-e", json.dumps(settings))
+    assert run.rc == 0, run.output[-3000:]
+    assert secret not in run.output
+    for host in fleet.hosts:
+        # Same commit, new secrets: a new release, whose app has the value as it was given.
+        assert fleet.current(host) != on_v2[host]
+        assert service_environment(fleet, host)["SAMPLE_TOKEN"] == secret
+        assert service_environment(fleet, host)["RAILS_ENV"] == "production"
+        env_file = f"{DEPLOY_TO}/current/.deployctl-environment"
+        assert fleet.ssh(host, f"stat -L -c '%a %U:%G' {env_file}").strip() == "600 root:root"
+        unit = fleet.ssh(host, f"cat {UNIT}")
+        assert f"EnvironmentFile={env_file}" in unit
+        # Nowhere another user can read, nor in what deployctl records (journal, logs, records).
+        assert leaks_in_files(fleet, host, secret) == []
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+    rolled = fleet.playbook("rollback.yml")
+    assert rolled.rc == 0, rolled.output[-3000:]
+    for host in fleet.hosts:
+        # The release rolled back to had no secret environment, and its unit reads none.
+        assert fleet.current(host) == on_v2[host]
+        assert "SAMPLE_TOKEN" not in service_environment(fleet, host)
+        assert "EnvironmentFile" not in fleet.ssh(host, f"cat {UNIT}")
