@@ -36,6 +36,9 @@ RUNS_NOW = {
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
     "locked": "unchanged: another deploy holds the lock",
     "invalid": "untouched: the input was rejected before any host was touched ({message})",
+    # playbooks/rollback.yml
+    "rolled_back": "runs {to} now, rolled back from {from}",
+    "rollback_aborted": "runs {current}, unchanged: the rollback stopped at stage {stage}: {message}",
 }
 
 
@@ -59,20 +62,27 @@ class CallbackModule(CallbackBase):
         reported = data["hosts"]
         releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}
         release = releases.pop() if len(releases) == 1 else "(per host)"
-        lines = [f"DEPLOY SUMMARY: {data.get('ref', '?')} as release {release}"]
+        # A rollback names no ref: it goes back to a release.
+        rollback = not data.get("ref")
+        lines = [
+            f"ROLLBACK SUMMARY: to {release}" if rollback else f"DEPLOY SUMMARY: {data['ref']} as release {release}"
+        ]
         for host in sorted(set(reported) | set(data.get("play_hosts", []))):
             outcome = reported.get(host)
             if outcome is None:
                 lines.append(f"  {host:<20} untouched: not reached (an earlier batch failed, or it was unreachable)")
                 continue
             fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", "message": ""}
-            fields.update(outcome)
+            fields.update({key: value for key, value in outcome.items() if value not in (None, "")})
             fields["previous"] = fields["previous"] or "none"
-            # A first deploy that stopped early leaves no current release to name.
-            fields["current"] = fields["current"] or "no release"
+            if "current" in outcome:
+                # A first deploy that stopped early leaves no current release to name.
+                fields["current"] = outcome["current"] or "no release"
             fields["pending"] = ", ".join(outcome.get("pending_migrations") or []) or "none"
             kind = str(outcome.get("outcome", ""))
-            if kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":
+            if kind == "aborted" and rollback:
+                kind = "rollback_aborted"
+            elif kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":
                 kind = "aborted_input"
             template = RUNS_NOW.get(kind, "{outcome}")
             lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")

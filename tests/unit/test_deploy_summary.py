@@ -1,0 +1,65 @@
+"""The summary line per host that ends a deploy or a rollback (the deploy_summary callback)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from ansible_collections.deployctl.core.plugins.callback.deploy_summary import CallbackModule
+
+
+def summary(ref: str, hosts: dict[str, dict[str, Any]]) -> list[str]:
+    shown: list[str] = []
+    callback = CallbackModule()
+    callback._display = SimpleNamespace(display=shown.append)
+    data = {"ref": ref, "play_hosts": sorted(hosts), "hosts": hosts}
+    callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": data}}))
+    return shown[0].splitlines()
+
+
+def test_a_rollback_says_where_each_host_went_and_why_one_did_not() -> None:
+    lines = summary(
+        "",
+        {
+            "web1": {"outcome": "rolled_back", "release": "R1", "from": "R2", "to": "R1", "current": "R1"},
+            "web2": {
+                "outcome": "aborted",
+                "stage": "rollback",
+                "release": "",
+                "from": "R2",
+                "to": None,
+                "current": "R2",
+                "message": "nothing to roll back to on web2",
+            },
+        },
+    )
+
+    assert lines[0] == "ROLLBACK SUMMARY: to R1"
+    assert lines[1].split(None, 2) == ["web1", "rolled_back", "runs R1 now, rolled back from R2"]
+    assert lines[2].split(None, 2) == [
+        "web2",
+        "aborted",
+        "runs R2, unchanged: the rollback stopped at stage rollback: nothing to roll back to on web2",
+    ]
+
+
+def test_an_unchanged_deploy_names_the_live_release() -> None:
+    lines = summary(
+        "v2", {"web1": {"outcome": "unchanged", "release": "R2", "commit": "16f2d1db342f", "current": "R2"}}
+    )
+
+    assert lines == [
+        "DEPLOY SUMMARY: v2 as release R2",
+        "  web1                 unchanged  runs R2 (commit 16f2d1db), already live: nothing changed",
+    ]
+
+
+def test_a_first_deploy_stopped_early_names_no_release_and_no_empty_field() -> None:
+    outcome = {"outcome": "aborted", "stage": "fetch", "release": "R1", "bad_input": True, "current": ""}
+
+    [_, line] = summary("v9", {"web1": outcome})
+
+    assert (
+        line.split(None, 2)[2]
+        == "runs no release, unchanged: the deploy stopped at stage fetch before changing anything"
+    )
