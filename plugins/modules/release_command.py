@@ -131,6 +131,22 @@ from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import p
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._runas import UnknownUser, run_as
 
+# Known causes a command's last lines point to without naming (a `rails new` app's
+# database.yml connects over the local socket; its production section has no host).
+HINTS = {
+    "/.s.PGSQL.": (
+        "The app connects to PostgreSQL over a local socket: its config/database.yml gives no host for production. "
+        'Give the app DATABASE_URL (deploy_secret_environment: {DATABASE_URL: "{{ vault_database_url }}"}), '
+        "or a host, port, user and password in config/database.yml."
+    ),
+}
+
+
+def hint(tail: list[str]) -> str:
+    """What to do about a failure whose output shows a known cause, as a paragraph to append; '' when none."""
+    text = "\n".join(tail)
+    return "".join(f"\n{advice}" for marker, advice in HINTS.items() if marker in text)
+
 
 def main() -> None:
     module = AnsibleModule(
@@ -196,7 +212,9 @@ def main() -> None:
         )
         module.fail_json(
             msg=(
-                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n" + "\n".join(outcome.tail)
+                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n"
+                + "\n".join(outcome.tail)
+                + hint(outcome.tail)
             ),
             **result,
         )

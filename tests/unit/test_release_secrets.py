@@ -88,3 +88,20 @@ def test_a_secret_file_outside_the_release_is_refused(deploy_to: Path, upstream:
         result["msg"]
         == "deploy_secret_files: '../shared/x.key' must be a path inside the release, such as config/master.key"
     )
+
+
+def test_a_migration_that_finds_no_database_host_says_how_to_give_one(open_deploy_to: Path, upstream: Upstream) -> None:
+    run_module(release, staged_args(open_deploy_to, upstream, R1))
+    socket_error = (
+        "echo 'PG::ConnectionBad: could not connect to server: No such file or directory\n\tIs the server running "
+        'locally and accepting connections on Unix domain socket "/var/run/postgresql/.s.PGSQL.5432"?\'; exit 1'
+    )
+    args = {"deploy_to": str(open_deploy_to), "release_id": R1, "stage": "migrate", "user": APP_USER}
+
+    result = run_module(release_command, {**args, "argv": ["sh", "-c", socket_error]})
+
+    assert result["msg"].endswith(
+        "The app connects to PostgreSQL over a local socket: its config/database.yml gives no host for production. "
+        'Give the app DATABASE_URL (deploy_secret_environment: {DATABASE_URL: "{{ vault_database_url }}"}), '
+        "or a host, port, user and password in config/database.yml."
+    )
