@@ -58,6 +58,11 @@ def test_failed_health_check_switches_back_and_restarts_the_previous_release(fle
     broken = poller.longest(lambda a: a.revision != commits["v2"])
     print(f"\nduring switch + failed check + revert: no answer at all for at most {no_answer}s (restarts);")
     print(f"the broken release or no release answered for {broken}s (the health deadline is 8s)")
+    # The switch back is in the switch's own call: from the broken release's last answer (its
+    # health check gave up about then) to the previous release answering again.
+    last_broken = max(a.at for a in poller.answers if a.status == 500)
+    back = min(a.at for a in poller.answers if a.at > last_broken and a.revision == commits["v2"])
+    print(f"the previous release answered 200 {back - last_broken:.1f}s after the broken release's last answer")
     assert poller.revisions() <= {commits["v2"], commits["v3-unhealthy"]}
     assert poller.answers[-1].status == 200
 
