@@ -1,7 +1,7 @@
 """deployctl: deploy, roll back and inspect releases from the shell.
 
-    deployctl deploy ENV --ref REF [--limit HOSTS] [--check]
-    deployctl rollback ENV [--to RELEASE]
+    deployctl deploy ENV --ref REF [--limit HOSTS] [--check] [--serial 1,50%]
+    deployctl rollback ENV [--to RELEASE] [--serial 1,50%]
     deployctl releases ENV
     deployctl status ENV
     deployctl unlock ENV --reason TEXT
@@ -87,9 +87,38 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
         help="preview only: the commit, the migrations that would run, the releases cleanup would remove",
     )
 
+    _serial_argument(parser)
+
 
 def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", metavar="RELEASE", help="release ID to go back to (default: the previous good one)")
+    _serial_argument(parser)
+
+
+def _serial_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serial",
+        type=serial_batches,
+        metavar="BATCHES",
+        help="roll out in batches: sizes or percentages, e.g. 1,50%% (a canary host, then half of the others)",
+    )
+
+
+def serial_batches(text: str) -> list[int | str]:
+    """--serial's value as deploy_serial takes it: "1,50%" -> [1, "50%"]. Raises ValueError (argparse says so)."""
+    batches: list[int | str] = []
+    for part in (part.strip() for part in text.split(",")):
+        if part.isdigit() and int(part) > 0:
+            batches.append(int(part))
+        elif part.endswith("%") and part[:-1].isdigit() and 0 < int(part[:-1]) <= 100:
+            batches.append(part)
+        else:
+            raise ValueError(f"{part!r} is not a number of hosts or a percentage")
+    return batches
+
+
+def _with_serial(args: argparse.Namespace, extravars: dict[str, Any]) -> dict[str, Any]:
+    return {**extravars, "deploy_serial": args.serial} if getattr(args, "serial", None) else extravars
 
 
 def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +142,7 @@ def _ignore_run(table: Callable[[Results], RenderableType]) -> Table:
 DEPLOY = Command(
     "deploy", "deploy.yml", "deploy a ref; revert on failure", progress.deploy_table,
     title=lambda args, env: f"Deploying {args.ref} to {env}",
-    arguments=_deploy_arguments, extravars=lambda args: {"deploy_ref": args.ref},
+    arguments=_deploy_arguments, extravars=lambda args: _with_serial(args, {"deploy_ref": args.ref}),
 )  # fmt: skip
 # deploy --check: the deploy itself in check mode (fetch, migrations, cleanup: nothing changes).
 PREVIEW = Command(
@@ -126,7 +155,7 @@ COMMANDS = [
     Command(
         "rollback", "rollback.yml", "back to the previous good release", _ignore_run(progress.rollback_table),
         title=_of("Rollback"), arguments=_rollback_arguments,
-        extravars=lambda args: {"deploy_rollback_to": args.to} if args.to else {},
+        extravars=lambda args: _with_serial(args, {"deploy_rollback_to": args.to} if args.to else {}),
     ),
     Command("releases", "releases.yml", "the releases on each host", _ignore_run(progress.releases_tables),
             title=_of("Releases")),
@@ -161,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-e", "--extra-vars", action="append", default=[], metavar="VARS", help="passed to ansible-playbook -e"
     )
+    common.add_argument("--diff", action="store_true", help="show what changes: the current link, the service unit")
+    common.add_argument("--forks", type=int, metavar="N", help="hosts worked on at once (ansible-playbook --forks)")
+    common.add_argument("--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags)")
+    common.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
     common.add_argument("--json", action="store_true", help="print a machine-readable result instead of tables")
     common.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity (-vvv...)")
 
@@ -193,7 +226,21 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
         user_extravars=args.extra_vars,
         check=command.check,
         verbosity=args.verbose,
+        playbook_options=playbook_options(args),
     )
+
+
+def playbook_options(args: argparse.Namespace) -> list[str]:
+    """The ansible-playbook options the flags stand for (--diff, --forks, --tags, --skip-tags)."""
+    options = ["--diff"] if args.diff else []
+    if args.forks is not None:
+        if args.forks < 1:
+            raise runner.InputError(f"--forks {args.forks}: give at least 1")
+        options += ["--forks", str(args.forks)]
+    for flag, value in (("--tags", args.tags), ("--skip-tags", args.skip_tags)):
+        if value:
+            options += [flag, value]
+    return options
 
 
 def console_for(stream: Any) -> Console:

@@ -288,9 +288,11 @@ class Request:
     user_extravars: list[str] = field(default_factory=list)
     check: bool = False
     verbosity: int = 0
+    # Passed on as they are: --diff, --forks N, --tags T, --skip-tags T (cli.playbook_options).
+    playbook_options: list[str] = field(default_factory=list)
 
     def cmdline(self) -> list[str]:
-        args = list(self.vaults.args)
+        args = list(self.vaults.args) + self.playbook_options
         for value in self.user_extravars:
             args += ["-e", value]
         if self.check:

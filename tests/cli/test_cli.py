@@ -95,6 +95,7 @@ def test_deploy_check_runs_the_deploy_playbook_in_check_mode(replaying: Callable
         (["releases", "staging"], "releases.yml", {}),
         (["status", "staging", "--limit", "web1"], "status.yml", {"deploy_hosts": "web1"}),
         (["unlock", "staging", "--reason", "deploy killed"], "unlock.yml", {"deploy_unlock_reason": "deploy killed"}),
+        (["rollback", "staging", "--serial", "1, 50%"], "rollback.yml", {"deploy_serial": [1, "50%"]}),
     ],
 )
 def test_each_command_runs_its_playbook(
@@ -141,6 +142,35 @@ def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Req
     captured = capsys.readouterr()
     assert "deploy_ref is not set" in captured.err
     assert f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}" in captured.out
+
+
+def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests]) -> None:
+    requests = replaying("deploy_deployed", 0)
+    argv = ["deploy", "staging", "--ref", "v2", "--serial", "1,50%", "--diff", "--forks", "3", "--tags", "build"]
+    cli.main([*argv, "--skip-tags", "cleanup", "--json"])
+    [request] = requests
+    assert request.extravars == {"deploy_ref": "v2", "deploy_serial": [1, "50%"]}
+    assert request.cmdline()[-7:] == ["--diff", "--forks", "3", "--tags", "build", "--skip-tags", "cleanup"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--serial", "1,half"], "argument --serial: invalid serial_batches value: '1,half'"),
+        (["--serial", "0"], "argument --serial: invalid serial_batches value: '0'"),
+        (["--forks", "0", "--json"], "--forks 0: give at least 1"),
+    ],
+)
+def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:
+    requests = replaying("deploy_deployed", 0)
+    try:
+        code = cli.main(["deploy", "staging", "--ref", "v2", *argv])
+    except SystemExit as stopped:
+        code = stopped.code
+    captured = capsys.readouterr()
+    assert code == 5
+    assert said in captured.err + captured.out
+    assert requests == []
 
 
 @pytest.mark.parametrize(
