@@ -163,6 +163,7 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
 )
 def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:
     requests = replaying("deploy_deployed", 0)
+    code: int | str | None
     try:
         code = cli.main(["deploy", "staging", "--ref", "v2", *argv])
     except SystemExit as stopped:
