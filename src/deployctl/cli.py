@@ -105,7 +105,10 @@ def _serial_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def serial_batches(text: str) -> list[int | str]:
-    """--serial's value as deploy_serial takes it: "1,50%" -> [1, "50%"]. Raises ValueError (argparse says so)."""
+    """--serial's value as deploy_serial takes it: "1,50%" -> [1, "50%"].
+
+    Raises argparse.ArgumentTypeError, whose message argparse prints as it is (exit 5).
+    """
     batches: list[int | str] = []
     for part in (part.strip() for part in text.split(",")):
         if part.isdigit() and int(part) > 0:
@@ -113,7 +116,9 @@ def serial_batches(text: str) -> list[int | str]:
         elif part.endswith("%") and part[:-1].isdigit() and 0 < int(part[:-1]) <= 100:
             batches.append(part)
         else:
-            raise ValueError(f"{part!r} is not a number of hosts or a percentage")
+            raise argparse.ArgumentTypeError(
+                f"{part!r} in {text!r} is neither a number of hosts nor a percentage: give batch sizes such as 1,50%"
+            )
     return batches
 
 
@@ -190,9 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-e", "--extra-vars", action="append", default=[], metavar="VARS", help="passed to ansible-playbook -e"
     )
-    common.add_argument("--diff", action="store_true", help="show what changes: the current link, the service unit")
+    common.add_argument(
+        "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
+    )
     common.add_argument("--forks", type=int, metavar="N", help="hosts worked on at once (ansible-playbook --forks)")
-    common.add_argument("--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags)")
+    common.add_argument(
+        "--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags; a deploy needs them all)"
+    )
     common.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
     common.add_argument("--json", action="store_true", help="print a machine-readable result instead of tables")
     common.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity (-vvv...)")

@@ -156,8 +156,12 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["--serial", "1,half"], "argument --serial: invalid serial_batches value: '1,half'"),
-        (["--serial", "0"], "argument --serial: invalid serial_batches value: '0'"),
+        (
+            ["--serial", "1,half"],
+            "argument --serial: 'half' in '1,half' is neither a number of hosts nor a percentage: "
+            "give batch sizes such as 1,50%",
+        ),
+        (["--serial", "0"], "argument --serial: '0' in '0' is neither a number of hosts nor a percentage"),
         (["--forks", "0", "--json"], "--forks 0: give at least 1"),
     ],
 )

@@ -38,3 +38,11 @@ def test_the_documented_default_is_the_default(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(DEFAULTS))
 def test_role_variables_carry_the_deploy_prefix(name: str) -> None:
     assert name.startswith("deploy_"), name
+
+
+@pytest.mark.parametrize("name", sorted(MAIN))
+def test_descriptions_hold_no_template(name: str) -> None:
+    """ansible-core renders the whole argument spec when it validates: a `{{ }}` in a
+    description is evaluated on every deploy and fails it when it names an undefined variable."""
+    description = MAIN[name].get("description", "")
+    assert "{{" not in (description if isinstance(description, str) else " ".join(description)), name
