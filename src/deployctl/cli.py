@@ -239,8 +239,26 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
     )
 
 
+# The stages a deploy or a rollback cannot go without: a tag selection that leaves one out
+# would run half a deploy (and report it as a failure that was not reverted).
+NEEDED_STAGES = ("preflight", "lock", "fetch", "build", "migrate", "switch")
+
+
 def playbook_options(args: argparse.Namespace) -> list[str]:
-    """The ansible-playbook options the flags stand for (--diff, --forks, --tags, --skip-tags)."""
+    """The ansible-playbook options the flags stand for (--diff, --forks, --tags, --skip-tags).
+
+    Raises runner.InputError for --forks below 1, and for a deploy or rollback whose --tags or
+    --skip-tags would leave out a stage in NEEDED_STAGES.
+    """
+    if args.command in ("deploy", "rollback"):
+        tags = set(filter(None, (args.tags or "").split(",")))
+        skipped = set(filter(None, (args.skip_tags or "").split(",")))
+        left_out = [stage for stage in NEEDED_STAGES if (tags and stage not in tags) or stage in skipped]
+        if left_out:
+            raise runner.InputError(
+                f"a {args.command} needs the stages {', '.join(NEEDED_STAGES)}; --tags/--skip-tags would leave out "
+                f"{', '.join(left_out)}. Skip only optional stages (--skip-tags verify,cleanup)"
+            )
     options = ["--diff"] if args.diff else []
     if args.forks is not None:
         if args.forks < 1:
