@@ -27,7 +27,9 @@ from ansible_collections.deployctl.core.plugins.module_utils._errors import Depl
 from ansible_collections.deployctl.core.plugins.module_utils._files import chown_tree, free_mib
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._leftovers import discard_leftovers
+from ansible_collections.deployctl.core.plugins.module_utils._logrotate import INSTALLED, ensure_rule
 from ansible_collections.deployctl.core.plugins.module_utils._mirror import Mirror, MirrorError
+from ansible_collections.deployctl.core.plugins.module_utils._rails import missing_master_key
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import (
     ACTIVE,
     BUILDING,
@@ -59,6 +61,9 @@ class StageRequest:
     deployed_by: str
     min_free_mb: int
     service_unit: str | None
+    logrotate_rule: str | None
+    logrotate_path: str | None
+    require_master_key: bool
     secret_environment: dict | None
     secret_files: dict | None
 
@@ -135,8 +140,11 @@ class Staging:
             uid = gid = -1  # check mode: the user does not exist yet, and nothing is chowned
         else:
             uid, gid, _home = user_ids(request.app_user)
+        # Secret files are owned and moded like the config file, also when there is no config file.
         config_uid, config_mode = config_owner_and_mode(
-            request.config_content, request.config_owner, request.config_mode
+            request.config_content if not request.secret_files else request.config_content or "",
+            request.config_owner,
+            request.config_mode,
         )
         secrets = secret_release_files(request, config_uid, gid, config_mode)
         shared = shared_paths(layout.shared, request.shared_dirs, request.shared_files)
@@ -161,6 +169,9 @@ class Staging:
             pending_migrations=[m for m in migrations if m not in applied],
         )
 
+        if request.logrotate_rule is not None and request.logrotate_path:
+            result["logrotate"] = ensure_rule(request.logrotate_path, request.logrotate_rule, self.check)
+            result["changed"] = result["changed"] or result["logrotate"] == INSTALLED
         discard_leftovers(layout, self.store, self.check, result)
         if (
             current_id
@@ -209,7 +220,8 @@ class Staging:
         the mirror brought up to date first; check mode leaves the host as it is. Raises
         DeployError for a ref the repository does not have (input_error) or a repository
         that cannot be fetched (with git's stderr and the mirror's path), InputError for a
-        commit that declares git submodules.
+        commit that declares git submodules or (require_master_key) a Rails app with
+        credentials and no key to read them.
         """
         version, migrations_dir = self.request.version, self.request.migrations_dir
         try:
@@ -217,12 +229,14 @@ class Staging:
                 with mirror.preview(version) as (scratch, commit):
                     names = scratch.list_dir(commit, migrations_dir)
                     submodules = scratch.submodules(commit)
+                    config_names = scratch.list_dir(commit, "config") if self.request.require_master_key else []
             else:
                 self.layout.ensure(uid, gid)
                 mirror.update(version)
                 commit = mirror.resolve(version)
                 names = mirror.list_dir(commit, migrations_dir)
                 submodules = mirror.submodules(commit)
+                config_names = mirror.list_dir(commit, "config") if self.request.require_master_key else []
         except MirrorError as err:
             # An unknown ref is the user's to fix; an unreachable repository is not (it may
             # be the network as well as a wrong repo_url, and the fetch may be retried).
@@ -236,6 +250,16 @@ class Staging:
                 commit=commit,
                 submodules=submodules,
             )
+        request = self.request
+        missing = missing_master_key(
+            config_names,
+            request.secret_environment or {},
+            request.secret_files or {},
+            request.shared_files,
+            request.service_unit,
+        )
+        if missing:
+            raise InputError(missing, commit=commit)
         return commit, names
 
     def _create(self, mirror: Mirror, staging: str, commit: str, migrations: list[str]) -> None:

@@ -159,6 +159,24 @@ options:
       - When omitted, no unit is recorded, and the unit plays no part in that decision.
       - It is logged and may be shown in diffs, so it must hold no secrets.
     type: str
+  logrotate_rule:
+    description:
+      - Full content of a logrotate rule for the app's logs, for O(state=staged); written at
+        O(logrotate_path) (mode C(0644), root:root) when it differs, after the input is checked,
+        also when the release is already live. It is host setup, not part of a release.
+      - A host without the rule's directory (no logrotate installed) gets no rule; RV(logrotate) says so.
+    type: str
+  logrotate_path:
+    description: Where O(logrotate_rule) is written, for example C(/etc/logrotate.d/shop).
+    type: path
+  require_master_key:
+    description:
+      - For O(state=staged), refuse (as bad input, before the release is created) a commit that has
+        C(config/credentials.yml.enc) but neither C(config/master.key) nor a key given through
+        O(secret_environment) (C(RAILS_MASTER_KEY), C(SECRET_KEY_BASE)), O(secret_files),
+        O(shared_files) or O(service_unit). Such a Rails app passes a health check while every form fails.
+    type: bool
+    default: false
   unit_path:
     description:
       - Where the service unit is installed, for example C(/etc/systemd/system/shop.service),
@@ -268,7 +286,7 @@ options:
     description:
       - For O(state=active), after a successful switch, restart and health check, remove old
         releases as O(state=clean) with O(keep_releases) does. A failed cleanup does not fail the
-        task: RV(cleanup.error) says why.
+        task; RV(cleanup.error) says why.
     type: bool
     default: false
   unlock_token:
@@ -381,7 +399,7 @@ restarted:
   type: raw
 stage:
   description:
-    - V(lock) when O(lock) was refused: another deploy holds the lock.
+    - V(lock) when O(lock) was refused (another deploy holds the lock).
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
@@ -406,7 +424,7 @@ switched_at:
 health:
   description:
     - The result of the health check of O(health_url) (as M(deployctl.core.http_check) returns
-      it: C(healthy), C(status), C(body), C(error), C(attempts), C(elapsed), C(latency_ms)).
+      it, with C(healthy), C(status), C(body), C(error), C(attempts), C(elapsed), C(latency_ms)).
   returned: state is active with health_url, outside check mode, also on failure
   type: dict
 revert:
@@ -442,6 +460,10 @@ diff:
 path:
   description: Directory of the release (the staging directory while O(state=staged)).
   returned: state is staged or built
+  type: str
+logrotate:
+  description: What O(logrotate_rule) did, V(installed) (or would be, in check mode), V(unchanged), or why not.
+  returned: state is staged with logrotate_rule
   type: str
 previous:
   description: The release that was current before (V(null) on a first deploy).
@@ -543,6 +565,9 @@ def main() -> None:
             "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
             # The unit is no secret, and logging it helps to see what a release runs with.
             "service_unit": {"type": "str", "no_log": False},
+            "logrotate_rule": {"type": "str"},
+            "logrotate_path": {"type": "path"},
+            "require_master_key": {"type": "bool", "default": False},
             "unit_path": {"type": "path"},
             "restart": {"type": "bool", "default": False},
             "restart_service": {"type": "str"},

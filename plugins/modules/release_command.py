@@ -55,16 +55,16 @@ options:
   secret_environment:
     description:
       - Add the release's secret environment (C(RELEASE/.deployctl-environment), written by
-        M(deployctl.core.release) from its O(deployctl.core.release#module:secret_environment))
-        to O(env), read on the host: the values travel neither in the task's arguments nor in
-        an argv. Nothing is added when the release has none.
+        M(deployctl.core.release) from its O(deployctl.core.release#module:secret_environment)) to
+        O(env), read on the host (the values travel neither in the task's arguments nor in
+        an argv). Nothing is added when the release has none.
     type: bool
     default: false
   publish:
     description:
       - After the command succeeded, publish the release as M(deployctl.core.release) with
         O(deployctl.core.release#module:state=built) does (the staging directory becomes
-        C(releases/ID)), in the same call. For the build: one round trip fewer per host.
+        C(releases/ID)), in the same call (for the build, one round trip fewer per host).
       - A failed command publishes nothing.
     type: bool
     default: false

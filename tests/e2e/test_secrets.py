@@ -47,7 +47,7 @@ def sample_processes(fleet, host: str, seconds: int) -> subprocess.Popen:
     )
 
 
-def leaks_in_files(fleet, host: str, secret: str) -> list[str]:
+def leaks_in_files(fleet, host: str, secret: str, deploy_to: str = DEPLOY_TO) -> list[str]:
     """Files another user could read, and everything deployctl records, holding `secret`.
 
     The pattern goes through a 0600 file, so the test puts no secret in argv either.
@@ -55,10 +55,10 @@ def leaks_in_files(fleet, host: str, secret: str) -> list[str]:
     hits = fleet.ssh(
         host,
         "umask 077; cat > /root/.canary;"
-        f" find {DEPLOY_TO} /etc/systemd/system /tmp -xdev -type f -perm -o=r -print0"
+        f" find {deploy_to} /etc/systemd/system /etc/logrotate.d /tmp -xdev -type f -perm -o=r -print0"
         " | xargs -0 -r grep -lF -f /root/.canary;"
-        f" grep -lF -f /root/.canary {DEPLOY_TO}/.deployctl/journal.jsonl {DEPLOY_TO}/current/REVISION"
-        f" {DEPLOY_TO}/.deployctl/releases/*.json {DEPLOY_TO}/.deployctl/logs/*; rm /root/.canary; true",
+        f" grep -lF -f /root/.canary {deploy_to}/.deployctl/journal.jsonl {deploy_to}/current/REVISION"
+        f" {deploy_to}/.deployctl/releases/*.json {deploy_to}/.deployctl/logs/*; rm /root/.canary; true",
         stdin=secret + "\n",
     )
     return hits.split()

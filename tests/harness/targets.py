@@ -88,7 +88,7 @@ def sample_commits() -> dict[str, str]:
     }
 
 
-def _container_ip(name: str) -> str:
+def container_ip(name: str) -> str:
     return podman.run("inspect", name, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 
 
@@ -147,7 +147,7 @@ def _start_database(prefix: str, image: str, hostvars: dict) -> str:
             env=podman.environment(),
         )
         if proc.returncode == 0:
-            return _container_ip(name)
+            return container_ip(name)
         if time.monotonic() > deadline:
             sys.exit(f"{name}: cannot create the database: {proc.stderr.decode(errors='replace')}")
         time.sleep(0.5)

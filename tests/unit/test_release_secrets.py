@@ -12,6 +12,8 @@ import pwd
 import stat
 from pathlib import Path
 
+import pytest
+
 from ansible_collections.deployctl.core.plugins.modules import release, release_command
 from tests.unit.conftest import APP_USER, Upstream, deploy, run_module, staged_args
 
@@ -67,10 +69,13 @@ def test_a_name_that_is_no_variable_name_is_refused_before_anything(deploy_to: P
     assert not deploy_to.exists()
 
 
-def test_secret_files_are_written_like_the_config_in_each_release(deploy_to: Path, upstream: Upstream) -> None:
-    staged = run_module(
-        release, staged_args(deploy_to, upstream, R1, secret_files={"config/credentials/production.key": "k3y"})
-    )
+@pytest.mark.parametrize("config", ["production:\n  a: 1\n", None], ids=["with a config", "without a config"])
+def test_secret_files_are_written_like_the_config_in_each_release(
+    deploy_to: Path, upstream: Upstream, config: str | None
+) -> None:
+    # An app as `rails new` makes it has no config/production.yml: its key still gets 0640.
+    args = staged_args(deploy_to, upstream, R1, secret_files={"config/credentials/production.key": "k3y"})
+    staged = run_module(release, {**args, "config_content": config})
 
     key = Path(staged["path"]) / "config" / "credentials" / "production.key"
     info = key.stat()
