@@ -149,6 +149,11 @@ class Mirror:
         out = self._git("for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags", "refs/heads")
         return out.split()
 
+    def refs_containing(self, commit: str) -> list[str]:
+        """Short names of the branches and tags whose history holds `commit`. Raises MirrorError."""
+        out = self._git("for-each-ref", "--contains", commit, "--format=%(refname:short)", "refs/heads", "refs/tags")
+        return out.split()
+
     def list_dir(self, commit: str, directory: str) -> list[str]:
         """File names under `directory` at `commit` (empty when it does not exist)."""
         proc = subprocess.run(

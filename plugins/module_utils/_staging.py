@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.deployctl.core.plugins.module_utils._allowed_refs import is_allowed, refusal
 from ansible_collections.deployctl.core.plugins.module_utils._app_user import ensure_app_user
 from ansible_collections.deployctl.core.plugins.module_utils._config_file import (
     config_matches,
@@ -64,6 +65,7 @@ class StageRequest:
     logrotate_rule: str | None
     logrotate_path: str | None
     require_master_key: bool
+    allowed_refs: list[str]
     secret_environment: dict | None
     secret_files: dict | None
 
@@ -221,7 +223,7 @@ class Staging:
         DeployError for a ref the repository does not have (input_error) or a repository
         that cannot be fetched (with git's stderr and the mirror's path), InputError for a
         commit that declares git submodules or (require_master_key) a Rails app with
-        credentials and no key to read them.
+        credentials and no key to read them, a commit deploy_allowed_refs does not allow.
         """
         version, migrations_dir = self.request.version, self.request.migrations_dir
         try:
@@ -229,6 +231,7 @@ class Staging:
                 with mirror.preview(version) as (scratch, commit):
                     names = scratch.list_dir(commit, migrations_dir)
                     submodules = scratch.submodules(commit)
+                    holders = self._refs_allowing(scratch, commit)
                     config_names = scratch.list_dir(commit, "config") if self.request.require_master_key else []
             else:
                 self.layout.ensure(uid, gid)
@@ -236,6 +239,7 @@ class Staging:
                 commit = mirror.resolve(version)
                 names = mirror.list_dir(commit, migrations_dir)
                 submodules = mirror.submodules(commit)
+                holders = self._refs_allowing(mirror, commit)
                 config_names = mirror.list_dir(commit, "config") if self.request.require_master_key else []
         except MirrorError as err:
             # An unknown ref is the user's to fix; an unreachable repository is not (it may
@@ -251,6 +255,8 @@ class Staging:
                 submodules=submodules,
             )
         request = self.request
+        if holders is not None:
+            raise InputError(refusal(version, commit, holders, request.allowed_refs), commit=commit)
         missing = missing_master_key(
             config_names,
             request.secret_environment or {},
@@ -261,6 +267,22 @@ class Staging:
         if missing:
             raise InputError(missing, commit=commit)
         return commit, names
+
+    def _refs_allowing(self, mirror: Mirror, commit: str) -> list[str] | None:
+        """None when deploy_allowed_refs lets `commit` be deployed; else the refs that hold it.
+
+        A refusal is checked again after fetching every ref: a commit already in the mirror
+        is not fetched, so its branches may be older than the remote's (and check mode's
+        scratch repository holds only the ref asked for). Raises MirrorError.
+        """
+        patterns, version = self.request.allowed_refs, self.request.version
+        if not patterns or is_allowed(version, [], patterns):
+            return None
+        holders = mirror.refs_containing(commit)
+        if not is_allowed(version, holders, patterns):
+            mirror.fetch_all()
+            holders = mirror.refs_containing(commit)
+        return None if is_allowed(version, holders, patterns) else holders
 
     def _create(self, mirror: Mirror, staging: str, commit: str, migrations: list[str]) -> None:
         """Create the staging directory and the release's record, export `commit` into it.

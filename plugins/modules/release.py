@@ -169,6 +169,14 @@ options:
   logrotate_path:
     description: Where O(logrotate_rule) is written, for example C(/etc/logrotate.d/shop).
     type: path
+  allowed_refs:
+    description:
+      - For O(state=staged), globs on branch and tag names; when given, O(version) must match one, or its commit
+        must be on a branch or tag of the mirror that matches (after a fetch of every ref). Otherwise the release
+        is refused as bad input before it is created, naming the refs that hold the commit.
+    type: list
+    elements: str
+    default: []
   require_master_key:
     description:
       - For O(state=staged), refuse (as bad input, before the release is created) a commit that has
@@ -568,6 +576,7 @@ def main() -> None:
             "logrotate_rule": {"type": "str"},
             "logrotate_path": {"type": "path"},
             "require_master_key": {"type": "bool", "default": False},
+            "allowed_refs": {"type": "list", "elements": "str", "default": []},
             "unit_path": {"type": "path"},
             "restart": {"type": "bool", "default": False},
             "restart_service": {"type": "str"},

@@ -60,6 +60,15 @@ options:
         an argv). Nothing is added when the release has none.
     type: bool
     default: false
+  test_argv:
+    description:
+      - A second command (the app's tests) run after O(argv) succeeded, the same way (user, directory,
+        environment, O(timeout)), as stage C(test) with its own log C(DEPLOY_TO/.deployctl/logs/ID-test.log),
+        before O(publish). Its failure is reported as stage C(test) (RV(stage)) and publishes nothing.
+      - Empty (the default) runs nothing.
+    type: list
+    elements: str
+    default: []
   publish:
     description:
       - After the command succeeded, publish the release as M(deployctl.core.release) with
@@ -113,6 +122,14 @@ chdir:
   description: Directory the command ran in.
   returned: always
   type: str
+stage:
+  description: V(test) when the command of O(test_argv) failed (a failure of O(argv) carries no stage).
+  returned: failure of the test command
+  type: str
+test:
+  description: The run of O(test_argv), with C(rc), C(seconds), C(log) and C(tail) as for O(argv).
+  returned: success with test_argv
+  type: dict
 path:
   description: Directory of the published release, with O(publish).
   returned: success with publish
@@ -148,6 +165,58 @@ def hint(tail: list[str]) -> str:
     return "".join(f"\n{advice}" for marker, advice in HINTS.items() if marker in text)
 
 
+def run_stage(
+    module: AnsibleModule,
+    layout: Layout,
+    stage: str,
+    argv: list[str],
+    chdir: str,
+    env: dict[str, str],
+    failed_stage: str | None = None,
+) -> dict:
+    """Run `argv` as the module's user in `chdir`, its output in the stage's log; its result on success.
+
+    On failure (not started, a non-zero exit, killed at the timeout) the module fails with the
+    command's last lines, and `stage: failed_stage` when given. Does not return then.
+    """
+    params = module.params
+    release_id = params["release_id"]
+    log = layout.log(release_id, stage)
+    command = shlex.join(argv)
+    where = {"log": log, "chdir": chdir, **({"stage": failed_stage} if failed_stage else {})}
+    try:
+        outcome = run_as(
+            argv,
+            params["user"],
+            chdir,
+            log,
+            env,
+            params["timeout"],
+            params["tail_lines"],
+            pidfile=layout.pidfile(stage) if os.path.isdir(layout.running) else None,
+        )
+    except UnknownUser as err:
+        module.fail_json(msg=f"{stage}: {err}", **where)
+    except OSError as err:
+        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", **where)
+    result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
+    if outcome.rc != 0 or outcome.timed_out:
+        why = (
+            f"was killed at its timeout of {params['timeout']}s"
+            if outcome.timed_out
+            else f"exited {outcome.rc} after {outcome.seconds}s"
+        )
+        module.fail_json(
+            msg=(
+                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n"
+                + "\n".join(outcome.tail)
+                + hint(outcome.tail)
+            ),
+            **{**result, **where},
+        )
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -159,6 +228,7 @@ def main() -> None:
             "env": {"type": "dict", "default": {}},
             "timeout": {"type": "int", "default": 1800},
             "tail_lines": {"type": "int", "default": 25},
+            "test_argv": {"type": "list", "elements": "str", "default": []},
             "publish": {"type": "bool", "default": False},
             "secret_environment": {"type": "bool", "default": False},
             "host_label": {"type": "str", "default": ""},
@@ -187,37 +257,9 @@ def main() -> None:
             env.update(read_environment(chdir))
         except (OSError, ValueError) as err:
             module.fail_json(msg=f"{stage}: cannot read the secret environment of release {release_id}: {err}")
-    try:
-        outcome = run_as(
-            params["argv"],
-            params["user"],
-            chdir,
-            log,
-            env,
-            params["timeout"],
-            params["tail_lines"],
-            pidfile=layout.pidfile(stage) if os.path.isdir(layout.running) else None,
-        )
-    except UnknownUser as err:
-        module.fail_json(msg=f"{stage}: {err}", log=log, chdir=chdir)
-    except OSError as err:
-        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", log=log, chdir=chdir)
-
-    result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
-    if outcome.rc != 0 or outcome.timed_out:
-        why = (
-            f"was killed at its timeout of {params['timeout']}s"
-            if outcome.timed_out
-            else f"exited {outcome.rc} after {outcome.seconds}s"
-        )
-        module.fail_json(
-            msg=(
-                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n"
-                + "\n".join(outcome.tail)
-                + hint(outcome.tail)
-            ),
-            **result,
-        )
+    result = run_stage(module, layout, stage, params["argv"], chdir, env)
+    if params["test_argv"]:
+        result["test"] = run_stage(module, layout, "test", params["test_argv"], chdir, env, failed_stage="test")
     if params["publish"]:
         try:
             result["path"] = publish(layout, ReleaseStore(layout, params["host_label"]), release_id, check=False)[

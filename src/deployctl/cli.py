@@ -19,6 +19,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console, RenderableType
@@ -204,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
     common.add_argument("--json", action="store_true", help="print a machine-readable result instead of tables")
+    common.add_argument(
+        "--report",
+        metavar="FILE",
+        type=report_file,
+        help="also write the --json result to FILE (e.g. a CI job's artifact), keeping the tables and progress",
+    )
     common.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity (-vvv...)")
 
     parser = Parser(
@@ -340,8 +347,18 @@ def execute(args: argparse.Namespace, out: Console, title: str, request: runner.
         return run, runner.run(request, on_event)
 
 
+def report_file(value: str) -> Path:
+    """--report FILE: a file in a directory that exists (checked before any host is touched)."""
+    path = Path(value)
+    if not path.parent.is_dir() or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r}: not a file in an existing directory")
+    return path
+
+
 def finish(args: argparse.Namespace, out: Console, document: dict[str, Any], code: ExitCode, errors: list[str]) -> int:
     document.update(exit_code=int(code), result=code.name.lower(), errors=errors)
+    if args.report:
+        args.report.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     if args.json:
         print(json.dumps(document, indent=2, sort_keys=True, default=str))
     else:

@@ -76,6 +76,29 @@ def test_deploy_json_says_what_happened(replaying: Callable[..., Requests], caps
     assert set(web1["stages"]) >= {"lock", "build", "switch", "verify", "revert"}
 
 
+def test_report_writes_the_json_result_to_a_file_and_keeps_the_tables(
+    replaying: Callable[..., Requests], capsys: Any, tmp_path: Path
+) -> None:
+    replaying("deploy_reverted", 2)
+    report = tmp_path / "deployctl-deploy.json"
+    assert cli.main(["deploy", "staging", "--ref", "v3-unhealthy", "--report", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert "Host" in out and "reverted" in out, "the job log still shows the tables"
+    document = json.loads(report.read_text())
+    assert (document["exit_code"], document["result"]) == (1, "reverted")
+    assert document["hosts"]["web1"]["stage"] == "verify"
+
+
+def test_a_report_file_in_a_missing_directory_is_refused_before_anything_runs(
+    replaying: Callable[..., Requests], capsys: Any, tmp_path: Path
+) -> None:
+    requests = replaying("deploy_deployed", 0)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["deploy", "staging", "--ref", "v2", "--report", str(tmp_path / "no-such-dir" / "r.json")])
+    assert exited.value.code == ExitCode.BAD_INPUT and requests == []
+    assert "no-such-dir/r.json': not a file in an existing directory" in capsys.readouterr().err
+
+
 def test_deploy_check_runs_the_deploy_playbook_in_check_mode(replaying: Callable[..., Requests], capsys: Any) -> None:
     requests = replaying("preview", 0)
     assert cli.main(["deploy", "staging", "--ref", "v3-broken-migration", "--check"]) == 0

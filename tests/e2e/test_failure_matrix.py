@@ -91,8 +91,14 @@ MATRIX = [
     Failure("setup", "v1", {"deploy_app_user": "bad:user"}, 5, "aborted", "bad:user", created=False),
     Failure("fetch", "no-such-ref", {}, 5, "aborted",
             "ref 'no-such-ref' is not a branch, tag or commit", created=False),
+    # deploy_allowed_refs: v1 is on main and tag v1, neither of which it allows.
+    Failure("fetch", "v1", {"deploy_allowed_refs": ["release/*"]}, 5, "aborted",
+            "may not be deployed to this environment: deploy_allowed_refs is ['release/*']", created=False),
     Failure("build", "v3-broken-build", {}, 1, "aborted",
             "expected file app/models/misnamed.rb to define constant Misnamed", created=True),
+    # The app's tests (deploy_test_command) fail in the new release: nothing live changes.
+    Failure("test", "v1", {"deploy_test_command": ["sh", "-c", "echo '2 runs, 1 failures'; exit 1"]}, 1, "aborted",
+            "2 runs, 1 failures", created=True),
     Failure("migrate", "v3-broken-migration", {}, 1, "aborted",
             'relation "table_that_does_not_exist" does not exist', created=True),
     Failure("switch", "v1", {"deploy_service_name": "sample-blocked"}, 1, "aborted",
@@ -106,6 +112,10 @@ MATRIX = [
     Failure("cleanup", "v1", {}, 0, "deployed", "cleanup failed, old releases were kept", created=False,
             serves="v1", arrange=damaged_old_record, playbook_rc=0, awx_status="successful"),
 ]  # fmt: skip
+
+
+# The stage, and what else tells two rows of one stage apart.
+IDS = [case.stage + ("-allowed-refs" if "deploy_allowed_refs" in case.extra else "") for case in MATRIX]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +161,7 @@ def check_hosts(fleet: Fleet, case: Failure, before: dict[str, dict[str, Any]], 
             assert "no-such-server" not in fleet.ssh(host, "cat /etc/systemd/system/sample.service")
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+@pytest.mark.parametrize("case", MATRIX, ids=IDS)
 def test_a_failure_at_each_stage_through_ansible_playbook(fleet, commits, on_v2, case: Failure) -> None:
     before = snapshot(fleet)
     with case.arrange(fleet):
@@ -171,7 +181,7 @@ def test_a_failure_at_each_stage_through_ansible_playbook(fleet, commits, on_v2,
     check_hosts(fleet, case, before, commits)
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+@pytest.mark.parametrize("case", MATRIX, ids=IDS)
 def test_a_failure_at_each_stage_through_the_cli(fleet, commits, on_v2, case: Failure) -> None:
     before = snapshot(fleet)
     with case.arrange(fleet):
@@ -196,7 +206,7 @@ def test_a_failure_at_each_stage_through_the_cli(fleet, commits, on_v2, case: Fa
         assert flat(case.words) in flat(f"{result.get('message', '')} {result.get('warning', '')}"), (host, result)
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=[case.stage for case in MATRIX])
+@pytest.mark.parametrize("case", MATRIX, ids=IDS)
 def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_dir, case: Failure) -> None:
     before = snapshot(fleet)
     with case.arrange(fleet):

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/../.."
 
 # pass + gnupg: the external secret store of the README example and its test.
 packages=(podman runc debootstrap openssh-client git make curl ca-certificates python3 python3-venv pass gnupg)
+# The GitLab CI pipeline's test (tests/e2e/test_pipeline.py): gitlab-ci-local runs the shipped
+# .gitlab-ci.yml with its shell executor on this machine, so the sample app's `make test` (Ruby,
+# Rails from Debian) and gitlab-ci-local's rsync run here too.
+packages+=(rsync ruby-rails ruby-pg puma bundler)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -23,4 +29,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# gitlab-ci-local 4.65.1: the newest release needs Node 22; Debian 12 has Node 18 (PLATFORM.md).
+GITLAB_CI_LOCAL=4.65.1
+if ! grep -qs "\"version\": \"$GITLAB_CI_LOCAL\"" .cache/node/node_modules/gitlab-ci-local/package.json; then
+  echo "setup: installing gitlab-ci-local $GITLAB_CI_LOCAL into .cache/node"
+  npm install --prefix .cache/node --no-audit --no-fund --loglevel=error "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
+fi
 echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"

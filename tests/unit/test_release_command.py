@@ -185,3 +185,38 @@ def test_a_build_left_running_by_a_dead_deploy_is_killed_by_the_next_one(staged:
     assert os.listdir(staged / ".deployctl" / "running") == []
     [line] = [line for line in journal(staged) if line["event"] == "killed_leftover"]
     assert (line["argv"], line["pid"]) == (["sleep", "60"], running["pid"])
+
+
+def test_the_tests_run_after_the_build_in_the_same_release_before_it_is_published(staged: Path) -> None:
+    result = command(
+        staged, ["sh", "-c", "echo built > built.txt"], test_argv=["sh", "-c", "cat built.txt; pwd"], publish=True
+    )
+
+    assert not result.get("failed"), result["msg"]
+    staging = staged / "releases" / f".staging-{R1}"
+    test_log = staged / ".deployctl" / "logs" / f"{R1}-test.log"
+    assert result["test"]["rc"] == 0
+    assert result["test"]["tail"] == ["built", str(staging)], "the tests ran before the release was published"
+    assert result["test"]["log"] == str(test_log)
+    assert test_log.read_text() == f"built\n{staging}\n"
+    assert result["path"] == str(staged / "releases" / R1)
+
+
+def test_failing_tests_name_the_stage_test_and_publish_nothing(staged: Path) -> None:
+    result = command(staged, ["true"], test_argv=["sh", "-c", "echo '1 runs, 1 failures'; exit 1"], publish=True)
+
+    staging = staged / "releases" / f".staging-{R1}"
+    log = staged / ".deployctl" / "logs" / f"{R1}-test.log"
+    assert (result["failed"], result["stage"], result["rc"]) == (True, "test", 1)
+    assert result["msg"] == (
+        f"test: `sh -c 'echo '\"'\"'1 runs, 1 failures'\"'\"'; exit 1'` exited 1 after {result['seconds']}s "
+        f"in {staging} (whole output: {log}). Last lines:\n1 runs, 1 failures"
+    )
+    assert staging.is_dir() and not (staged / "releases" / R1).exists()
+
+
+def test_a_failing_build_runs_no_tests(staged: Path) -> None:
+    result = command(staged, ["false"], test_argv=["sh", "-c", "touch tested"])
+
+    assert result["failed"] is True and "stage" not in result
+    assert not (staged / "releases" / f".staging-{R1}" / "tested").exists()
