@@ -99,6 +99,9 @@ MATRIX = [
     # The app's tests (deploy_test_command) fail in the new release: nothing live changes.
     Failure("test", "v1", {"deploy_test_command": ["sh", "-c", "echo '2 runs, 1 failures'; exit 1"]}, 1, "aborted",
             "2 runs, 1 failures", created=True),
+    # The dump before the migrations cannot be taken: nothing is migrated, nothing switched.
+    Failure("backup", "v3-broken-migration", {"deploy_db_backup_command": ["/usr/bin/no-such-pg_dump"]}, 1,
+            "aborted", "cannot run `/usr/bin/no-such-pg_dump`: No such file or directory", created=True),
     Failure("migrate", "v3-broken-migration", {}, 1, "aborted",
             'relation "table_that_does_not_exist" does not exist', created=True),
     Failure("switch", "v1", {"deploy_service_name": "sample-blocked"}, 1, "aborted",

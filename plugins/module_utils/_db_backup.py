@@ -1,0 +1,215 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A database dump taken before a release's migrations, so that a rollback can restore it.
+
+The connection comes from the app's configuration (a DATABASE_URL, or host, port, database,
+user and password). The password reaches the client only through a 0600 PGPASSFILE in
+DEPLOY_TO/.deployctl (root only), removed when the dump is done: never argv, never the
+environment. The dump command writes to its stdout, which goes to a 0600 temporary file
+in the backup directory, renamed to BACKUP_DIR/RELEASE_ID.dump once the command succeeded;
+a failed or interrupted dump leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Iterator, Mapping
+
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
+from ansible_collections.deployctl.core.plugins.module_utils._files import free_mib
+from ansible_collections.deployctl.core.plugins.module_utils._runas import SAFE_PATH
+
+SUFFIX = ".dump"
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    host: str
+    port: str
+    database: str
+    user: str
+    password: str
+
+    @classmethod
+    def parse(cls, given: Mapping[str, object]) -> Connection:
+        """From {url} (postgres://user:password@host:port/database, URL-encoded) or from
+        {host, port, database (or name), username (or user), password} (and an adapter, when
+        given, of PostgreSQL). Raises InputError naming what is missing (never a value)."""
+        adapter = str(given.get("adapter") or "postgresql")
+        if adapter not in ("postgresql", "postgis"):
+            raise InputError(
+                f"deploy_db_backup_connection: adapter {adapter!r} is not PostgreSQL: set deploy_db_backup_command "
+                "and deploy_db_backup_size_command for your database, or deploy_db_backup: false"
+            )
+        url = str(given.get("url") or "")
+        if url:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("postgres", "postgresql"):
+                raise InputError(
+                    f"deploy_db_backup_connection: a {parts.scheme or 'scheme-less'} URL is not PostgreSQL"
+                )
+            values = {
+                "host": parts.hostname or "",
+                "port": str(parts.port or 5432),
+                "database": urllib.parse.unquote(parts.path.lstrip("/")),
+                "user": urllib.parse.unquote(parts.username or ""),
+                "password": urllib.parse.unquote(parts.password or ""),
+            }
+        else:
+            values = {
+                "host": str(given.get("host") or ""),
+                "port": str(given.get("port") or 5432),
+                "database": str(given.get("database") or given.get("name") or ""),
+                "user": str(given.get("username") or given.get("user") or ""),
+                "password": str(given.get("password") or ""),
+            }
+        missing = [name for name in ("host", "database", "user") if not values[name]]
+        if missing:
+            raise InputError(
+                f"deploy_db_backup_connection gives no {', '.join(missing)}: give a DATABASE_URL "
+                "(deploy_secret_environment) or a database mapping with host, port, database, username "
+                "and password, or set deploy_db_backup: false"
+            )
+        return cls(**values)
+
+    def environment(self, passfile: str) -> dict[str, str]:
+        """libpq's environment for the client: everything but the password, which is in `passfile`."""
+        return {
+            "PGHOST": self.host,
+            "PGPORT": self.port,
+            "PGDATABASE": self.database,
+            "PGUSER": self.user,
+            "PGPASSFILE": passfile,
+            "PGCONNECT_TIMEOUT": "10",
+            "PATH": SAFE_PATH,
+            "LANG": "C.UTF-8",
+        }
+
+    def passfile_line(self) -> str:
+        def escape(value: str) -> str:
+            return value.replace("\\", "\\\\").replace(":", "\\:")
+
+        fields = (self.host, self.port, self.database, self.user, self.password)
+        return ":".join(escape(field) for field in fields) + "\n"
+
+
+@contextlib.contextmanager
+def passfile(directory: str, connection: Connection) -> Iterator[str]:
+    """A 0600 PGPASSFILE in `directory` for the time of the block, then removed. Raises OSError."""
+    fd, path = tempfile.mkstemp(dir=directory, prefix=".pgpass-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(connection.passfile_line())
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def last_lines(text: str, count: int = 15) -> list[str]:
+    return list(deque(text.splitlines(), maxlen=count))
+
+
+@dataclasses.dataclass
+class Backup:
+    """One dump: where, how big (bytes), how long (seconds)."""
+
+    path: str
+    size: int
+    seconds: float
+    database: str
+
+
+def database_size(command: list[str], env: dict[str, str], timeout: float) -> int | None:
+    """Bytes the database holds, from `command` (prints an integer); None when no command is given.
+
+    Raises DeployError when it fails (a wrong password shows here first) or prints no number.
+    """
+    if not command:
+        return None
+    try:
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise DeployError(f"cannot run `{command[0]}` to measure the database: {err}", stage="backup") from err
+    if proc.returncode != 0:
+        raise DeployError(
+            f"`{' '.join(command[:2])} ...` could not read the database's size (exit {proc.returncode}):\n"
+            + "\n".join(last_lines(proc.stderr)),
+            stage="backup",
+        )
+    try:
+        return int(proc.stdout.strip())
+    except ValueError:
+        raise DeployError(f"`{command[0]}` printed no size: {proc.stdout.strip()[:200]!r}", stage="backup") from None
+
+
+def dump(command: list[str], env: dict[str, str], backup_dir: str, name: str, timeout: float, database: str) -> Backup:
+    """Run `command`, its stdout into BACKUP_DIR/NAME.dump (0600); nothing is left on failure.
+
+    Raises DeployError (stage backup) with the command's last lines of stderr when it cannot
+    start, fails, or runs past `timeout` seconds.
+    """
+    final = os.path.join(backup_dir, name + SUFFIX)
+    fd, partial = tempfile.mkstemp(dir=backup_dir, prefix=f".{name}-", suffix=".partial")
+    started = time.monotonic()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                proc = subprocess.run(
+                    command, env=env, stdout=out, stderr=subprocess.PIPE, timeout=timeout, check=False
+                )
+            except FileNotFoundError as err:
+                raise DeployError(
+                    f"cannot run `{command[0]}`: {err.strerror}. Install it on the host (PostgreSQL's client: "
+                    "postgresql-client) or set deploy_db_backup_command",
+                    stage="backup",
+                ) from err
+            except subprocess.TimeoutExpired as err:
+                raise DeployError(
+                    f"`{command[0]}` was killed at its timeout of {timeout:.0f}s", stage="backup"
+                ) from err
+            if proc.returncode != 0:
+                stderr = proc.stderr.decode(errors="replace")
+                raise DeployError(
+                    f"`{command[0]}` exited {proc.returncode}:\n" + "\n".join(last_lines(stderr)), stage="backup"
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    return Backup(final, os.path.getsize(final), round(time.monotonic() - started, 2), database)
+
+
+def check_room(size: int | None, backup_dir: str, headroom_mb: int, database: str) -> None:
+    """Refuse when the database (`size` bytes) and `headroom_mb` do not fit in the free space. Raises DeployError."""
+    if size is None:
+        return
+    free = free_mib(backup_dir)
+    wanted = -(-size // MIB) + headroom_mb
+    if wanted > free:
+        raise DeployError(
+            f"database {database} holds {-(-size // MIB)} MiB and only {free} MiB are free in {backup_dir} "
+            f"(with deploy_db_backup_headroom_mb {headroom_mb}): free some space, move deploy_db_backup_dir, "
+            "or set deploy_db_backup: false for this deploy",
+            stage="backup",
+        )
+
+
+def prune(backup_dir: str, keep: int) -> list[str]:
+    """Remove all but the newest `keep` dumps (names are release IDs: UTC times); return the removed paths."""
+    dumps = sorted(name for name in os.listdir(backup_dir) if name.endswith(SUFFIX) and not name.startswith("."))
+    doomed = [os.path.join(backup_dir, name) for name in dumps[: max(len(dumps) - max(keep, 1), 0)]]
+    for path in doomed:
+        os.unlink(path)
+    return doomed

@@ -1,0 +1,232 @@
+#!/usr/bin/python
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Dump the app's database before a release's migrations."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_backup
+short_description: Dump the app's database before a release's migrations
+description:
+  - Measures the database (O(size_command)) and refuses when it does not fit in the free space of
+    O(backup_dir) with O(headroom_mb) to spare, then runs O(command), whose stdout becomes
+    C(BACKUP_DIR/RELEASE_ID.dump) (mode 0600, root). A failed dump leaves no file behind.
+  - The connection goes to the commands as libpq's C(PGHOST), C(PGPORT), C(PGDATABASE), C(PGUSER)
+    and a 0600 C(PGPASSFILE) in C(DEPLOY_TO/.deployctl) removed afterwards; the password is never in
+    an argv or the environment.
+  - The dump is recorded with the release (C(backup) in its state) and in the journal; older dumps
+    beyond O(keep) are removed.
+version_added: 0.1.0
+author: deployctl contributors
+extends_documentation_fragment:
+  - deployctl.core.deploy
+  - deployctl.core.deploy.journal
+options:
+  release_id:
+    description: The release whose migrations the dump precedes; it names the file.
+    type: str
+    required: true
+  connection:
+    description:
+      - The database, as O(connection.url) or as its parts.
+    type: dict
+    required: true
+    suboptions:
+      url:
+        description: V(postgres://user:password@host:port/database), URL-encoded (no_log).
+        type: str
+      adapter:
+        description: As in Rails' C(database.yml); anything but V(postgresql) or V(postgis) is refused.
+        type: str
+      host:
+        description: The database server.
+        type: str
+      port:
+        description: Its port (5432 when omitted).
+        type: int
+      database:
+        description: The database's name.
+        type: str
+      name:
+        description: Same as O(connection.database) (the key of a C(deploy_config) database mapping).
+        type: str
+      username:
+        description: The role to connect as.
+        type: str
+      user:
+        description: Same as O(connection.username).
+        type: str
+      password:
+        description: Its password (no_log).
+        type: str
+  command:
+    description: The dump command (argv, run as root); it writes the dump to its stdout.
+    type: list
+    elements: str
+    default: [pg_dump, --format=custom, --no-owner, --no-privileges]
+  size_command:
+    description: Prints the database's size in bytes; empty skips the free space check.
+    type: list
+    elements: str
+    default: [psql, -XAtq, -c, SELECT pg_database_size(current_database())]
+  backup_dir:
+    description:
+      - Where dumps are kept (created mode 0700, root; not a symbolic link), by default C(DEPLOY_TO/shared/backups).
+    type: path
+  keep:
+    description: How many dumps to keep (the newest).
+    type: int
+    default: 5
+  headroom_mb:
+    description: MiB that must stay free besides the database's size.
+    type: int
+    default: 64
+  timeout:
+    description: Seconds after which the dump is killed.
+    type: int
+    default: 3600
+  schema_version:
+    description: The schema version the dump holds (the live release's newest migration), recorded with it.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Nothing runs; the result names the file that would be written.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Dump the database before the migrations
+  deployctl.core.db_backup:
+    deploy_to: /srv/shop
+    release_id: 20261126T145204Z
+    connection:
+      url: "{{ vault_database_url }}"
+    schema_version: "20240201000000"
+"""
+
+RETURN = r"""
+backup:
+  description:
+    - The dump, with C(path), C(size) (bytes), C(seconds), C(database) and C(schema_version).
+  returned: success
+  type: dict
+removed:
+  description: Older dumps removed (beyond O(keep)).
+  returned: success
+  type: list
+  elements: str
+stage:
+  description: V(backup) on failure.
+  returned: failure
+  type: str
+"""
+
+import os
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deployctl.core.plugins.module_utils._db_backup import (
+    SUFFIX,
+    Connection,
+    check_room,
+    database_size,
+    dump,
+    passfile,
+    prune,
+)
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
+
+
+def backup_directory(path: str) -> None:
+    """Create `path` (0700, root) or make it so; refuse a symbolic link (shared/ belongs to the app user)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o700)
+        info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise DeployError(
+            f"{path} is not a directory (a symbolic link is refused): remove it or set deploy_db_backup_dir",
+            stage="backup",
+        )
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o700)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "deploy_to": {"type": "path", "required": True},
+            "release_id": {"type": "str", "required": True},
+            # Only the secrets are no_log: a whole no_log dict would censor the database's
+            # name wherever it appears (paths, messages).
+            "connection": {
+                "type": "dict",
+                "required": True,
+                "options": {
+                    "url": {"type": "str", "no_log": True},
+                    "adapter": {"type": "str"},
+                    "host": {"type": "str"},
+                    "port": {"type": "int"},
+                    "database": {"type": "str"},
+                    "name": {"type": "str"},
+                    "username": {"type": "str"},
+                    "user": {"type": "str"},
+                    "password": {"type": "str", "no_log": True},
+                },
+            },
+            "command": {
+                "type": "list",
+                "elements": "str",
+                "default": ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"],
+            },
+            "size_command": {
+                "type": "list",
+                "elements": "str",
+                "default": ["psql", "-XAtq", "-c", "SELECT pg_database_size(current_database())"],
+            },
+            "backup_dir": {"type": "path"},
+            "keep": {"type": "int", "default": 5},
+            "headroom_mb": {"type": "int", "default": 64},
+            "timeout": {"type": "int", "default": 3600},
+            "schema_version": {"type": "str"},
+            "host_label": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    layout = Layout(params["deploy_to"])
+    release_id = params["release_id"]
+    backup_dir = params["backup_dir"] or os.path.join(layout.shared, "backups")
+    try:
+        connection = Connection.parse(params["connection"])
+        if module.check_mode:
+            module.exit_json(changed=True, msg=f"would dump {connection.database} to {backup_dir}/{release_id}{SUFFIX}")
+        backup_directory(backup_dir)
+        with passfile(layout.meta, connection) as pgpass:
+            env = connection.environment(pgpass)
+            size = database_size(params["size_command"], env, timeout=60)
+            check_room(size, backup_dir, params["headroom_mb"], connection.database)
+            made = dump(params["command"], env, backup_dir, release_id, params["timeout"], connection.database)
+        removed = prune(backup_dir, params["keep"])
+        record = {**made.__dict__, "schema_version": params["schema_version"]}
+        store = ReleaseStore(layout, params["host_label"])
+        if store.get(release_id):
+            store.update(release_id, backup=record)
+        store.journal("backup", release_id, path=made.path, size=made.size, seconds=made.seconds)
+    except DeployError as err:
+        module.fail_json(msg=f"backup: {err.msg}", input_error=err.input_error, **{"stage": "backup", **err.details})
+    except OSError as err:
+        module.fail_json(msg=f"backup: {err}", stage="backup")
+    module.exit_json(changed=True, backup=record, removed=removed)
+
+
+if __name__ == "__main__":
+    main()

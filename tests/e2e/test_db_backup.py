@@ -1,0 +1,75 @@
+"""A dump of the database before the migrations: taken, recorded, root-only; and when it cannot be
+taken, nothing is migrated, nothing switched, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import DEPLOY_TO, Fleet
+from tests.e2e.test_cli import ENV, deployctl
+
+BACKUPS = f"{DEPLOY_TO}/shared/backups"
+
+
+@pytest.fixture
+def on_v1(fleet: Fleet) -> dict[str, str]:
+    """Every host serving v1 (deployed over whatever was live): a deploy of v2 then brings a migration.
+
+    Returns the live release per host."""
+    run = deployctl("deploy", ENV, "--ref", "v1")
+    assert run.rc == 0, run.out + run.err
+    return {host: fleet.current(host) for host in fleet.hosts}
+
+
+def test_a_deploy_with_a_migration_dumps_the_database_first(fleet: Fleet, commits, on_v1, vault_secrets):
+    run = deployctl("deploy", ENV, "--ref", "v2", "--json")
+    assert run.rc == 0, run.out + run.err
+    migrator = "web1"
+    release = fleet.current(migrator)
+    dump = f"{BACKUPS}/{release}.dump"
+    assert fleet.ssh(migrator, f"stat -c '%a %U' {BACKUPS} {dump}").split() == ["700", "root", "600", "root"]
+    # A real pg_dump archive of the app's database.
+    listing = fleet.ssh(migrator, f"pg_restore -l {dump}")
+    assert "TABLE public notes" in listing
+    record = fleet.records(migrator)[release]
+    v1_schema = fleet.records(migrator)[on_v1[migrator]]["schema_version"]
+    assert record["backup"]["path"] == dump and record["backup"]["schema_version"] == v1_schema
+    assert record["backup"]["size"] > 0 and record["backup"]["database"] == "sample"
+    assert "backup" in [line["event"] for line in fleet.journal(migrator)]
+    assert fleet.ssh("web2", f"ls {BACKUPS} 2>/dev/null | wc -l").strip() == "0", "one dump per deploy"
+    secret = vault_secrets["vault_sample_db_password"]
+    assert secret not in run.out + run.err
+    assert secret not in fleet.ssh(migrator, f"cat {DEPLOY_TO}/.deployctl/journal.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (
+            {"deploy_db_backup_connection": {"host": "db.e2e.internal", "database": "sample", "username": "sample",
+                                             "password": "wrong-password"}},
+            'password authentication failed for user "sample"',
+        ),
+        ({"deploy_db_backup_headroom_mb": 100_000_000}, "only"),
+    ],
+    ids=["wrong password", "too little free space"],
+)  # fmt: skip
+def test_a_backup_that_cannot_be_taken_stops_before_the_migrations(fleet: Fleet, commits, on_v1, extra, words):
+    before = {host: fleet.current(host) for host in fleet.hosts}
+    leftovers = fleet.ssh("web1", f"ls -A {BACKUPS} 2>/dev/null || true").split()
+    schema = fleet.schema_migrations("web1")
+
+    run = deployctl("deploy", ENV, "--ref", "v2", "-e", json.dumps(extra), "--json")
+
+    assert run.rc == 1, run.out + run.err
+    for result in run.hosts.values():
+        assert (result["outcome"], result["stage"]) == ("aborted", "backup"), result
+        assert words in result["message"]
+    assert fleet.schema_migrations("web1") == schema, "no migration ran"
+    for host in fleet.hosts:
+        assert fleet.current(host) == before[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+    assert fleet.ssh("web1", f"ls -A {BACKUPS} 2>/dev/null || true").split() == leftovers, "no partial dump left"
+    assert not fleet.ssh("web1", f"ls -A {DEPLOY_TO}/.deployctl | grep pgpass || true").strip()
