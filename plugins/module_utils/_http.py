@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -14,7 +17,9 @@ from dataclasses import dataclass
 class HealthCheck:
     """What counts as healthy: an answer from `url` with one of the `status` codes whose body
     contains `body_contains` (when given), within `deadline` seconds, trying every `interval`
-    seconds, each request allowed `timeout` seconds."""
+    seconds, each request allowed `timeout` seconds. Requests use `method` (GET or HEAD), send
+    `host` as the Host header when given (a name-based virtual host behind a proxy on the
+    host), and check an https URL's certificate unless `validate_certs` is false."""
 
     url: str
     status: tuple[int, ...] = (200,)
@@ -22,11 +27,26 @@ class HealthCheck:
     deadline: float = 60
     interval: float = 1
     timeout: float = 5
+    method: str = "GET"
+    host: str | None = None
+    validate_certs: bool = True
+
+    @classmethod
+    def from_params(cls, params: Mapping, prefix: str = "") -> HealthCheck:
+        """The check a module's options describe: url, status, body_contains... each named PREFIX + field."""
+        values = {field.name: params[prefix + field.name] for field in dataclasses.fields(cls)}
+        return cls(**{**values, "status": tuple(values["status"])})
 
     def problem(self) -> str:
-        """Why the check cannot be made (a URL that is not http or https), or ''."""
+        """Why the check cannot be made (a URL that is not http or https, a body to find in
+        the answer to a HEAD request), or ''."""
         if not self.url.startswith(("http://", "https://")):
             return f"url {self.url!r} must start with http:// or https://"
+        if self.method == "HEAD" and self.body_contains:
+            return (
+                "a HEAD request gets no body to find the deployed commit in: use GET, "
+                "or set deploy_health_expect_revision: false"
+            )
         return ""
 
     def run(self) -> dict:
@@ -42,7 +62,7 @@ class HealthCheck:
         while True:
             attempts += 1
             sent = time.monotonic()
-            code, body, error = probe(self.url, self.timeout)
+            code, body, error = probe(self.url, self.timeout, self.method, self.host, self.validate_certs)
             latency_ms = round((time.monotonic() - sent) * 1000, 1)
             if code is not None:
                 # Any status may be the healthy one (a listed 503 included): judge it here.
@@ -72,15 +92,20 @@ class HealthCheck:
         )
 
 
-def probe(url: str, timeout: float) -> tuple[int | None, str, str]:
+def probe(
+    url: str, timeout: float, method: str = "GET", host: str | None = None, validate_certs: bool = True
+) -> tuple[int | None, str, str]:
     """One request: (status, body, error).
 
     status is None and error says why when no answer came (refused, timed out after
-    `timeout` seconds); otherwise error is empty, whatever the status.
+    `timeout` seconds, a certificate that does not validate); otherwise error is empty,
+    whatever the status.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": "deployctl-http-check"})  # noqa: S310 - scheme checked by HealthCheck.problem()
+    headers = {"User-Agent": "deployctl-http-check", **({"Host": host} if host else {})}
+    request = urllib.request.Request(url, headers=headers, method=method)  # noqa: S310 - scheme checked by HealthCheck.problem()
+    context = None if validate_certs else ssl._create_unverified_context()  # noqa: S323 - the user's choice
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked by HealthCheck.problem()
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 - scheme checked by HealthCheck.problem()
             return response.status, response.read(4096).decode("utf-8", errors="replace"), ""
     except urllib.error.HTTPError as err:
         return err.code, err.read(4096).decode("utf-8", errors="replace"), ""

@@ -43,6 +43,18 @@ options:
     description: Seconds one request may take.
     type: float
     default: 5
+  method:
+    description: The request's method; V(HEAD) gets no body, so it cannot be combined with O(body_contains).
+    type: str
+    choices: [GET, HEAD]
+    default: GET
+  host:
+    description: Host header to send, for a name-based virtual host (the URL then names the address).
+    type: str
+  validate_certs:
+    description: Check the certificate of an https URL; false accepts a self-signed one.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -106,11 +118,14 @@ def main() -> None:
             "deadline": {"type": "float", "default": 60},
             "interval": {"type": "float", "default": 1},
             "timeout": {"type": "float", "default": 5},
+            "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
+            "host": {"type": "str"},
+            "validate_certs": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
     p = module.params
-    health = HealthCheck(p["url"], tuple(p["status"]), p["body_contains"], p["deadline"], p["interval"], p["timeout"])
+    health = HealthCheck.from_params(p)
     if health.problem():
         module.fail_json(msg=health.problem())
     result = health.run()

@@ -272,6 +272,18 @@ options:
     description: Seconds one request of the health check may take.
     type: float
     default: 5
+  health_method:
+    description: Method of the health check's requests (V(HEAD) cannot be combined with O(health_body_contains)).
+    type: str
+    choices: [GET, HEAD]
+    default: GET
+  health_host:
+    description: Host header of the health check's requests (a name-based virtual host).
+    type: str
+  health_validate_certs:
+    description: Check the certificate of an https O(health_url); false accepts a self-signed one.
+    type: bool
+    default: true
   revert:
     description:
       - For O(state=active), when the restart or the health check fails after C(current) was
@@ -588,6 +600,9 @@ def main() -> None:
             "health_deadline": {"type": "float", "default": 60},
             "health_interval": {"type": "float", "default": 1},
             "health_timeout": {"type": "float", "default": 5},
+            "health_method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
+            "health_host": {"type": "str"},
+            "health_validate_certs": {"type": "bool", "default": True},
             "revert": {"type": "bool", "default": False},
             "revert_health_deadline": {"type": "float", "default": 120},
             "outage_since": {"type": "float"},
@@ -659,14 +674,7 @@ def go_live_request(params: dict) -> GoLive:
     """The GoLive of a state=active call, from the module's parameters; raises InputError for a bad health_url."""
     health = None
     if params["health_url"]:
-        health = HealthCheck(
-            params["health_url"],
-            tuple(params["health_status"]),
-            params["health_body_contains"],
-            params["health_deadline"],
-            params["health_interval"],
-            params["health_timeout"],
-        )
+        health = HealthCheck.from_params(params, prefix="health_")
         if health.problem():
             raise InputError(health.problem())
     return GoLive(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,11 +36,19 @@ class Handler(BaseHTTPRequestHandler):
                 code, body = 503, "starting"
         elif parts[0] == "slow":
             time.sleep(1)
+        elif parts[0] == "vhost":
+            # A name-based virtual host: only shop.example answers 200.
+            code = 200 if self.headers.get("Host") == "shop.example" else 404
+            body = f"{self.command} for {self.headers.get('Host')}"
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_HEAD(self) -> None:
+        Handler.seen["HEAD"] += 1
+        self.do_GET()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -81,3 +91,53 @@ def test_http_check(case: dict[str, Any], server: str, closed: str) -> None:
         assert result["elapsed"] <= args.get("deadline", 60) + args.get("timeout", 5)
         assert took < args.get("deadline", 60) + args.get("timeout", 5) + 1
         assert result["changed"] is False
+
+
+def test_the_host_header_reaches_a_name_based_virtual_host(server: str) -> None:
+    without = run_module(http_check, {"url": f"{server}/vhost", "deadline": 0.5})
+    assert (without["failed"], without["status"]) == (True, 404)
+
+    result = run_module(http_check, {"url": f"{server}/vhost", "host": "shop.example", "body_contains": "GET for"})
+    assert (result.get("failed"), result["status"], result["body"]) == (None, 200, "GET for shop.example")
+
+
+def test_a_head_request_is_made_and_cannot_look_for_a_body(server: str) -> None:
+    before = Handler.seen["HEAD"]
+    result = run_module(http_check, {"url": f"{server}/up", "method": "HEAD"})
+    assert (result.get("failed"), result["status"], Handler.seen["HEAD"]) == (None, 200, before + 1)
+
+    refused = run_module(http_check, {"url": f"{server}/up", "method": "HEAD", "body_contains": "abc"})
+    assert refused["failed"] is True
+    assert refused["msg"] == (
+        "a HEAD request gets no body to find the deployed commit in: use GET, "
+        "or set deploy_health_expect_revision: false"
+    )
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same server over https with a self-signed certificate (made with openssl)."""
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_self_signed_certificate_fails_unless_validate_certs_is_false(https_server: str) -> None:
+    checked = run_module(http_check, {"url": f"{https_server}/up", "deadline": 0.5})
+    assert checked["failed"] is True and "CERTIFICATE_VERIFY_FAILED" in checked["error"]
+
+    accepted = run_module(http_check, {"url": f"{https_server}/up", "validate_certs": False})
+    assert (accepted.get("failed"), accepted["status"]) == (None, 200)

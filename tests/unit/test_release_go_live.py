@@ -31,10 +31,13 @@ class App(BaseHTTPRequestHandler):
     """Answers for the release `current` points at under App.deploy_to."""
 
     deploy_to: ClassVar[Path]
+    vhost: ClassVar[str] = ""  # when set, other Host headers get 404 (a name-based virtual host)
 
     def do_GET(self) -> None:
         target = Path(os.path.realpath(App.deploy_to / "current"))
         code, body = (500, "boom") if (target / "BROKEN").exists() else (200, f"revision {target.name}")
+        if App.vhost and self.headers.get("Host") != App.vhost:
+            code, body = 404, "no such site"
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(data)))
@@ -228,3 +231,18 @@ def test_a_build_that_succeeds_is_published_in_the_same_call(open_deploy_to: Pat
     assert result["path"] == str(open_deploy_to / "releases" / R1)
     assert (open_deploy_to / "releases" / R1 / "REVISION").is_file()
     assert state_of(open_deploy_to, R1) == "built"
+
+
+def test_the_host_header_goes_with_the_check_and_with_the_revert_check(
+    deploy_to: Path, app: str, r1_live: Path, systemd: FakeCommands
+) -> None:
+    App.vhost = "shop.example"
+    try:
+        (deploy_to / "releases" / R2 / "BROKEN").touch()
+        result = go_live(deploy_to, R2, app, r1_live, health_host="shop.example")
+    finally:
+        App.vhost = ""
+
+    assert result["failed"] is True and result["health"]["status"] == 500, "the new release answered the site"
+    assert result["revert"]["health"]["healthy"] is True, "the previous release answered the site again"
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
