@@ -20,13 +20,10 @@ def is_allowed(version: str, holders: Iterable[str], patterns: Sequence[str]) ->
 
 def refusal(version: str, commit: str, holders: Sequence[str], patterns: Sequence[str]) -> str:
     """The message for a ref that is not allowed: what was asked, what holds it, what is allowed, the way out."""
-    where = (
-        f"it is on {', '.join(holders[:5])}{' ...' if len(holders) > 5 else ''}"
-        if holders
-        else "no branch or tag holds it"
-    )
+    shown = ", ".join(holders[:5]) + (" ..." if len(holders) > 5 else "")
+    where = f"its commit is only on {shown}" if holders else "no branch or tag holds its commit"
     return (
         f"ref {version!r} (commit {commit[:12]}) may not be deployed to this environment: deploy_allowed_refs is "
-        f"{list(patterns)} and {where}. Deploy a commit of an allowed branch or tag, or override with "
-        "-e '{\"deploy_allowed_refs\": []}' if this deploy is meant"
+        f"{list(patterns)} and {where}. Deploy a commit of an allowed branch or tag; to deploy this one anyway, "
+        "pass -e '{\"deploy_allowed_refs\": []}'"
     )

@@ -21,6 +21,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
 from ansible_collections.deployctl.core.plugins.module_utils._files import free_mib
@@ -118,6 +119,21 @@ def last_lines(text: str, count: int = 15) -> list[str]:
     return list(deque(text.splitlines(), maxlen=count))
 
 
+def run_client(
+    argv: list[str], env: dict[str, str], timeout: float, stage: str, install: str, **streams: Any
+) -> subprocess.CompletedProcess:
+    """Run a database client; raise DeployError (at `stage`) when it is missing (`install` says how to
+    get it) or runs past `timeout` seconds. Its exit status is the caller's to judge."""
+    try:
+        return subprocess.run(argv, env=env, timeout=timeout, check=False, **streams)
+    except FileNotFoundError as err:
+        raise DeployError(
+            f"cannot run `{argv[0]}`: {err.strerror}. Install it on the host {install}", stage=stage
+        ) from err
+    except subprocess.TimeoutExpired as err:
+        raise DeployError(f"`{argv[0]}` was killed at its timeout of {timeout:.0f}s", stage=stage) from err
+
+
 @dataclasses.dataclass
 class Backup:
     """One dump: where, how big (bytes), how long (seconds)."""
@@ -162,20 +178,15 @@ def dump(command: list[str], env: dict[str, str], backup_dir: str, name: str, ti
     started = time.monotonic()
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                proc = subprocess.run(
-                    command, env=env, stdout=out, stderr=subprocess.PIPE, timeout=timeout, check=False
-                )
-            except FileNotFoundError as err:
-                raise DeployError(
-                    f"cannot run `{command[0]}`: {err.strerror}. Install it on the host (PostgreSQL's client: "
-                    "postgresql-client) or set deploy_db_backup_command",
-                    stage="backup",
-                ) from err
-            except subprocess.TimeoutExpired as err:
-                raise DeployError(
-                    f"`{command[0]}` was killed at its timeout of {timeout:.0f}s", stage="backup"
-                ) from err
+            proc = run_client(
+                command,
+                env,
+                timeout,
+                "backup",
+                "(PostgreSQL's client: postgresql-client) or set deploy_db_backup_command",
+                stdout=out,
+                stderr=subprocess.PIPE,
+            )
             if proc.returncode != 0:
                 stderr = proc.stderr.decode(errors="replace")
                 raise DeployError(
@@ -189,6 +200,21 @@ def dump(command: list[str], env: dict[str, str], backup_dir: str, name: str, ti
             os.unlink(partial)
         raise
     return Backup(final, os.path.getsize(final), round(time.monotonic() - started, 2), database)
+
+
+def database_schema(command: list[str], env: dict[str, str], timeout: float) -> str | None:
+    """The schema version the database is at, from `command` (Rails' schema_migrations by default).
+
+    None when no command is given, or it fails (no such table yet) or prints nothing: the
+    caller then records what the releases say. Never raises.
+    """
+    if not command:
+        return None
+    try:
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def check_room(size: int | None, backup_dir: str, headroom_mb: int, database: str) -> None:
@@ -213,3 +239,32 @@ def prune(backup_dir: str, keep: int) -> list[str]:
     for path in doomed:
         os.unlink(path)
     return doomed
+
+
+def restore(command: list[str], env: dict[str, str], path: str, database: str, timeout: float) -> float:
+    """Restore the dump at `path` with `command`, whose `{file}` and `{database}` are filled in; the seconds it took.
+
+    Raises DeployError (stage restore) when the dump is missing, or the command cannot start,
+    fails or runs past `timeout` seconds (pg_restore --single-transaction then leaves the
+    database as it was).
+    """
+    if not os.path.isfile(path):
+        raise DeployError(f"the dump {path} is not there (removed by hand, or kept on another host)", stage="restore")
+    argv = [arg.replace("{file}", path).replace("{database}", database) for arg in command]
+    started = time.monotonic()
+    proc = run_client(
+        argv,
+        env,
+        timeout,
+        "restore",
+        "(postgresql-client) or set deploy_db_restore_command",
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise DeployError(
+            f"`{argv[0]}` exited {proc.returncode}; the database is as it was (one transaction):\n"
+            + "\n".join(last_lines(proc.stderr)),
+            stage="restore",
+        )
+    return round(time.monotonic() - started, 2)

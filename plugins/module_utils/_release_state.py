@@ -81,12 +81,17 @@ class ReleaseStore:
         return [r for r in records if r]
 
     def previous_good(self, exclude: str | None) -> dict | None:
-        """The newest good release other than `exclude`: the rollback target."""
+        """The newest good release other than `exclude` that once served (was activated): the rollback target.
+
+        A release that was built but never went live (its deploy was interrupted, or stopped at
+        the migrations) never proved it runs: it is no rollback target.
+        """
         candidates = [
             r
             for r in self.all()
             if r["id"] != exclude
             and r.get("state") in ROLLBACK_TARGET_STATES
+            and r.get("activated_at")
             and os.path.isdir(self.layout.release(r["id"]))
         ]
         return candidates[-1] if candidates else None

@@ -1,15 +1,18 @@
 #!/usr/bin/python
 # Copyright: deployctl contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Dump the app's database before a release's migrations."""
+"""Dump the app's database before a release's migrations, or restore such a dump."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: db_backup
-short_description: Dump the app's database before a release's migrations
+short_description: Dump the app's database before a release's migrations, or restore such a dump
 description:
+  - O(state=restored) restores the dump at O(path) with O(restore_command) (by default C(pg_restore --clean
+    --if-exists --single-transaction) into the same database), with the same connection handling; a failed
+    restore leaves the database as it was. The app must be stopped first (the rollback does it).
   - Measures the database (O(size_command)) and refuses when it does not fit in the free space of
     O(backup_dir) with O(headroom_mb) to spare, then runs O(command), whose stdout becomes
     C(BACKUP_DIR/RELEASE_ID.dump) (mode 0600, root). A failed dump leaves no file behind.
@@ -24,10 +27,33 @@ extends_documentation_fragment:
   - deployctl.core.deploy
   - deployctl.core.deploy.journal
 options:
+  state:
+    description: V(dumped) takes a dump; V(restored) restores O(path).
+    type: str
+    choices: [dumped, restored]
+    default: dumped
   release_id:
-    description: The release whose migrations the dump precedes; it names the file.
+    description:
+      - The release whose migrations the dump precedes; it names the file (O(state=dumped)), or the release the
+        restore is for (journal).
     type: str
     required: true
+  path:
+    description: The dump to restore, for O(state=restored).
+    type: path
+  restore_command:
+    description: The restore command (argv, run as root); C({file}) and C({database}) are filled in.
+    type: list
+    elements: str
+    default:
+      - pg_restore
+      - --clean
+      - --if-exists
+      - --single-transaction
+      - --no-owner
+      - --no-privileges
+      - "--dbname={database}"
+      - "{file}"
   connection:
     description:
       - The database, as O(connection.url) or as its parts.
@@ -71,6 +97,14 @@ options:
     type: list
     elements: str
     default: [psql, -XAtq, -c, SELECT pg_database_size(current_database())]
+  schema_command:
+    description:
+      - Prints the schema version the database is at (the newest row of Rails' C(schema_migrations)); recorded with
+        the dump, so that a restore knows which release it fits. When it prints nothing or fails (no such table),
+        O(schema_version) is recorded instead. Empty skips it.
+    type: list
+    elements: str
+    default: [psql, -XAtq, -c, SELECT max(version) FROM schema_migrations]
   backup_dir:
     description:
       - Where dumps are kept (created mode 0700, root; not a symbolic link), by default C(DEPLOY_TO/shared/backups).
@@ -88,7 +122,7 @@ options:
     type: int
     default: 3600
   schema_version:
-    description: The schema version the dump holds (the live release's newest migration), recorded with it.
+    description: The schema version the releases say the database is at, recorded when O(schema_command) tells nothing.
     type: str
 attributes:
   check_mode:
@@ -119,8 +153,12 @@ removed:
   returned: success
   type: list
   elements: str
+restored:
+  description: With O(state=restored), the dump restored (C(path)) and how long it took (C(seconds)).
+  returned: success, state is restored
+  type: dict
 stage:
-  description: V(backup) on failure.
+  description: V(backup) (or V(restore) with O(state=restored)) on failure.
   returned: failure
   type: str
 """
@@ -134,10 +172,12 @@ from ansible_collections.deployctl.core.plugins.module_utils._db_backup import (
     SUFFIX,
     Connection,
     check_room,
+    database_schema,
     database_size,
     dump,
     passfile,
     prune,
+    restore,
 )
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -160,11 +200,48 @@ def backup_directory(path: str) -> None:
     os.chmod(path, 0o700)
 
 
+def restore_dump(module: AnsibleModule, layout: Layout) -> None:
+    """state=restored: the dump at `path` back into the database; exits the module."""
+    params = module.params
+    path = params["path"]
+    try:
+        connection = Connection.parse(params["connection"])
+        if module.check_mode:
+            module.exit_json(changed=True, msg=f"would restore {path} into {connection.database}")
+        with passfile(layout.meta, connection) as pgpass:
+            seconds = restore(params["restore_command"], connection.environment(pgpass), path, connection.database,
+                              params["timeout"])  # fmt: skip
+        ReleaseStore(layout, params["host_label"]).journal(
+            "db_restored", params["release_id"], path=path, seconds=seconds
+        )
+    except DeployError as err:
+        module.fail_json(msg=f"restore: {err.msg}", input_error=err.input_error, **{"stage": "restore", **err.details})
+    except OSError as err:
+        module.fail_json(msg=f"restore: {err}", stage="restore")
+    module.exit_json(changed=True, restored={"path": path, "seconds": seconds})
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "deploy_to": {"type": "path", "required": True},
+            "state": {"type": "str", "default": "dumped", "choices": ["dumped", "restored"]},
             "release_id": {"type": "str", "required": True},
+            "path": {"type": "path"},
+            "restore_command": {
+                "type": "list",
+                "elements": "str",
+                "default": [
+                    "pg_restore",
+                    "--clean",
+                    "--if-exists",
+                    "--single-transaction",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--dbname={database}",
+                    "{file}",
+                ],
+            },
             # Only the secrets are no_log: a whole no_log dict would censor the database's
             # name wherever it appears (paths, messages).
             "connection": {
@@ -192,6 +269,11 @@ def main() -> None:
                 "elements": "str",
                 "default": ["psql", "-XAtq", "-c", "SELECT pg_database_size(current_database())"],
             },
+            "schema_command": {
+                "type": "list",
+                "elements": "str",
+                "default": ["psql", "-XAtq", "-c", "SELECT max(version) FROM schema_migrations"],
+            },
             "backup_dir": {"type": "path"},
             "keep": {"type": "int", "default": 5},
             "headroom_mb": {"type": "int", "default": 64},
@@ -200,11 +282,14 @@ def main() -> None:
             "host_label": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
+        required_if=[("state", "restored", ["path"])],
     )
     params = module.params
     layout = Layout(params["deploy_to"])
     release_id = params["release_id"]
     backup_dir = params["backup_dir"] or os.path.join(layout.shared, "backups")
+    if params["state"] == "restored":
+        restore_dump(module, layout)
     try:
         connection = Connection.parse(params["connection"])
         if module.check_mode:
@@ -214,9 +299,10 @@ def main() -> None:
             env = connection.environment(pgpass)
             size = database_size(params["size_command"], env, timeout=60)
             check_room(size, backup_dir, params["headroom_mb"], connection.database)
+            schema = database_schema(params["schema_command"], env, timeout=60) or params["schema_version"]
             made = dump(params["command"], env, backup_dir, release_id, params["timeout"], connection.database)
         removed = prune(backup_dir, params["keep"])
-        record = {**made.__dict__, "schema_version": params["schema_version"]}
+        record = {**made.__dict__, "schema_version": schema}
         store = ReleaseStore(layout, params["host_label"])
         if store.get(release_id):
             store.update(release_id, backup=record)

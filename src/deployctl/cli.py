@@ -78,6 +78,8 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     extravars: Callable[[argparse.Namespace], dict[str, Any]] = _no_extravars
     check: bool = False
+    # Whether its playbook reads secrets: without, no password is asked for when none is given.
+    needs_vault: bool = True
 
 
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +95,38 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", metavar="RELEASE", help="release ID to go back to (default: the previous good one)")
+    parser.add_argument(
+        "--restore-db",
+        action="store_true",
+        help="across a schema change: restore the database from the dump taken before the current release's "
+        "migrations (rows written since are lost; asks to confirm)",
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm --restore-db without asking (CI, AWX)")
     _serial_argument(parser)
+
+
+def _rollback_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    extravars: dict[str, Any] = {"deploy_rollback_to": args.to} if args.to else {}
+    if args.restore_db:
+        extravars["deploy_rollback_restore_db"] = True
+    return _with_serial(args, extravars)
+
+
+RESTORE_WARNING = (
+    "--restore-db puts the database back as it was before the current release's migrations: "
+    "every row written since then is lost"
+)
+
+
+def confirm_restore(args: argparse.Namespace) -> None:
+    """Ask before a rollback restores the database, unless --yes. Raises runner.InputError when not confirmed."""
+    if getattr(args, "command", "") != "rollback" or not args.restore_db or args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise runner.InputError(f"{RESTORE_WARNING}. Confirm with --yes (there is no terminal to ask on)")
+    answer = input(f"{RESTORE_WARNING}. Type yes to go on: ")
+    if answer.strip().lower() != "yes":
+        raise runner.InputError("the database restore was not confirmed: nothing was changed")
 
 
 def _serial_argument(parser: argparse.ArgumentParser) -> None:
@@ -161,14 +194,14 @@ COMMANDS = [
     Command(
         "rollback", "rollback.yml", "back to the previous good release", _ignore_run(progress.rollback_table),
         title=_of("Rollback"), arguments=_rollback_arguments,
-        extravars=lambda args: _with_serial(args, {"deploy_rollback_to": args.to} if args.to else {}),
+        extravars=_rollback_extravars,
     ),
     Command("releases", "releases.yml", "the releases on each host", _ignore_run(progress.releases_tables),
-            title=_of("Releases")),
+            title=_of("Releases"), needs_vault=False),
     Command("status", "status.yml", "current release, lock holder and health of each host",
-            _ignore_run(progress.status_table), title=_of("Status")),
+            _ignore_run(progress.status_table), title=_of("Status"), needs_vault=False),
     Command("unlock", "unlock.yml", "force a deploy lock open, saying why", _ignore_run(progress.unlock_table),
-            title=_of("Unlock"), arguments=_unlock_arguments, extravars=_unlock_extravars),
+            title=_of("Unlock"), arguments=_unlock_arguments, extravars=_unlock_extravars, needs_vault=False),
 ]  # fmt: skip
 
 
@@ -289,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     out = console_for(sys.stdout)
     document: dict[str, Any] = {"command": args.command, "check": command.check, "hosts": {}, "errors": []}
     try:
+        confirm_restore(args)
         env = runner.Environment.find(args.env)
         document.update(environment=env.name, inventory=str(env.inventory))
-        vaults = runner.Vaults.resolve(env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty())
+        vaults = runner.Vaults.resolve(
+            env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty(), required=command.needs_vault
+        )
         run, finished = execute(args, out, command.title(args, env.name), request_for(args, env, vaults))
     except runner.InputError as err:
         return finish(args, out, document, ExitCode.BAD_INPUT, [str(err)])

@@ -34,7 +34,10 @@ OUTCOME_STYLE = {
 }
 # Bookkeeping stages: their time counts in the total, they get no column of their own.
 UNLISTED_STAGES = {"preflight", "report", "unlock"}
-STAGE_ORDER = ["lock", "setup", "fetch", "build", "migrate", "switch", "restart", "verify", "cleanup", "revert"]
+STAGE_ORDER = [
+    "lock", "setup", "fetch", "build", "test", "backup", "migrate", "restore", "switch", "restart", "verify", "cleanup",
+    "revert",
+]  # fmt: skip
 
 
 def outcome_text(outcome: str) -> Text:

@@ -169,7 +169,13 @@ class Vaults:
 
     @classmethod
     def resolve(
-        cls, env: Environment, password_file: str | None, vault_ids: Sequence[str] = (), *, interactive: bool
+        cls,
+        env: Environment,
+        password_file: str | None,
+        vault_ids: Sequence[str] = (),
+        *,
+        interactive: bool,
+        required: bool = True,
     ) -> Vaults:
         """The passwords of every vault id given, and of the environment's own.
 
@@ -181,6 +187,9 @@ class Vaults:
           DEPLOYCTL_VAULT_PASSWORD_<ENV>, else DEPLOYCTL_VAULT_PASSWORD (the names of
           inventories/vault-env-client.py), else, when nothing else gave a password and the
           inventory has vault content, a prompt.
+        - required=False (commands that read no secret: status, releases, unlock): no prompt and
+          no refusal when nothing gives a password; Ansible decrypts a vault value only when a
+          task uses it.
         """
         # Taken out of the environment at once: ansible-runner copies all of it into its artifacts.
         taken = {name: os.environ.pop(name) for name in list(os.environ) if _is_password_variable(name)}
@@ -208,7 +217,7 @@ class Vaults:
             if name not in claimed and label not in passwords and LABEL.fullmatch(label):
                 passwords[label] = password
 
-        if not passwords and env.has_vault_content():
+        if not passwords and required and env.has_vault_content():
             if not interactive:
                 raise InputError(
                     f"the inventory {env.inventory} has vault-encrypted content: give --vault-password-file, "

@@ -315,3 +315,27 @@ def test_live_progress_shows_each_host_s_stage_task_and_times() -> None:
     web1, web2 = (next(line for line in text.splitlines() if f" {host} " in line) for host in ("web1", "web2"))
     assert "migrate" in web1 and run.hosts["web1"].task in web1 and "s in stage" in web1
     assert "build" in web2 and "waiting for the other hosts" in web2
+
+
+def test_rollback_restore_db_asks_first_and_passes_the_variable(
+    replaying: Callable[..., Requests], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = replaying("releases", 0)
+    # No terminal and no --yes: refused before anything runs.
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["rollback", "staging", "--restore-db"]) == ExitCode.BAD_INPUT
+    assert requests == []
+    assert "every row written since then is lost. Confirm with --yes" in " ".join(capsys.readouterr().err.split())
+
+    # A terminal: the answer decides.
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    assert cli.main(["rollback", "staging", "--restore-db"]) == ExitCode.BAD_INPUT
+    assert requests == [] and "not confirmed: nothing was changed" in capsys.readouterr().err
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    cli.main(["rollback", "staging", "--restore-db"])
+    cli.main(["rollback", "staging", "--restore-db", "--yes", "--to", "20261126T1525Z"])
+    assert [r.extravars for r in requests] == [
+        {"deploy_rollback_restore_db": True},
+        {"deploy_rollback_to": "20261126T1525Z", "deploy_rollback_restore_db": True},
+    ]

@@ -203,3 +203,22 @@ def test_the_command_says_what_a_vault_id_should_look_like(main_in: list[Request
     assert document["result"] == "bad_input" and main_in == []
     [error] = document["errors"]
     assert error.startswith("--vault-id 'prod': expected LABEL@SOURCE")
+
+
+@pytest.mark.parametrize(
+    "argv", [["status", "staging"], ["releases", "staging"], ["unlock", "staging", "--reason", "x"]]
+)
+def test_read_only_commands_need_no_vault_password(
+    main_in: list[Request], monkeypatch: pytest.MonkeyPatch, inventory: Path, argv: list[str]
+) -> None:
+    (inventory / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
+    (inventory / "group_vars" / "all" / "vault.yml").write_text("vault_x: !vault |\n  $ANSIBLE_VAULT;1.2;AES256;prod\n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setattr("deployctl.runner.getpass", no_getpass)
+
+    cli.main([*argv, "--json"])  # the stand-in run publishes no result: only the request matters here
+    [request] = main_in
+    assert request.vaults == Vaults(())
+    # A deploy still needs it: refused before anything runs.
+    assert cli.main(["deploy", "staging", "--ref", "v1", "--json"]) == 5
+    assert len(main_in) == 1

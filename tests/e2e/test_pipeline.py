@@ -52,6 +52,16 @@ class Pipeline:
         return [line for line in self.output.splitlines() if line.startswith(f"{job} ")]
 
 
+def known_hosts(fleet: Fleet) -> str:
+    """The hosts' SSH keys as `ssh-keyscan` gives them, for the SSH_KNOWN_HOSTS variable."""
+    ports = [str(v["ansible_port"]) for v in fleet.hosts.values()]
+    lines = []
+    for port in ports:
+        proc = subprocess.run(["ssh-keyscan", "-p", port, "127.0.0.1"], capture_output=True, text=True, check=True)
+        lines.append(proc.stdout)
+    return "".join(lines)
+
+
 def git(cwd: Path, *args: str) -> str:
     identity = ["-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
     return subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
@@ -78,6 +88,7 @@ class AppRepository:
             "DEPLOYCTL_VAULT_PASSWORD_STAGING": secrets["vault_password"],
             "DEPLOYCTL_VAULT_PASSWORD_PRODUCTION": secrets["vault_password"],
             "DEPLOY_SSH_KEY": {"type": "file", "values": {"*": targets.SSH_KEY.read_text()}},
+            "SSH_KNOWN_HOSTS": {"type": "file", "values": {"*": known_hosts(fleet)}},
             "STAGING_URL": f"http://127.0.0.1:{fleet.http_port('web1')}",
             "PRODUCTION_URL": f"http://127.0.0.1:{fleet.http_port('web2')}",
         }
@@ -97,7 +108,9 @@ class AppRepository:
         (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
         shutil.copy(INVENTORY / "group_vars/all/vault.yml", inventory / "group_vars/all/vault.yml")
         connection = yaml.safe_load((INVENTORY / "group_vars/all/connection.yml").read_text())
+        # As production has it: the key from the job's agent, host keys checked against SSH_KNOWN_HOSTS.
         connection.pop("ansible_ssh_private_key_file")
+        connection.pop("ansible_ssh_common_args")
         variables = yaml.safe_load((INVENTORY / "group_vars/all/vars.yml").read_text())
         variables.update(connection, deploy_repo_url=f"file:///srv/upstream/{UPSTREAM.name}", deploy_health_deadline=15)
         (inventory / "group_vars" / "all" / "vars.yml").write_text("---\n" + yaml.safe_dump(variables))

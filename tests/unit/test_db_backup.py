@@ -49,6 +49,7 @@ def tools(tmp_path: Path) -> dict[str, str]:
         "record": str(record),
         "pg_dump": script(tmp_path / "pg_dump", RECORDER % {"record": record, "tail": "print('PGDMP-data')"}),
         "psql": script(tmp_path / "psql", RECORDER % {"record": record, "tail": "print(1048576)"}),
+        "schema": script(tmp_path / "schema", "#!/bin/sh\necho 20240201000000\n"),
     }
 
 
@@ -61,6 +62,8 @@ def backup(deploy_to: Path, tools: dict[str, str], check_mode: bool = False, **o
         "connection": CONNECTION,
         "command": [tools["pg_dump"], "--format=custom"],
         "size_command": [tools["psql"], "-XAtq", "-c", "SELECT 1"],
+        "schema_command": [tools["schema"]],
+        "schema_version": "20240101000000",
         **overrides,
     }
     return run_module(db_backup, args, check_mode=check_mode)
@@ -84,6 +87,7 @@ def test_the_dump_is_a_root_only_file_and_the_password_went_only_through_a_0600_
     assert (os.stat(made).st_uid, os.stat(dumps).st_uid) == (0, 0)
     assert result["backup"]["path"] == str(made) and result["backup"]["size"] == len("PGDMP-data\n")
     assert result["backup"]["database"] == "shop"
+    assert result["backup"]["schema_version"] == "20240201000000", "the database's own schema, not the releases' idea"
     measured, dumped = calls(tools)
     for call in (measured, dumped):
         assert call["passfile"] == "db.internal:5433:shop:shop:p@ss\\:w\\\\rd%\n"
@@ -172,3 +176,63 @@ def test_check_mode_dumps_nothing(deploy_to: Path, tools: dict[str, str]) -> Non
 
     assert result["changed"] is True and "would dump shop" in result["msg"]
     assert calls(tools) == [] and not (deploy_to / "shared" / "backups").exists()
+
+
+def test_a_dump_is_restored_into_the_same_database_with_the_password_in_the_passfile_only(
+    deploy_to: Path, tools: dict[str, str], tmp_path: Path
+) -> None:
+    backup(deploy_to, tools)
+    made = deploy_to / "shared" / "backups" / f"{R1}.dump"
+    pg_restore = script(tmp_path / "pg_restore", RECORDER % {"record": tools["record"], "tail": ""})
+
+    result = backup(
+        deploy_to,
+        tools,
+        state="restored",
+        path=str(made),
+        restore_command=[pg_restore, "--dbname={database}", "{file}"],
+    )
+
+    assert not result.get("failed"), result.get("msg")
+    assert result["restored"]["path"] == str(made)
+    restored = calls(tools)[-1]
+    assert restored["argv"][1:] == ["--dbname=shop", str(made)]
+    assert restored["passfile"] == "db.internal:5433:shop:shop:p@ss\\:w\\\\rd%\n" and restored["passfile_mode"] == 0o600
+    assert PASSWORD not in json.dumps(restored["argv"]) + json.dumps(restored["env"])
+    assert not list((deploy_to / ".deployctl").glob(".pgpass-*"))
+
+
+def test_a_failed_restore_says_the_database_is_as_it_was(
+    deploy_to: Path, tools: dict[str, str], tmp_path: Path
+) -> None:
+    backup(deploy_to, tools)
+    failing = script(
+        tmp_path / "failing_restore", "#!/bin/sh\necho 'pg_restore: error: could not execute query' >&2\nexit 1\n"
+    )
+
+    result = backup(
+        deploy_to,
+        tools,
+        state="restored",
+        path=str(deploy_to / "shared" / "backups" / f"{R1}.dump"),
+        restore_command=[failing, "{file}"],
+    )
+
+    assert (result["failed"], result["stage"]) == (True, "restore")
+    assert result["msg"] == (
+        f"restore: `{failing}` exited 1; the database is as it was (one transaction):\n"
+        "pg_restore: error: could not execute query"
+    )
+
+
+def test_a_missing_dump_is_named(deploy_to: Path, tools: dict[str, str]) -> None:
+    result = backup(deploy_to, tools, state="restored", path="/srv/shop/shared/backups/gone.dump")
+
+    assert result["stage"] == "restore"
+    assert "the dump /srv/shop/shared/backups/gone.dump is not there" in result["msg"]
+
+
+def test_without_a_schema_table_the_releases_schema_is_recorded(deploy_to: Path, tools: dict[str, str]) -> None:
+    result = backup(deploy_to, tools, schema_command=["sh", "-c", "echo 'relation does not exist' >&2; exit 1"])
+
+    assert result["backup"]["schema_version"] == "20240101000000"

@@ -49,8 +49,8 @@ def test_a_commit_only_on_a_feature_branch_is_refused_naming_where_it_is(
     assert (result["failed"], result["input_error"]) == (True, True)
     assert result["msg"] == (
         f"ref '{feature}' (commit {feature[:12]}) may not be deployed to this environment: deploy_allowed_refs is "
-        "['main', 'v*'] and it is on feature/x. Deploy a commit of an allowed branch or tag, or override with "
-        "-e '{\"deploy_allowed_refs\": []}' if this deploy is meant"
+        "['main', 'v*'] and its commit is only on feature/x. Deploy a commit of an allowed branch or tag; to deploy "
+        "this one anyway, pass -e '{\"deploy_allowed_refs\": []}'"
     )
     assert not (deploy_to / "releases" / f".staging-{R1}").exists()
 

@@ -27,7 +27,9 @@ def fabricate(deploy_to: Path, states: dict[str, str], current: str, staging: tu
     for release_id, recorded in states.items():
         os.mkdir(layout.release(release_id))
         (Path(layout.release(release_id)) / "REVISION").write_text(release_id + "\n")
-        store.put({"id": release_id, "state": recorded, "commit": "0" * 40, "ref": "v1"})
+        record = {"id": release_id, "state": recorded, "commit": "0" * 40, "ref": "v1"}
+        # Each good release served once; a failed one never did.
+        store.put({**record, **({"activated_at": release_id} if recorded != "failed" else {})})
     for release_id in staging:
         os.makedirs(os.path.join(layout.staging(release_id), "app"))
     os.symlink(f"releases/{current}", layout.current)
@@ -143,3 +145,17 @@ def test_three_hundred_releases(deploy_to: Path) -> None:
     assert result["removed"] == sorted(set(ids) - set(kept))
     assert on_disk(deploy_to) == (kept, kept)
     assert len([line for line in journal(deploy_to) if line["event"] == "removed"]) == 300 - len(kept)
+
+
+def test_a_release_that_never_went_live_is_no_rollback_target(deploy_to: Path) -> None:
+    ids = release_ids(3)
+    fabricate(deploy_to, {ids[0]: "built", ids[1]: "built", ids[2]: "active"}, current=ids[2])
+    store = ReleaseStore(Layout(str(deploy_to)))
+    interrupted = store.get(ids[1])
+    assert interrupted is not None
+    del interrupted["activated_at"]  # built, then its deploy was interrupted before the switch
+    store.put(interrupted)
+
+    result = run_module(release, {"deploy_to": str(deploy_to), "state": "query"})
+
+    assert result["rollback_target"] == ids[0]
