@@ -120,3 +120,21 @@ def test_a_rollback_with_restore_db_puts_back_the_schema_and_says_what_is_lost(f
     )
     assert psql(fleet, "SELECT count(*) FROM notes WHERE body = 'after the dump'") == "0"
     assert "db_restored" in [line["event"] for line in fleet.journal("web1")]
+
+
+def test_a_restore_that_fails_leaves_the_database_and_starts_the_live_release_again(fleet: Fleet, commits, on_v1):
+    assert deployctl("deploy", ENV, "--ref", "v2").rc == 0
+    live = {host: fleet.current(host) for host in fleet.hosts}
+    schema = fleet.schema_migrations("web1")
+    broken = json.dumps({"deploy_db_restore_command": ["/usr/bin/no-such-pg_restore", "{file}"]})
+
+    run = deployctl("rollback", ENV, "--restore-db", "--yes", "-e", broken)
+
+    assert run.rc == 1, run.out + run.err
+    said = " ".join((run.out + run.err).split())
+    assert "cannot run `/usr/bin/no-such-pg_restore`: No such file or directory" in said
+    assert fleet.schema_migrations("web1") == schema
+    for host in fleet.hosts:
+        assert fleet.current(host) == live[host]
+        status, body = fleet.health(host)
+        assert (status, body.get("revision")) == (200, commits["v2"]), "the app was started again"
