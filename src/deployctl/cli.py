@@ -124,7 +124,9 @@ def confirm_restore(args: argparse.Namespace) -> None:
         return
     if not sys.stdin.isatty():
         raise runner.InputError(f"{RESTORE_WARNING}. Confirm with --yes (there is no terminal to ask on)")
-    answer = input(f"{RESTORE_WARNING}. Type yes to go on: ")
+    # On stderr: stdout may be the --json document.
+    print(f"{RESTORE_WARNING}. Type yes to go on: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
     if answer.strip().lower() != "yes":
         raise runner.InputError("the database restore was not confirmed: nothing was changed")
 

@@ -5,6 +5,7 @@ ansible-playbook is replaced by the replay of a recorded run.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -329,10 +330,12 @@ def test_rollback_restore_db_asks_first_and_passes_the_variable(
 
     # A terminal: the answer decides.
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     assert cli.main(["rollback", "staging", "--restore-db"]) == ExitCode.BAD_INPUT
     assert requests == [] and "not confirmed: nothing was changed" in capsys.readouterr().err
-    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     cli.main(["rollback", "staging", "--restore-db"])
     cli.main(["rollback", "staging", "--restore-db", "--yes", "--to", "20261126T1525Z"])
     assert [r.extravars for r in requests] == [
