@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.harness.targets import tool
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "deploy"
 DEFAULTS: dict[str, Any] = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
@@ -46,3 +50,28 @@ def test_descriptions_hold_no_template(name: str) -> None:
     description is evaluated on every deploy and fails it when it names an undefined variable."""
     description = MAIN[name].get("description", "")
     assert "{{" not in (description if isinstance(description, str) else " ".join(description)), name
+
+
+@pytest.mark.parametrize(
+    ("given", "connection"),
+    [
+        (
+            {"deploy_config": {"database": {"adapter": "postgresql", "host": "db", "pool": 5, "encoding": "unicode",
+                                            "name": "shop", "username": "shop", "password": "pw"}}},
+            {"adapter": "postgresql", "host": "db", "name": "shop", "username": "shop", "password": "pw"},
+        ),
+        ({"deploy_secret_environment": {"DATABASE_URL": "postgres://shop:pw@db/shop"}}, {"url": "postgres://shop:pw@db/shop"}),
+        ({"deploy_db_backup_connection": {"host": "other", "database": "x"}}, {"host": "other", "database": "x"}),
+        ({}, {}),
+    ],
+    ids=["deploy_config mapping", "DATABASE_URL", "explicit", "none"],
+)  # fmt: skip
+def test_the_backup_connection_holds_only_the_keys_db_backup_takes(given: dict, connection: dict) -> None:
+    """A Rails-style mapping has keys (pool, encoding) the module would refuse as unsupported parameters."""
+    extra = {"deploy_db_backup_connection": {}, "deploy_secret_environment": {}, "deploy_config": {}, **given}
+    proc = subprocess.run(
+        [tool("ansible"), "localhost", "-m", "ansible.builtin.debug", "-a", "var=__deploy_db_backup_connection",
+         "-e", f"@{ROLE / 'vars' / 'main.yml'}", "-e", json.dumps(extra), "-o"],
+        capture_output=True, text=True, cwd=ROLE.parents[1], check=True,
+    )  # fmt: skip
+    assert json.loads(proc.stdout.split("=>", 1)[1])["__deploy_db_backup_connection"] == connection
