@@ -9,12 +9,15 @@ release goes live, not by its users.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 CREDENTIALS = "credentials.yml.enc"  # in config/, as `rails new` makes it
 MASTER_KEY_FILE = "config/master.key"
 # Environment variables that give Rails its key, or a secret_key_base that does without one.
 KEY_VARIABLES = ("RAILS_MASTER_KEY", "SECRET_KEY_BASE")
+# An Environment= line setting one of them; the role's unit quotes each assignment ("NAME=VALUE").
+KEY_IN_UNIT = re.compile(r'^Environment="?(?:' + "|".join(KEY_VARIABLES) + ")=", re.M)
 
 
 def missing_master_key(
@@ -38,7 +41,7 @@ def missing_master_key(
         return None
     if any(path.strip("/") == MASTER_KEY_FILE for path in [*secret_files, *shared_files]):
         return None
-    if service_unit and any(f"Environment={name}=" in service_unit for name in KEY_VARIABLES):
+    if service_unit and KEY_IN_UNIT.search(service_unit):
         return None
     return (
         f"the app has config/{CREDENTIALS} but no key to read it: without it Rails boots and passes "

@@ -48,9 +48,17 @@ def test_credentials_without_a_key_are_refused_before_the_release_is_created(
         {"secret_environment": {"SECRET_KEY_BASE": KEY}},
         {"secret_files": {"config/master.key": KEY}},
         {"service_unit": "[Service]\nEnvironment=RAILS_MASTER_KEY=not-secret-in-a-test\n"},
+        {"service_unit": '[Service]\nEnvironment="RAILS_MASTER_KEY=as the role quotes it"\n'},
         {"require_master_key": False},
     ],
-    ids=["RAILS_MASTER_KEY", "SECRET_KEY_BASE", "master.key file", "unit environment", "check off"],
+    ids=[
+        "RAILS_MASTER_KEY",
+        "SECRET_KEY_BASE",
+        "master.key file",
+        "unit environment",
+        "quoted unit environment",
+        "check off",
+    ],
 )
 def test_a_key_from_any_source_or_the_check_off_lets_the_release_stage(
     deploy_to: Path, upstream: Upstream, with_credentials: str, given: dict
