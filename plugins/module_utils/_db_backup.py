@@ -7,15 +7,19 @@ user and password). The password reaches the client only through a 0600 PGPASSFI
 DEPLOY_TO/.deployctl (root only), removed when the dump is done: never argv, never the
 environment. The dump command writes to its stdout, which goes to a 0600 temporary file
 in the backup directory, renamed to BACKUP_DIR/RELEASE_ID.dump once the command succeeded;
-a failed or interrupted dump leaves nothing behind.
+a failed or interrupted dump leaves nothing behind. Beside each dump, BACKUP_DIR/RELEASE_ID.json
+(0600) records what it holds (database, schema version, size, seconds), so that a dump can be
+listed and matched to a release after the release itself was cleaned up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import subprocess
+import tarfile
 import tempfile
 import time
 import urllib.parse
@@ -28,6 +32,8 @@ from ansible_collections.deployctl.core.plugins.module_utils._files import free_
 from ansible_collections.deployctl.core.plugins.module_utils._runas import SAFE_PATH
 
 SUFFIX = ".dump"
+META_SUFFIX = ".json"
+ARCHIVE_SUFFIX = ".shared.tar.gz"
 MIB = 1024 * 1024
 
 
@@ -232,12 +238,100 @@ def check_room(size: int | None, backup_dir: str, headroom_mb: int, database: st
         )
 
 
+def check_shared_paths(shared: str, paths: list[str]) -> None:
+    """Raise InputError (stage backup) for a path of `paths` outside `shared` or not there: checked before the dump."""
+    for path in paths:
+        full = os.path.normpath(os.path.join(shared, path))
+        if os.path.isabs(path) or not full.startswith(shared.rstrip("/") + "/"):
+            raise InputError(f"deploy_db_backup_shared_paths: {path!r} is not a path inside {shared}", stage="backup")
+        if not os.path.lexists(full):
+            raise InputError(
+                f"deploy_db_backup_shared_paths: {full} is not there: create it or remove it from the list",
+                stage="backup",
+            )
+
+
+def archive(shared: str, paths: list[str], backup_dir: str, name: str) -> dict[str, Any] | None:
+    """Archive `paths` (relative to `shared`, e.g. storage; see check_shared_paths) into
+    BACKUP_DIR/NAME.shared.tar.gz (0600, written whole then renamed); None when `paths` is empty.
+    Returns {path, size (bytes), paths}. Raises OSError when it cannot be written (nothing is left)."""
+    if not paths:
+        return None
+    final = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+    fd, partial = tempfile.mkstemp(dir=backup_dir, prefix=f".{name}-", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+            for path in paths:
+                tar.add(os.path.join(shared, path), arcname=os.path.normpath(path))
+        os.replace(partial, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    return {"path": final, "size": os.path.getsize(final), "paths": paths}
+
+
+def write_meta(backup: Backup, schema_version: str | None, archived: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record what the dump holds beside it (NAME.json, 0600, written whole then renamed); returns the record."""
+    record = {**dataclasses.asdict(backup), "schema_version": schema_version, "created": time.time()}
+    if archived:
+        record["archive"] = archived
+    meta = backup.path[: -len(SUFFIX)] + META_SUFFIX
+    fd, partial = tempfile.mkstemp(dir=os.path.dirname(meta), prefix=".meta-", suffix=".partial")
+    with os.fdopen(fd, "w") as out:
+        json.dump(record, out)
+    os.replace(partial, meta)
+    return record
+
+
+def listing(backup_dir: str, now: float | None = None) -> list[dict[str, Any]]:
+    """The dumps in `backup_dir`, newest first: name (the release they precede), path, size (bytes),
+    created (epoch seconds, from the record, else the file's mtime), age_seconds, and database,
+    schema_version, seconds and archive (the shared paths' archive) as recorded (None for a dump without
+    its record). No directory: []."""
+    try:
+        names = os.listdir(backup_dir)
+    except FileNotFoundError:
+        return []
+    now = time.time() if now is None else now
+    found = []
+    for name in sorted((n for n in names if n.endswith(SUFFIX) and not n.startswith(".")), reverse=True):
+        path = os.path.join(backup_dir, name)
+        release = name[: -len(SUFFIX)]
+        try:
+            with open(os.path.join(backup_dir, release + META_SUFFIX)) as meta:
+                record = json.load(meta)
+        except (OSError, ValueError):
+            record = {}
+        info = os.stat(path)
+        created = float(record.get("created") or info.st_mtime)
+        found.append(
+            {
+                "name": release,
+                "release": release,
+                "path": path,
+                "size": info.st_size,
+                "created": created,
+                "age_seconds": max(round(now - created), 0),
+                "database": record.get("database"),
+                "schema_version": record.get("schema_version"),
+                "seconds": record.get("seconds"),
+                "archive": record.get("archive"),
+            }
+        )
+    return found
+
+
 def prune(backup_dir: str, keep: int) -> list[str]:
-    """Remove all but the newest `keep` dumps (names are release IDs: UTC times); return the removed paths."""
+    """Remove all but the newest `keep` dumps (names are release IDs: UTC times) and their records;
+    return the removed dumps' paths."""
     dumps = sorted(name for name in os.listdir(backup_dir) if name.endswith(SUFFIX) and not name.startswith("."))
     doomed = [os.path.join(backup_dir, name) for name in dumps[: max(len(dumps) - max(keep, 1), 0)]]
     for path in doomed:
         os.unlink(path)
+        for suffix in (META_SUFFIX, ARCHIVE_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path[: -len(SUFFIX)] + suffix)
     return doomed
 
 

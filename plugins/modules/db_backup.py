@@ -15,7 +15,8 @@ description:
     restore leaves the database as it was. The app must be stopped first (the rollback does it).
   - Measures the database (O(size_command)) and refuses when it does not fit in the free space of
     O(backup_dir) with O(headroom_mb) to spare, then runs O(command), whose stdout becomes
-    C(BACKUP_DIR/RELEASE_ID.dump) (mode 0600, root). A failed dump leaves no file behind.
+    C(BACKUP_DIR/RELEASE_ID.dump) (mode 0600, root). A failed dump leaves no file behind. What the dump holds
+    (database, schema version, size, seconds, when) is written beside it to C(BACKUP_DIR/RELEASE_ID.json) (0600).
   - The connection goes to the commands as libpq's C(PGHOST), C(PGPORT), C(PGDATABASE), C(PGUSER)
     and a 0600 C(PGPASSFILE) in C(DEPLOY_TO/.deployctl) removed afterwards; the password is never in
     an argv or the environment.
@@ -28,16 +29,17 @@ extends_documentation_fragment:
   - deployctl.core.deploy.journal
 options:
   state:
-    description: V(dumped) takes a dump; V(restored) restores O(path).
+    description:
+      - V(dumped) takes a dump; V(restored) restores O(path); V(query) lists the dumps in O(backup_dir) (read-only,
+        needs no O(connection)).
     type: str
-    choices: [dumped, restored]
+    choices: [dumped, restored, query]
     default: dumped
   release_id:
     description:
       - The release whose migrations the dump precedes; it names the file (O(state=dumped)), or the release the
-        restore is for (journal).
+        restore is for (journal). Required unless O(state=query).
     type: str
-    required: true
   path:
     description: The dump to restore, for O(state=restored).
     type: path
@@ -56,9 +58,8 @@ options:
       - "{file}"
   connection:
     description:
-      - The database, as O(connection.url) or as its parts.
+      - The database, as O(connection.url) or as its parts. Required unless O(state=query).
     type: dict
-    required: true
     suboptions:
       url:
         description: V(postgres://user:password@host:port/database), URL-encoded (no_log).
@@ -109,8 +110,16 @@ options:
     description:
       - Where dumps are kept (created mode 0700, root; not a symbolic link), by default C(DEPLOY_TO/shared/backups).
     type: path
+  shared_paths:
+    description:
+      - Paths under C(DEPLOY_TO/shared) (for example V(storage), Active Storage's uploads on disk) archived with the
+        dump into C(BACKUP_DIR/RELEASE_ID.shared.tar.gz) (0600), on the host that takes it. A path that is not there is
+        refused before the dump. Restoring it is by hand (C(tar -xzf ARCHIVE -C DEPLOY_TO/shared)).
+    type: list
+    elements: str
+    default: []
   keep:
-    description: How many dumps to keep (the newest).
+    description: How many dumps to keep (the newest, with their records and archives).
     type: int
     default: 5
   headroom_mb:
@@ -145,14 +154,27 @@ EXAMPLES = r"""
 RETURN = r"""
 backup:
   description:
-    - The dump, with C(path), C(size) (bytes), C(seconds), C(database) and C(schema_version).
-  returned: success
+    - The dump, with C(path), C(size) (bytes), C(seconds), C(database), C(schema_version), C(created) (epoch
+      seconds) and, with O(shared_paths), C(archive) (C(path), C(size), C(paths)).
+  returned: success, state is dumped
   type: dict
 removed:
   description: Older dumps removed (beyond O(keep)).
-  returned: success
+  returned: success, state is dumped
   type: list
   elements: str
+backups:
+  description:
+    - With O(state=query), the dumps newest first, each with C(name) (the release ID it precedes), C(path),
+      C(size) (bytes), C(created) (epoch seconds), C(age_seconds), and C(database), C(schema_version) and
+      C(seconds) (how long the dump took) from its record, null when it has none.
+  returned: success, state is query
+  type: list
+  elements: dict
+backup_dir:
+  description: With O(state=query), the directory listed.
+  returned: success, state is query
+  type: str
 restored:
   description: With O(state=restored), the dump restored (C(path)) and how long it took (C(seconds)).
   returned: success, state is restored
@@ -171,13 +193,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.deployctl.core.plugins.module_utils._db_backup import (
     SUFFIX,
     Connection,
+    archive,
     check_room,
+    check_shared_paths,
     database_schema,
     database_size,
     dump,
+    listing,
     passfile,
     prune,
     restore,
+    write_meta,
 )
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -225,8 +251,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "deploy_to": {"type": "path", "required": True},
-            "state": {"type": "str", "default": "dumped", "choices": ["dumped", "restored"]},
-            "release_id": {"type": "str", "required": True},
+            "state": {"type": "str", "default": "dumped", "choices": ["dumped", "restored", "query"]},
+            "release_id": {"type": "str"},
             "path": {"type": "path"},
             "restore_command": {
                 "type": "list",
@@ -246,7 +272,6 @@ def main() -> None:
             # name wherever it appears (paths, messages).
             "connection": {
                 "type": "dict",
-                "required": True,
                 "options": {
                     "url": {"type": "str", "no_log": True},
                     "adapter": {"type": "str"},
@@ -275,6 +300,7 @@ def main() -> None:
                 "default": ["psql", "-XAtq", "-c", "SELECT max(version) FROM schema_migrations"],
             },
             "backup_dir": {"type": "path"},
+            "shared_paths": {"type": "list", "elements": "str", "default": []},
             "keep": {"type": "int", "default": 5},
             "headroom_mb": {"type": "int", "default": 64},
             "timeout": {"type": "int", "default": 3600},
@@ -282,18 +308,25 @@ def main() -> None:
             "host_label": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
-        required_if=[("state", "restored", ["path"])],
+        required_if=[
+            ("state", "dumped", ["release_id", "connection"]),
+            ("state", "restored", ["release_id", "connection", "path"]),
+        ],
     )
     params = module.params
     layout = Layout(params["deploy_to"])
     release_id = params["release_id"]
     backup_dir = params["backup_dir"] or os.path.join(layout.shared, "backups")
+    if params["state"] == "query":
+        # Read-only, and no connection: listing needs neither the database nor its password.
+        module.exit_json(changed=False, backup_dir=backup_dir, backups=listing(backup_dir))
     if params["state"] == "restored":
         restore_dump(module, layout)
     try:
         connection = Connection.parse(params["connection"])
         if module.check_mode:
             module.exit_json(changed=True, msg=f"would dump {connection.database} to {backup_dir}/{release_id}{SUFFIX}")
+        check_shared_paths(layout.shared, params["shared_paths"])
         backup_directory(backup_dir)
         with passfile(layout.meta, connection) as pgpass:
             env = connection.environment(pgpass)
@@ -301,8 +334,8 @@ def main() -> None:
             check_room(size, backup_dir, params["headroom_mb"], connection.database)
             schema = database_schema(params["schema_command"], env, timeout=60) or params["schema_version"]
             made = dump(params["command"], env, backup_dir, release_id, params["timeout"], connection.database)
+        record = write_meta(made, schema, archive(layout.shared, params["shared_paths"], backup_dir, release_id))
         removed = prune(backup_dir, params["keep"])
-        record = {**made.__dict__, "schema_version": schema}
         store = ReleaseStore(layout, params["host_label"])
         if store.get(release_id):
             store.update(release_id, backup=record)

@@ -5,6 +5,8 @@
     deployctl releases ENV
     deployctl status ENV
     deployctl unlock ENV --reason TEXT
+    deployctl db backups ENV
+    deployctl db restore ENV --backup NAME [--yes]
 
 Each command runs one of the collection's playbooks through ansible-runner; the exit
 codes are listed in docs/cli.md and in `deployctl --help`.
@@ -112,23 +114,46 @@ def _rollback_extravars(args: argparse.Namespace) -> dict[str, Any]:
     return _with_serial(args, extravars)
 
 
-RESTORE_WARNING = (
-    "--restore-db puts the database back as it was before the current release's migrations: "
-    "every row written since then is lost"
-)
+def restore_warning(args: argparse.Namespace) -> str | None:
+    """What a database restore this command asks for loses, or None when it asks for none."""
+    if getattr(args, "command", "") == "rollback" and args.restore_db:
+        return (
+            "--restore-db puts the database back as it was before the current release's migrations: "
+            "every row written since then is lost"
+        )
+    if getattr(args, "db_command", "") == "restore":
+        return (
+            f"db restore puts the database back as it was when the dump {args.backup} was taken (before the "
+            "migrations of that release): every row written since then is lost"
+        )
+    return None
 
 
 def confirm_restore(args: argparse.Namespace) -> None:
-    """Ask before a rollback restores the database, unless --yes. Raises runner.InputError when not confirmed."""
-    if getattr(args, "command", "") != "rollback" or not args.restore_db or args.yes:
+    """Ask before a database restore, unless --yes. Raises runner.InputError when not confirmed."""
+    warning = restore_warning(args)
+    if warning is None or args.yes:
         return
     if not sys.stdin.isatty():
-        raise runner.InputError(f"{RESTORE_WARNING}. Confirm with --yes (there is no terminal to ask on)")
+        raise runner.InputError(f"{warning}. Confirm with --yes (there is no terminal to ask on)")
     # On stderr: stdout may be the --json document.
-    print(f"{RESTORE_WARNING}. Type yes to go on: ", end="", file=sys.stderr, flush=True)
+    print(f"{warning}. Type yes to go on: ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline()
     if answer.strip().lower() != "yes":
         raise runner.InputError("the database restore was not confirmed: nothing was changed")
+
+
+def _db_restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backup", required=True, metavar="NAME", help="the dump to restore, as `deployctl db backups ENV` names it"
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm without asking (CI, AWX)")
+
+
+def _db_restore_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.backup.strip():
+        raise runner.InputError("--backup is empty: name the dump to restore (deployctl db backups ENV lists them)")
+    return {"deploy_db_restore_backup": args.backup.strip()}
 
 
 def _serial_argument(parser: argparse.ArgumentParser) -> None:
@@ -204,14 +229,25 @@ COMMANDS = [
             _ignore_run(progress.status_table), title=_of("Status"), needs_vault=False),
     Command("unlock", "unlock.yml", "force a deploy lock open, saying why", _ignore_run(progress.unlock_table),
             title=_of("Unlock"), arguments=_unlock_arguments, extravars=_unlock_extravars, needs_vault=False),
+    Command("db backups", "db_backups.yml", "the database dumps each host keeps", _ignore_run(progress.backups_table),
+            title=_of("Database backups"), needs_vault=False),
+    Command("db restore", "db_restore.yml", "restore the database from a dump, keeping the live release",
+            _ignore_run(progress.db_restore_table),
+            title=lambda args, env: f"Database restore of {env} from {args.backup}",
+            arguments=_db_restore_arguments, extravars=_db_restore_extravars),
 ]  # fmt: skip
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The command's name: "deploy", ..., or "db backups" for a command of a group."""
+    return f"{args.command} {args.db_command}" if args.command == "db" else str(args.command)
 
 
 def command_for(args: argparse.Namespace) -> Command:
     """The command the parsed arguments ask for (deploy --check is the preview)."""
     if args.command == "deploy" and args.check:
         return PREVIEW
-    return next(command for command in COMMANDS if command.name == args.command)
+    return next(command for command in COMMANDS if command.name == command_name(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,8 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
+    groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:
-        command.arguments(sub.add_parser(command.name, parents=[common], help=command.help))
+        group, _, name = command.name.rpartition(" ")
+        if group and group not in groups:
+            groups[group] = sub.add_parser(group, help="database backups: list them, restore one").add_subparsers(
+                dest=f"{group}_command", required=True, parser_class=Parser
+            )
+        command.arguments((groups[group] if group else sub).add_parser(name, parents=[common], help=command.help))
     return parser
 
 
@@ -269,7 +311,7 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
         extravars["deploy_hosts"] = args.limit
     return runner.Request(
-        command="check" if command.check else command.name,
+        command="check" if command.check else command.name.replace(" ", "-"),
         playbook=command.playbook,
         env=env,
         vaults=vaults,
@@ -322,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = command_for(args)
     out = console_for(sys.stdout)
-    document: dict[str, Any] = {"command": args.command, "check": command.check, "hosts": {}, "errors": []}
+    document: dict[str, Any] = {"command": command.name, "check": command.check, "hosts": {}, "errors": []}
     try:
         confirm_restore(args)
         env = runner.Environment.find(args.env)

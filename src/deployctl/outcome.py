@@ -52,6 +52,7 @@ OUTCOME_EXIT = {
     "deployed": ExitCode.OK,
     "unchanged": ExitCode.OK,
     "rolled_back": ExitCode.OK,
+    "restored": ExitCode.OK,
     "would_deploy": ExitCode.OK,
     "unlocked": ExitCode.OK,
     "ok": ExitCode.OK,

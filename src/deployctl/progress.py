@@ -20,6 +20,7 @@ from .outcome import EXIT_MEANING, ExitCode, HostRun, Run
 OUTCOME_STYLE = {
     "deployed": "bold green",
     "rolled_back": "bold green",
+    "restored": "bold green",
     "unlocked": "bold green",
     "would_deploy": "bold cyan",
     "unchanged": "green",
@@ -216,6 +217,59 @@ def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
             table.caption = f"* current, < rollback target: {result.get('rollback_target') or 'none'}"
         tables.append(table)
     return Group(*tables)
+
+
+def size(count: Any) -> str:
+    """Bytes as a person reads them: 734 B, 12.4 MiB, 3.1 GiB."""
+    value = float(count or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def age(seconds: Any) -> str:
+    """Seconds ago as the largest two units: 45s, 12m 3s, 5h 2m, 3d 4h."""
+    left = int(seconds or 0)
+    parts: list[str] = []
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= length or (unit == "s" and not parts):
+            parts.append(f"{left // length}{unit}")
+            left %= length
+    return " ".join(parts[:2])
+
+
+def backups_table(results: dict[str, dict[str, Any]]) -> Table:
+    """Every dump on every host, newest first per host: what `db restore --backup NAME` takes."""
+    table = Table(caption="Backup: the release whose migrations it preceded", caption_justify="left")
+    for header in ("Host", "Backup", "Size", "Age", "Database", "Schema"):
+        table.add_column(header, no_wrap=True)
+    for name, result in results.items():
+        if result["outcome"] != "ok":
+            table.add_row(name, outcome_text(result["outcome"]))
+            continue
+        if not result.get("backups"):
+            table.add_row(name, Text(f"no dump in {result.get('backup_dir', '?')}", style="dim"))
+        for dump in result.get("backups", []):
+            table.add_row(
+                name,
+                dump.get("name", "?"),
+                size(dump.get("size")),
+                age(dump.get("age_seconds")) + " ago",
+                dump.get("database") or "-",
+                dump.get("schema_version") or "-",
+            )
+    return table
+
+
+def db_restore_table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table()
+    for header in ("Host", "Current", "Backup", "Result"):
+        table.add_column(header, no_wrap=True)
+    for name, result in results.items():
+        table.add_row(name, result.get("current") or "-", result.get("backup") or "-", outcome_text(result["outcome"]))
+    return table
 
 
 def _health(health: dict[str, Any] | None) -> Text:

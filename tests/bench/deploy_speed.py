@@ -7,7 +7,10 @@ that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen
   are put back, untimed, before each of these runs);
 - no-op: deploy v2 again, right after that run made it live;
 - ansible-playbook alone, with the same inventory and settings: a play with no task
-  (its start-up: no host is contacted) and a play with one ping per host.
+  (its start-up: no host is contacted) and a play with one ping per host;
+- the database dump taken before the migration, next to the migration: one more v1 -> v2
+  deploy per round, through `deployctl deploy --json`, whose stages give both (seconds on the
+  migrate host), with the dump's size.
 
 The floor (floor.sh) does the deploy's work as plain bash over SSH in deployctl's
 shape: stage on every host at once, migrate on the first host, switch on every host
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import importlib.util
+import json
 import os
 import shlex
 import statistics
@@ -174,6 +178,28 @@ def one_round(
     return runs
 
 
+@dataclass
+class BackupCost:
+    backup: float  # seconds of the backup stage (pg_dump and its checks)
+    migrate: float  # seconds of the migrate stage
+    dump_mib: float
+
+
+def backup_and_migration(first: str, first_port: int) -> BackupCost:
+    """One v1 -> v2 deploy of the first host through the CLI, timed per stage by its --json."""
+    reset_to_v1(first_port)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deployctl", "deploy", INVENTORY, "--ref", "v2", "--limit", first, "--json",
+         "--vault-id", VAULT_ID],
+        capture_output=True, text=True, check=False, cwd=targets.REPO_ROOT,
+    )  # fmt: skip
+    host = json.loads(proc.stdout)["hosts"][first]
+    if host.get("outcome") != "deployed" or "backup" not in host.get("stages", {}):
+        sys.exit(f"the timed deploy with a backup did not deploy: {host}")
+    dump = ssh(first_port, "ls -t /srv/sample/shared/backups/*.dump | head -1 | xargs stat -c %s").strip()
+    return BackupCost(host["stages"]["backup"], host["stages"]["migrate"], int(dump) / 2**20)
+
+
 def median(runs: list[Run], field: str = "seconds") -> float:
     return statistics.median(getattr(run, field) for run in runs)
 
@@ -189,7 +215,7 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds: int) -> None:
+def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds: int, costs: list[BackupCost]) -> None:
     header = ["hosts", "floor"]
     for variant in variants:
         header += [variant, "ratio", "CPU s", "CPU s/host", "RSS MiB"]
@@ -231,6 +257,13 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     title = f"ansible-playbook alone (same inventory and ansible.cfg), median of {rounds} rounds"
     table(title, ["hosts", "empty play", "CPU s", "RSS MiB", "ping play", "CPU s", "RSS MiB"], rows)
 
+    backup, migrate = (statistics.median(getattr(cost, field) for cost in costs) for field in ("backup", "migrate"))
+    table(
+        f"The dump before the migration (deploy v1 -> v2 on one host, CLI stages), median of {rounds} rounds",
+        ["backup stage", "migrate stage", "backup / migrate", "dump MiB"],
+        [[f"{backup:.1f}s", f"{migrate:.1f}s", f"{backup / migrate:.2f}x", f"{costs[-1].dump_mib:.2f}"]],
+    )
+
     print(f"""
 floor: floor.sh, the same work as plain bash over SSH, no safety (stage on every host at once,
   migrate on the first host, switch on every host at once). ratio: deployctl's time / the floor's.
@@ -266,14 +299,16 @@ def main() -> None:
         ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1")  # warm: mirror, user, unit, first release
         config = ssh(ports[names[0]], "cat /srv/sample/current/config/production.yml")
         results: dict[int, dict[str, list[Run]]] = {count: defaultdict(list) for count in counts}
+        costs: list[BackupCost] = []
         for round_ in range(1, args.rounds + 1):
+            costs.append(backup_and_migration(names[0], ports[names[0]]))
             for count in counts:
                 figures = one_round(names[:count], ports, config, variants)
                 for key, run in figures.items():
                     results[count][key].append(run)
                 progress = ", ".join(f"{key} {run.seconds:.1f}s" for key, run in figures.items())
                 print(f"round {round_}/{args.rounds}, {count} host(s): {progress}", file=sys.stderr, flush=True)
-        report(results, list(variants), args.rounds)
+        report(results, list(variants), args.rounds, costs)
     finally:
         targets.down(INVENTORY, [VAULT_ID])
     print(f"\nbench took {(time.monotonic() - started) / 60:.1f} minutes")

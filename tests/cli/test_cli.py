@@ -342,3 +342,53 @@ def test_rollback_restore_db_asks_first_and_passes_the_variable(
         {"deploy_rollback_restore_db": True},
         {"deploy_rollback_to": "20261126T1525Z", "deploy_rollback_restore_db": True},
     ]
+
+
+def test_db_restore_names_the_dump_asks_first_and_passes_the_variable(
+    replaying: Callable[..., Requests], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = replaying("releases", 0)
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["db", "restore", "staging"])
+    assert usage.value.code == ExitCode.BAD_INPUT
+    assert "the following arguments are required: --backup" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["db", "restore", "staging", "--backup", "20261126T1525Z"]) == ExitCode.BAD_INPUT
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the dump 20261126T1525Z was taken" in said and "Confirm with --yes" in said
+    assert cli.main(["db", "restore", "staging", "--backup", " ", "--yes"]) == ExitCode.BAD_INPUT
+    assert "--backup is empty" in capsys.readouterr().err
+    assert requests == []
+
+    cli.main(["db", "restore", "staging", "--backup", "20261126T1525Z", "--yes", "--json"])
+    [request] = requests
+    assert (request.playbook, request.command) == ("db_restore.yml", "db-restore")
+    assert request.extravars == {"deploy_db_restore_backup": "20261126T1525Z"}
+    assert json.loads(capsys.readouterr().out)["command"] == "db restore"
+
+
+def test_db_backups_asks_for_no_vault_password() -> None:
+    args = cli.build_parser().parse_args(["db", "backups", "staging"])
+    command = cli.command_for(args)
+    assert (command.name, command.playbook, command.needs_vault) == ("db backups", "db_backups.yml", False)
+
+
+def test_the_backups_table_shows_size_and_age_per_dump() -> None:
+    results: dict[str, dict[str, Any]] = {
+        "web1": {
+            "outcome": "ok",
+            "backup_dir": "/srv/shop/shared/backups",
+            "backups": [
+                {"name": "20261126T1525Z", "size": 3 * 1024 * 1024 + 100, "age_seconds": 7380,
+                 "database": "shop", "schema_version": "20240201000000"},
+            ],
+        },
+        "web2": {"outcome": "ok", "backup_dir": "/srv/shop/shared/backups", "backups": []},
+    }  # fmt: skip
+    text = _table_text(progress.backups_table(results), 120)
+    row = next(line for line in text.splitlines() if "web1" in line).split("│")
+    assert [cell.strip() for cell in row[1:-1]] == [
+        "web1", "20261126T1525Z", "3.0 MiB", "2h 3m ago", "shop", "20240201000000",
+    ]  # fmt: skip
+    assert "no dump in /srv/shop/shared/backups" in text
+    assert (progress.age(45), progress.age(90061), progress.size(734)) == ("45s", "1d 1h", "734 B")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,32 @@ def test_only_the_newest_dumps_are_kept(deploy_to: Path, tools: dict[str, str]) 
     for release_id in (R1, R2, R3):
         result = backup(deploy_to, tools, release_id=release_id, keep=2)
     assert result["removed"] == [str(deploy_to / "shared" / "backups" / f"{R1}.dump")]
-    assert sorted(os.listdir(deploy_to / "shared" / "backups")) == [f"{R2}.dump", f"{R3}.dump"]
+    assert sorted(os.listdir(deploy_to / "shared" / "backups")) == [
+        f"{R2}.dump", f"{R2}.json", f"{R3}.dump", f"{R3}.json",
+    ]  # fmt: skip
+
+
+def test_the_dumps_are_listed_newest_first_with_what_they_hold(deploy_to: Path, tools: dict[str, str]) -> None:
+    for release_id in (R1, R2):
+        backup(deploy_to, tools, release_id=release_id)
+    backups = deploy_to / "shared" / "backups"
+    assert stat.S_IMODE(os.stat(backups / f"{R2}.json").st_mode) == 0o600
+    # A dump whose record is gone (copied in by hand) is listed with what the file tells.
+    (backups / f"{R3}.dump").write_bytes(b"PGDMP")
+
+    result = run_module(db_backup, {"deploy_to": str(deploy_to), "state": "query"})
+
+    assert result["changed"] is False
+    assert [(b["name"], b["database"], b["schema_version"]) for b in result["backups"]] == [
+        (R3, None, None), (R2, "shop", "20240201000000"), (R1, "shop", "20240201000000"),
+    ]  # fmt: skip
+    assert result["backups"][1]["size"] == len("PGDMP-data\n") and result["backups"][1]["age_seconds"] < 60
+
+
+def test_no_backup_directory_lists_no_dump(deploy_to: Path) -> None:
+    deploy_to.mkdir(parents=True, exist_ok=True)
+    result = run_module(db_backup, {"deploy_to": str(deploy_to), "state": "query"})
+    assert result["backups"] == [] and result["backup_dir"] == str(deploy_to / "shared" / "backups")
 
 
 def test_a_symlinked_backup_dir_is_refused(deploy_to: Path, tools: dict[str, str], tmp_path: Path) -> None:
@@ -236,3 +262,29 @@ def test_without_a_schema_table_the_releases_schema_is_recorded(deploy_to: Path,
     result = backup(deploy_to, tools, schema_command=["sh", "-c", "echo 'relation does not exist' >&2; exit 1"])
 
     assert result["backup"]["schema_version"] == "20240101000000"
+
+
+def test_shared_paths_are_archived_beside_the_dump_and_pruned_with_it(deploy_to: Path, tools: dict[str, str]) -> None:
+    (deploy_to / "shared" / "storage" / "ab").mkdir(parents=True)
+    (deploy_to / "shared" / "storage" / "ab" / "upload.png").write_bytes(b"PNG")
+    result = backup(deploy_to, tools, shared_paths=["storage"], keep=1)
+    archived = deploy_to / "shared" / "backups" / f"{R1}.shared.tar.gz"
+    assert result["backup"]["archive"] == {"path": str(archived), "size": archived.stat().st_size, "paths": ["storage"]}
+    assert stat.S_IMODE(archived.stat().st_mode) == 0o600
+    with tarfile.open(archived) as tar:
+        assert "storage/ab/upload.png" in tar.getnames()
+    backup(deploy_to, tools, release_id=R2, shared_paths=["storage"], keep=1)
+    assert not archived.exists(), "pruned with its dump"
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [("../etc", "is not a path inside"), ("/etc", "is not a path inside"), ("uploads", "uploads is not there")],
+)
+def test_a_shared_path_outside_shared_or_missing_is_refused_before_the_dump(
+    deploy_to: Path, tools: dict[str, str], path: str, words: str
+) -> None:
+    result = backup(deploy_to, tools, shared_paths=[path])
+    assert result["failed"] and result["stage"] == "backup" and words in result["msg"]
+    assert not calls(tools) or all("pg_dump" not in call["argv"][0] for call in calls(tools))
+    assert not list((deploy_to / "shared" / "backups").glob("*.dump"))
