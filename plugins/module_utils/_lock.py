@@ -34,14 +34,39 @@ def read_holder(path: str) -> dict | None:
         return {"token": None, "note": "unreadable lock file"}
 
 
+def holder_user(layout: Layout) -> str | None:
+    """Who the run holding the lock is for (the journal's `by` of a switch or a restore); None when unlocked."""
+    holder = read_holder(layout.lock)
+    return str(holder["user"]) if holder and holder.get("user") else None
+
+
 def describe(holder: dict) -> str:
     facts = [f"{key} {holder[key]}" for key in ("ref", "release", "controller", "pid", "awx_job_id") if holder.get(key)]
-    return f"{holder.get('user', 'someone')} since {holder.get('started_at', '?')}" + (
-        f" ({', '.join(facts)})" if facts else ""
+    return (
+        f"{holder.get('user', 'someone')} since {holder.get('started_at', '?')}"
+        + (f" ({', '.join(facts)})" if facts else "")
+        + (f": {holder['message']!r}" if holder.get("message") else "")
+    )
+
+
+def refusal(holder: dict, ttl: int) -> str:
+    """Why a deploy cannot take the lock `holder` holds, and what to do about it."""
+    unlock = "deployctl unlock ENV --reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
+    if holder.get("manual"):
+        return (
+            f"the deploy lock on this host was taken by hand: {describe(holder)}. Deploys are refused until it is "
+            f"released: {unlock}"
+        )
+    return (
+        f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; if it is dead, "
+        f"run {unlock} (or wait {ttl}s for the lock to go stale)"
     )
 
 
 def is_stale(holder: dict, ttl: int, controller: str, live_pids: list[int]) -> bool:
+    """Whether a deploy may take `holder`'s lock over; one taken by hand (a maintenance window) never goes stale."""
+    if holder.get("manual"):
+        return False
     if time.time() - float(holder.get("started_epoch", 0)) > ttl:
         return True
     pid = holder.get("pid")
@@ -78,6 +103,8 @@ def change(layout: Layout, store: ReleaseStore, p: dict, check: bool) -> dict:
             holder = read_holder(layout.lock)
             result = decide(layout, p, holder, check=False)
             if not result.get("failed"):
+                if result["changed"] and p["state"] == "acquired" and p["holder"].get("manual"):
+                    store.journal("lock_held", None, by=p["holder"].get("user"), message=p["holder"].get("message"))
                 if result.get("previous_holder") and p["state"] == "acquired":
                     store.journal("lock_taken_over", p["holder"].get("release"), stale_holder=result["previous_holder"])
                 elif result["changed"] and p.get("force"):
@@ -107,11 +134,7 @@ def decide(layout: Layout, p: dict, holder: dict | None, check: bool) -> dict:
             "failed": True,
             "changed": False,
             "holder": holder,
-            "msg": (
-                f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; "
-                "if it is dead, run playbooks/unlock.yml with -e deploy_unlock_reason='...' (or wait "
-                f"{p['ttl']}s for the lock to go stale)"
-            ),
+            "msg": refusal(holder, p["ttl"]),
         }
     mine = dict(p["holder"], token=p["token"], started_at=utc_now(), started_epoch=int(time.time()))
     if not check:

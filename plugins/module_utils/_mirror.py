@@ -145,6 +145,18 @@ class Mirror:
         except MirrorError as err:
             raise MirrorError(f"cannot fetch {self.url}", err.stderr) from err
 
+    def log(self, since: str | None, until: str, limit: int = 100) -> tuple[list[dict[str, str]], int]:
+        """The commits `until` holds and `since` lacks, newest first (at most `limit`: commit, author, date
+        (ISO 8601), subject), and how many commits `since` holds that `until` lacks (an older or diverged
+        commit leaves those out). Without `since` (nothing live), the newest `limit` of `until`.
+        Raises MirrorError."""
+        span = f"{since}..{until}" if since else until
+        out = self._git("log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s", span, "--")
+        commits = [dict(zip(("commit", "author", "date", "subject"), line.split("\x1f"), strict=True))
+                   for line in out.splitlines() if line]  # fmt: skip
+        behind = int(self._git("rev-list", "--count", f"{until}..{since}", "--").strip()) if since else 0
+        return commits, behind
+
     def known_refs(self) -> list[str]:
         out = self._git("for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags", "refs/heads")
         return out.split()

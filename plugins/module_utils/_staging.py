@@ -41,6 +41,9 @@ from ansible_collections.deployctl.core.plugins.module_utils._runas import user_
 from ansible_collections.deployctl.core.plugins.module_utils._service_unit import record_unit, unit_matches
 from ansible_collections.deployctl.core.plugins.module_utils._shared import link_shared, shared_paths
 
+# Check mode lists at most this many of the commits a deploy brings (the newest).
+PENDING_LIMIT = 50
+
 
 @dataclasses.dataclass(frozen=True)
 class StageRequest:
@@ -120,6 +123,8 @@ class Staging:
         self.check = check
         self.created = False
         self.user_created: bool | str = False
+        self.live_commit: str | None = None
+        self.pending: dict = {}
 
     def run(self) -> dict:
         """Stage the release (in check mode, only say what would be staged); return the module's result.
@@ -162,7 +167,9 @@ class Staging:
         }
         result["free_mb"] = self._check_free_space()
 
+        self.live_commit = (current or {}).get("commit")
         commit, names = self._resolve(mirror, uid, gid)
+        result.update(self.pending)
         migrations = sorted(n.split("_", 1)[0] for n in names if n.split("_", 1)[0].isdigit())
         applied = (current or {}).get("migrations", [])
         result.update(
@@ -204,6 +211,15 @@ class Staging:
         self.store.journal("staged", request.release_id, commit=commit, ref=request.version, by=request.deployed_by)
         return result
 
+    def _pending(self, mirror: Mirror, commit: str) -> dict:
+        """Check mode (Capistrano's deploy:pending): the commits a deploy of `commit` brings over the live one,
+        and how many of the live one's it leaves out; {} when the live commit is not in the mirror."""
+        live = self.live_commit
+        if live and not mirror.has_commit(live):
+            return {}
+        commits, behind = mirror.log(live, commit, PENDING_LIMIT)
+        return {"commits": commits, "commits_behind": behind, "live_commit": live}
+
     def _check_free_space(self) -> int:
         """MiB free under DEPLOY_TO; raises InputError when fewer than min_free_mb."""
         free_mb = free_mib(self.layout.root)
@@ -229,6 +245,7 @@ class Staging:
         try:
             if self.check:
                 with mirror.preview(version) as (scratch, commit):
+                    self.pending = self._pending(scratch, commit)
                     names = scratch.list_dir(commit, migrations_dir)
                     submodules = scratch.submodules(commit)
                     holders = self._refs_allowing(scratch, commit)

@@ -9,6 +9,7 @@ import os
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._files import read_text
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, atomic_symlink, atomic_write
+from ansible_collections.deployctl.core.plugins.module_utils._lock import holder_user
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import (
     ACTIVE,
     FAILED,
@@ -97,7 +98,7 @@ def activate(
         if schema_version is not None:
             changes["schema_version"] = schema_version
         store.update(release_id, **changes)
-        store.journal("switched", release_id, previous=previous)
+        store.journal("switched", release_id, previous=previous, by=holder_user(layout))
     return _with_diffs(result, diffs)
 
 

@@ -207,6 +207,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._db_backup import (
 )
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._lock import holder_user
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 
 
@@ -238,7 +239,7 @@ def restore_dump(module: AnsibleModule, layout: Layout) -> None:
             seconds = restore(params["restore_command"], connection.environment(pgpass), path, connection.database,
                               params["timeout"])  # fmt: skip
         ReleaseStore(layout, params["host_label"]).journal(
-            "db_restored", params["release_id"], path=path, seconds=seconds
+            "db_restored", params["release_id"], path=path, seconds=seconds, by=holder_user(layout)
         )
     except DeployError as err:
         module.fail_json(msg=f"restore: {err.msg}", input_error=err.input_error, **{"stage": "restore", **err.details})

@@ -494,6 +494,22 @@ pending_migrations:
   returned: state is staged
   type: list
   elements: str
+commits:
+  description:
+    - In check mode, the commits the requested version holds and the live commit lacks (what the deploy brings),
+      newest first, at most 50, each with C(commit), C(author), C(date) (ISO 8601) and C(subject); read from the
+      preview, the mirror is not fetched into.
+  returned: state is staged, in check mode
+  type: list
+  elements: dict
+commits_behind:
+  description: In check mode, how many commits of the live commit the requested version lacks (an older ref).
+  returned: state is staged, in check mode
+  type: int
+live_commit:
+  description: In check mode, the commit of the live release (V(null) when none).
+  returned: state is staged, in check mode
+  type: str
 migrations:
   description: All migration versions of the release.
   returned: state is staged

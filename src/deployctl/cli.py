@@ -1,5 +1,6 @@
 """deployctl: deploy, roll back and inspect releases from the shell.
 
+    deployctl init DIR --app NAME --repo URL [--host HOST]... [--secret NAME[=@FILE]]...
     deployctl deploy ENV --ref REF [--limit HOSTS] [--check] [--serial 1,50%]
     deployctl rollback ENV [--to RELEASE] [--serial 1,50%]
     deployctl releases ENV
@@ -7,6 +8,10 @@
     deployctl unlock ENV --reason TEXT
     deployctl db backups ENV
     deployctl db restore ENV --backup NAME [--yes]
+    deployctl history ENV [-n N]
+    deployctl lock ENV --message TEXT
+    deployctl lock status ENV
+    deployctl exec ENV [--limit HOSTS] -- COMMAND...
 
 Each command runs one of the collection's playbooks through ansible-runner; the exit
 codes are listed in docs/cli.md and in `deployctl --help`.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -27,7 +33,7 @@ from typing import Any, NoReturn
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from . import __version__, outcome, progress, runner
+from . import __version__, outcome, progress, runner, scaffold
 from .outcome import EXIT_MEANING, ExitCode, Run
 
 Results = dict[str, dict[str, Any]]
@@ -82,10 +88,16 @@ class Command:
     check: bool = False
     # Whether its playbook reads secrets: without, no password is asked for when none is given.
     needs_vault: bool = True
+    # The exit code when every host answered (exec: the command's worst exit status); None: the outcomes decide.
+    status: Callable[[Results], int | None] = lambda _results: None
+
+
+def _ref_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
 
 
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
+    _ref_argument(parser)
     parser.add_argument(
         "--check",
         action="store_true",
@@ -156,6 +168,43 @@ def _db_restore_extravars(args: argparse.Namespace) -> dict[str, Any]:
     return {"deploy_db_restore_backup": args.backup.strip()}
 
 
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", type=int, default=20, metavar="N", help="the newest N runs of each host (default 20)")
+
+
+def _history_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    if args.n < 1:
+        raise runner.InputError(f"-n {args.n}: give at least 1")
+    return {"deploy_history_limit": args.n}
+
+
+def _lock_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--message", required=True, help="why deploys must wait (shown to whoever tries one)")
+
+
+def _lock_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.message.strip():
+        raise runner.InputError(
+            "--message is empty: say why deploys must wait, e.g. --message 'DB upgrade until 14:00'"
+        )
+    return {"deploy_lock_message": args.message.strip()}
+
+
+def _exec_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.exec_argv:
+        raise runner.InputError(
+            "no command to run: give it after --, e.g. deployctl exec production -- bin/rails runner 'puts Note.count'"
+        )
+    return {"deploy_exec_argv": args.exec_argv}
+
+
+def worst_command_status(results: Results) -> int | None:
+    """exec's exit code: the highest exit status of the command, when it ran on every host."""
+    if not results or any(result.get("outcome") != "ran" for result in results.values()):
+        return None
+    return max(int(result.get("rc", 0)) for result in results.values())
+
+
 def _serial_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--serial",
@@ -216,8 +265,16 @@ PREVIEW = Command(
     title=lambda args, env: f"Preview of a deploy {args.ref} to {env}",
     extravars=DEPLOY.extravars, check=True,
 )  # fmt: skip
+# pending: the deploy's check mode too, shown as the commits and migrations it would bring.
+PENDING = Command(
+    "pending", "deploy.yml", "the commits and migrations a deploy of REF would bring over the live release",
+    _ignore_run(progress.pending_tables), title=lambda args, env: f"What a deploy of {args.ref} to {env} would bring",
+    arguments=_ref_argument,
+    extravars=lambda args: {"deploy_ref": args.ref}, check=True,
+)  # fmt: skip
 COMMANDS = [
     DEPLOY,
+    PENDING,
     Command(
         "rollback", "rollback.yml", "back to the previous good release", _ignore_run(progress.rollback_table),
         title=_of("Rollback"), arguments=_rollback_arguments,
@@ -235,7 +292,20 @@ COMMANDS = [
             _ignore_run(progress.db_restore_table),
             title=lambda args, env: f"Database restore of {env} from {args.backup}",
             arguments=_db_restore_arguments, extravars=_db_restore_extravars),
+    Command("history", "history.yml", "the deploys, reverts, rollbacks and restores of each host, merged, newest first",
+            _ignore_run(progress.history_table), title=_of("History"),
+            arguments=_history_arguments, extravars=_history_extravars, needs_vault=False),
+    Command("lock", "lock.yml", "take the deploy lock by hand (a maintenance window): deploys refuse until unlock",
+            _ignore_run(progress.lock_table), title=_of("Lock"), arguments=_lock_arguments, extravars=_lock_extravars,
+            needs_vault=False),
+    Command("lock-status", "status.yml", "who holds the deploy lock on each host (also: lock status)",
+            _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False),
+    Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV -- COMMAND...",
+            _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
+            extravars=_exec_extravars, status=worst_command_status),
 ]  # fmt: skip
+# `deployctl lock status ENV` reads as it is written; argparse knows it as lock-status.
+ALIASES: dict[tuple[str, ...], str] = {("lock", "status"): "lock-status"}
 
 
 def command_name(args: argparse.Namespace) -> str:
@@ -293,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
+    _init_parser(sub)
     groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:
         group, _, name = command.name.rpartition(" ")
@@ -302,6 +373,48 @@ def build_parser() -> argparse.ArgumentParser:
             )
         command.arguments((groups[group] if group else sub).add_parser(name, parents=[common], help=command.help))
     return parser
+
+
+def _init_parser(sub: argparse._SubParsersAction) -> None:
+    """deployctl init: local only (no host, no playbook), so not a Command."""
+    init = sub.add_parser("init", help="scaffold an environment for a new app (hosts, variables, vault)")
+    init.add_argument(
+        "directory", metavar="DIR", type=Path, help="the environment to create, e.g. inventories/production"
+    )
+    init.add_argument("--app", required=True, help="the app's name (deploy_app_name: user, service, /srv/NAME)")
+    init.add_argument("--repo", required=True, help="the git URL the hosts fetch from (deploy_repo_url)")
+    init.add_argument("--host", action="append", default=[], help="a host of the environment (repeatable)")
+    init.add_argument("--ssh-user", default="deploy", help="the SSH user, able to become root (default deploy)")
+    init.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME[=@FILE]",
+        help="a secret of the app's environment, read from FILE or asked for; DATABASE_URL is always asked for "
+        "and SECRET_KEY_BASE generated unless given (repeatable)",
+    )
+    init.add_argument("--vault-password-file", metavar="FILE", help="the new environment's vault password")
+    init.add_argument("--json", action="store_true", help="print the files written as JSON")
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """deployctl init: 0 with the files written, 5 (nothing written) on bad input."""
+    answers = scaffold.Answers(args.directory, args.app, args.repo, tuple(args.host), args.ssh_user, tuple(args.secret))
+    try:
+        written = scaffold.init(answers, args.vault_password_file, interactive=sys.stdin.isatty())
+    except runner.InputError as err:
+        code, lines, written = ExitCode.BAD_INPUT, [str(err)], []
+    else:
+        code = ExitCode.OK
+        lines = [f"wrote {path}" for path in written] + [
+            f"next: list the hosts in {args.directory / 'hosts.yml'}, then deployctl deploy {args.directory} --ref REF"
+        ]
+    if args.json:
+        print(json.dumps({"command": "init", "written": [str(p) for p in written], "exit_code": int(code),
+                          "errors": [] if code == ExitCode.OK else lines}, indent=2))  # fmt: skip
+    else:
+        console_for(sys.stderr if code else sys.stdout).print(Text("\n".join(lines), style="red" if code else ""))
+    return int(code)
 
 
 def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
@@ -360,12 +473,30 @@ def console_for(stream: Any) -> Console:
     return Console(file=stream, width=width)
 
 
+def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """deployctl's own arguments, and the command after `--` (exec's), aliases applied."""
+    argv = list(argv)
+    alias = ALIASES.get(tuple(argv[:2]))
+    if alias:
+        argv[:2] = [alias]
+    if "--" in argv:
+        split = argv.index("--")
+        return argv[:split], argv[split + 1 :]
+    return argv, []
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    own, exec_argv = split_command(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
+    if args.command == "init":
+        return run_init(args)
+    args.exec_argv = exec_argv
     command = command_for(args)
     out = console_for(sys.stdout)
     document: dict[str, Any] = {"command": command.name, "check": command.check, "hosts": {}, "errors": []}
     try:
+        # The command's own input first: a missing command is named before any password is asked for.
+        command.extravars(args)
         confirm_restore(args)
         env = runner.Environment.find(args.env)
         document.update(environment=env.name, inventory=str(env.inventory))
@@ -392,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         out.print(command.table(run, results, out.width))
         out.print(progress.problems(results))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
-    return finish(args, out, document, code, outcome.run_problems(run, results))
+    status = command.status(results) if code == ExitCode.OK else None
+    return finish(args, out, document, code, outcome.run_problems(run, results), status)
 
 
 def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any], err: Exception) -> int:
@@ -435,8 +567,20 @@ def report_file(value: str) -> Path:
     return path
 
 
-def finish(args: argparse.Namespace, out: Console, document: dict[str, Any], code: ExitCode, errors: list[str]) -> int:
-    document.update(exit_code=int(code), result=code.name.lower(), errors=errors)
+def finish(
+    args: argparse.Namespace,
+    out: Console,
+    document: dict[str, Any],
+    code: ExitCode,
+    errors: list[str],
+    status: int | None = None,
+) -> int:
+    """Write the --json document and --report, print the errors and the verdict; the exit code: `code`, or the
+    command's own `status` when given (exec)."""
+    if status is not None:
+        document.update(exit_code=status, result="ok" if status == 0 else "command_failed", errors=errors)
+    else:
+        document.update(exit_code=int(code), result=code.name.lower(), errors=errors)
     if args.report:
         args.report.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     if args.json:
@@ -445,8 +589,9 @@ def finish(args: argparse.Namespace, out: Console, document: dict[str, Any], cod
         err = console_for(sys.stderr)
         for error in errors:
             err.print(Text(error, style="red"))
-        out.print(progress.verdict(code, document.get("artifacts")))
-    return int(code)
+        meaning = progress.COMMAND_STATUS if status is not None else None
+        out.print(progress.verdict(document["exit_code"], document.get("artifacts"), meaning))
+    return int(document["exit_code"])
 
 
 if __name__ == "__main__":

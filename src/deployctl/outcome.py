@@ -53,6 +53,8 @@ OUTCOME_EXIT = {
     "unchanged": ExitCode.OK,
     "rolled_back": ExitCode.OK,
     "restored": ExitCode.OK,
+    "held": ExitCode.OK,
+    "ran": ExitCode.OK,
     "would_deploy": ExitCode.OK,
     "unlocked": ExitCode.OK,
     "ok": ExitCode.OK,

@@ -21,6 +21,9 @@ OUTCOME_STYLE = {
     "deployed": "bold green",
     "rolled_back": "bold green",
     "restored": "bold green",
+    "held": "bold magenta",
+    "ran": "green",
+    "unfinished": "bold red",
     "unlocked": "bold green",
     "would_deploy": "bold cyan",
     "unchanged": "green",
@@ -180,6 +183,72 @@ def preview_table(results: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def pending_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
+    """Per host, what a deploy would bring (Capistrano's deploy:pending): the commits over the live one,
+    newest first, and the migrations that would run."""
+    tables: list[RenderableType] = []
+    for name, result in results.items():
+        if result["outcome"] not in ("would_deploy", "unchanged"):
+            tables.append(Text.assemble((f"{name}: ", "bold"), outcome_text(result["outcome"])))
+            continue
+        title = f"[bold]{name}[/]: live {short(result.get('live_commit'))} -> {short(result.get('commit'))}"
+        table = Table(title=title, title_justify="left", caption_justify="left")
+        for header in ("Commit", "Date", "Author", "Subject"):
+            table.add_column(header, no_wrap=header != "Subject")
+        for commit in result.get("commits") or []:
+            table.add_row(short(commit.get("commit")), when(commit.get("date"))[:16], commit.get("author", ""),
+                          commit.get("subject", ""))  # fmt: skip
+        caption = [f"migrations to run: {', '.join(result.get('pending_migrations') or []) or 'none'}"]
+        if result["outcome"] == "unchanged":
+            caption.insert(0, "already live: nothing to deploy")
+        if result.get("commits_behind"):
+            caption.append(f"{result['commits_behind']} commit(s) of the live release would be left out (an older ref)")
+        table.caption = "; ".join(caption)
+        tables.append(table)
+    return Group(*tables)
+
+
+def history_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every host's runs merged: one row per run (the same release and kind on several hosts is one row,
+    naming them), newest first."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for name, result in results.items():
+        for run in result.get("history") or []:
+            key = (run.get("kind"), run.get("release"), run.get("outcome"), run.get("from"))
+            row = merged.setdefault(key, {**run, "hosts": []})
+            row["hosts"].append(name)
+            # The run took as long as its slowest host.
+            if (run.get("duration") or 0) > (row.get("duration") or 0):
+                row["duration"] = run["duration"]
+    return sorted(merged.values(), key=lambda row: str(row.get("started_at")), reverse=True)
+
+
+def history_table(results: dict[str, dict[str, Any]]) -> Table:
+    """The newest runs of every host (each host's -n), merged: a deploy of several hosts is one row."""
+    table = Table()
+    for header in ("When", "Hosts", "Run", "Release", "Ref", "Commit", "By", "Result", "Seconds"):
+        table.add_column(header, no_wrap=header not in ("Hosts",))
+    for row in history_rows(results):
+        what = {"rollback": f"rollback from {row.get('from') or '?'}", "db_restore": "db restore"}.get(
+            row["kind"], row["kind"]
+        )
+        table.add_row(
+            when(row.get("started_at")),
+            ",".join(row["hosts"]),
+            what,
+            row.get("release") or "-",
+            row.get("ref") or "-",
+            short(row.get("commit")),
+            row.get("by") or "-",
+            outcome_text(row["outcome"]),
+            f"{row['duration']:.0f}" if row.get("duration") is not None else "-",
+        )
+    failed = [name for name, result in results.items() if result["outcome"] != "ok"]
+    if failed:
+        table.caption = Text(f"not read: {', '.join(failed)}", style="red")
+    return table
+
+
 def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
     table = Table()
     for header in ("Host", "From", "To", "Result"):
@@ -283,10 +352,40 @@ def _health(health: dict[str, Any] | None) -> Text:
 def _holder(holder: dict[str, Any] | None) -> Text:
     if not holder:
         return Text("free", style="dim")
+    if holder.get("manual"):
+        return Text(
+            f"{holder.get('user', '?')} by hand since {when(holder.get('started_at'))}: {holder.get('message', '')}",
+            style="bold magenta",
+        )
     return Text(
         f"{holder.get('user', '?')}, ref {holder.get('ref', '?')}, since {when(holder.get('started_at'))}",
         style="bold magenta",
     )
+
+
+def lock_table(results: dict[str, dict[str, Any]]) -> Table:
+    """Who holds the deploy lock on each host (lock, lock status)."""
+    table = Table()
+    for header in ("Host", "Lock"):
+        table.add_column(header)
+    for name, result in results.items():
+        if result["outcome"] in ("ok", "held"):
+            table.add_row(name, _holder(result.get("lock")))
+        else:
+            table.add_row(name, outcome_text(result["outcome"]))
+    return table
+
+
+def exec_output(results: dict[str, dict[str, Any]]) -> RenderableType:
+    """Each host's output lines prefixed by the host, then its exit status."""
+    lines: list[RenderableType] = []
+    for name, result in results.items():
+        if result["outcome"] != "ran":
+            continue
+        lines += [Text.assemble((f"{name} | ", "bold"), (line, "")) for line in result.get("output") or []]
+        status = int(result.get("rc", 0))
+        lines.append(Text(f"{name}: exit {status}", style="green" if status == 0 else "bold red"))
+    return Group(*lines)
 
 
 def status_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -337,10 +436,13 @@ def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
     return Group(*lines)
 
 
-def verdict(code: ExitCode, artifacts: str | None) -> Text:
-    text = Text.assemble(
-        ("exit ", "dim"), (str(int(code)), "bold"), (": ", "dim"), (EXIT_MEANING[code], "bold" if code else "green")
-    )
+COMMAND_STATUS = "the command's exit status (the highest of the hosts)"
+
+
+def verdict(code: int, artifacts: str | None, meaning: str | None = None) -> Text:
+    """The last line: the exit code and what it means (EXIT_MEANING's, unless `meaning` says otherwise)."""
+    meaning = meaning or EXIT_MEANING[ExitCode(code)]
+    text = Text.assemble(("exit ", "dim"), (str(code), "bold"), (": ", "dim"), (meaning, "bold" if code else "green"))
     if artifacts:
         text.append(f"\nfull log: {artifacts}/stdout", style="dim")
     return text

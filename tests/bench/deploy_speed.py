@@ -182,7 +182,7 @@ def one_round(
 class BackupCost:
     backup: float  # seconds of the backup stage (pg_dump and its checks)
     migrate: float  # seconds of the migrate stage
-    dump_mib: float
+    dump_kib: float
 
 
 def backup_and_migration(first: str, first_port: int) -> BackupCost:
@@ -197,7 +197,7 @@ def backup_and_migration(first: str, first_port: int) -> BackupCost:
     if host.get("outcome") != "deployed" or "backup" not in host.get("stages", {}):
         sys.exit(f"the timed deploy with a backup did not deploy: {host}")
     dump = ssh(first_port, "ls -t /srv/sample/shared/backups/*.dump | head -1 | xargs stat -c %s").strip()
-    return BackupCost(host["stages"]["backup"], host["stages"]["migrate"], int(dump) / 2**20)
+    return BackupCost(host["stages"]["backup"], host["stages"]["migrate"], int(dump) / 1024)
 
 
 def median(runs: list[Run], field: str = "seconds") -> float:
@@ -260,8 +260,8 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     backup, migrate = (statistics.median(getattr(cost, field) for cost in costs) for field in ("backup", "migrate"))
     table(
         f"The dump before the migration (deploy v1 -> v2 on one host, CLI stages), median of {rounds} rounds",
-        ["backup stage", "migrate stage", "backup / migrate", "dump MiB"],
-        [[f"{backup:.1f}s", f"{migrate:.1f}s", f"{backup / migrate:.2f}x", f"{costs[-1].dump_mib:.2f}"]],
+        ["backup stage", "migrate stage", "backup / migrate", "dump KiB"],
+        [[f"{backup:.1f}s", f"{migrate:.1f}s", f"{backup / migrate:.2f}x", f"{costs[-1].dump_kib:.1f}"]],
     )
 
     print(f"""

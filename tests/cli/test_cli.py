@@ -392,3 +392,30 @@ def test_the_backups_table_shows_size_and_age_per_dump() -> None:
     ]  # fmt: skip
     assert "no dump in /srv/shop/shared/backups" in text
     assert (progress.age(45), progress.age(90061), progress.size(734)) == ("45s", "1d 1h", "734 B")
+
+
+def test_lock_status_and_the_command_after_the_double_dash_are_split_off() -> None:
+    assert cli.split_command(["lock", "status", "prod"]) == (["lock-status", "prod"], [])
+    assert cli.split_command(["exec", "prod", "--limit", "web1", "--", "bin/rails", "runner", "--json"]) == (
+        ["exec", "prod", "--limit", "web1"], ["bin/rails", "runner", "--json"],
+    )  # fmt: skip
+    assert cli.split_command(["lock", "prod", "--message", "status"]) == (["lock", "prod", "--message", "status"], [])
+
+
+def test_exec_without_a_command_and_lock_without_a_message_are_bad_input(capsys: Any) -> None:
+    assert cli.main(["exec", "staging"]) == ExitCode.BAD_INPUT
+    assert "no command to run: give it after --" in capsys.readouterr().err
+    assert cli.main(["lock", "staging", "--message", "  "]) == ExitCode.BAD_INPUT
+    assert "--message is empty" in capsys.readouterr().err
+
+
+def test_exec_exits_with_the_command_s_worst_status_when_it_ran_everywhere() -> None:
+    ran = {"web1": {"outcome": "ran", "rc": 0}, "web2": {"outcome": "ran", "rc": 7}}
+    assert cli.worst_command_status(ran) == 7
+    assert cli.worst_command_status({"web1": {"outcome": "ran", "rc": 0}}) == 0
+    # A host where it could not run: the outcomes decide (deployctl's own codes).
+    assert cli.worst_command_status({**ran, "web3": {"outcome": "failed"}}) is None
+    assert cli.worst_command_status({}) is None
+    text = _table_text(progress.exec_output({"web1": {"outcome": "ran", "rc": 7, "output": ["a", "b"]}}), 80)
+    assert text.splitlines() == ["web1 | a", "web1 | b", "web1: exit 7"]
+    assert "exit 7: the command's exit status" in progress.verdict(7, None, progress.COMMAND_STATUS).plain

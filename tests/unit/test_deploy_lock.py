@@ -72,11 +72,30 @@ def test_second_deploy_is_refused_naming_the_holder(deploy_to: Path) -> None:
     assert result["failed"] is True
     assert result["msg"] == (
         f"another deploy holds the lock on this host: alice since {holder['started_at']} (ref v1, release {R1}). "
-        "Wait for it to finish; if it is dead, run playbooks/unlock.yml with -e deploy_unlock_reason='...' "
-        "(or wait 3600s for the lock to go stale)"
+        "Wait for it to finish; if it is dead, run deployctl unlock ENV --reason TEXT "
+        "(playbooks/unlock.yml -e deploy_unlock_reason=TEXT) (or wait 3600s for the lock to go stale)"
     )
     assert result["holder"] == holder
     assert held_by(deploy_to) == holder
+
+
+def test_a_lock_taken_by_hand_never_goes_stale_and_names_its_message(deploy_to: Path) -> None:
+    manual = {"user": "alice", "message": "DB maintenance until 14:00", "manual": True}
+    assert lock(deploy_to, "manual-1", manual)["changed"] is True
+    held = held_by(deploy_to)
+    held["started_epoch"] = 0  # long past any ttl
+    (deploy_to / ".deployctl" / "lock").write_text(json.dumps(held))
+
+    result = lock(deploy_to, R2, BOB)
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"the deploy lock on this host was taken by hand: alice since {held['started_at']}: "
+        "'DB maintenance until 14:00'. Deploys are refused until it is released: deployctl unlock ENV --reason TEXT "
+        "(playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
+    )
+    journal = [json.loads(line) for line in (deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()]
+    assert [(e["event"], e.get("message")) for e in journal] == [("lock_held", "DB maintenance until 14:00")]
 
 
 def test_second_deploy_in_check_mode_is_refused_too(deploy_to: Path) -> None:

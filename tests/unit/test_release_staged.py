@@ -294,6 +294,16 @@ def test_check_mode_does_not_fetch_into_the_mirror(deploy_to: Path, upstream: Up
     assert result["commit"] == new_main
     assert git(deploy_to / "repo", "rev-parse", "refs/heads/main") == git(upstream.path, "rev-parse", "v2^{commit}")
     assert tree(deploy_to) == before
+    # What the deploy would bring (deploy:pending): the pushed commit, read from the preview, not the mirror.
+    [pending] = result["commits"]
+    assert (pending["commit"], pending["subject"], pending["date"]) == (new_main, "new", "2024-03-01T00:00:00+00:00")
+    assert result["commits_behind"] == 0
+
+
+def test_check_mode_counts_the_commits_an_older_ref_leaves_out(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1, version="v2")
+    result = run_module(release, staged_args(deploy_to, upstream, R2, version="v1"), check_mode=True)
+    assert (result["commits"], result["commits_behind"]) == ([], 1)
 
 
 def test_the_config_content_appears_only_in_the_config_file(deploy_to: Path, upstream: Upstream) -> None:

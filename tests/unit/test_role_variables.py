@@ -18,7 +18,7 @@ SPECS: dict[str, Any] = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").re
 # Every entry point's options (main, rollback, ...): a variable is documented where it is used.
 MAIN = {name: option for entry in SPECS.values() for name, option in (entry.get("options") or {}).items()}
 # Set by the user (or the playbook) on every deploy: no default to keep in step.
-REQUIRED = {"deploy_app_name", "deploy_repo_url", "deploy_ref"}
+REQUIRED = {"deploy_app_name", "deploy_repo_url", "deploy_ref", "deploy_exec_argv"}
 # Read by playbooks/deploy.yml at play level (serial, max_fail_percentage), where role
 # defaults are not visible: documented with their default in the specs, defaulted in the play.
 PLAY_LEVEL = {"deploy_serial", "deploy_max_fail_percentage", "deploy_hosts"}
