@@ -42,7 +42,8 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The runs the journal `lines` (oldest first) record, oldest first: each with `kind` (deploy, rollback,
     db_restore), `release`, `started_at`, `finished_at` (journal times, UTC), `duration` (seconds, or None),
     `outcome` (deployed, reverted, failed, aborted, rolled_back, restored, or unfinished), `by`, and for a
-    deploy `ref`, `commit`, for a rollback `from`, for a failure `reason`."""
+    deploy `ref`, `commit`, for a rollback `from` (and `commit`, when its release's deploy is in the journal),
+    for a failure `reason`."""
     history: list[dict[str, Any]] = []
     deploys: dict[str, dict[str, Any]] = {}
     for line in lines:
@@ -68,6 +69,8 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                         "duration": None,
                         "outcome": "rolled_back",
                         "by": line.get("by"),
+                        # The commit its own deploy recorded, when the journal still has it.
+                        "commit": (deploy or {}).get("commit"),
                     }
                 )
         elif event in ("failed", "aborted"):

@@ -44,7 +44,7 @@ history:
     - The runs, newest first, each with C(kind) (V(deploy), V(rollback), V(db_restore)), C(release), C(started_at) and
       C(finished_at) (UTC, as the journal records them), C(duration) (seconds, or null), C(outcome) (V(deployed),
       V(reverted), V(failed), V(aborted), V(rolled_back), V(restored) or V(unfinished)), C(by); a deploy also has
-      C(ref) and C(commit), a rollback C(from), a failure C(reason).
+      C(ref) and C(commit), a rollback C(from) and the C(commit) its deploy recorded, a failure C(reason).
   returned: always
   type: list
   elements: dict

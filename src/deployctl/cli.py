@@ -424,7 +424,7 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
         extravars["deploy_hosts"] = args.limit
     return runner.Request(
-        command="check" if command.check else command.name.replace(" ", "-"),
+        command="check" if command is PREVIEW else command.name.replace(" ", "-"),
         playbook=command.playbook,
         env=env,
         vaults=vaults,

@@ -225,19 +225,17 @@ def history_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def history_table(results: dict[str, dict[str, Any]]) -> Table:
     """The newest runs of every host (each host's -n), merged: a deploy of several hosts is one row."""
-    table = Table()
-    for header in ("When", "Hosts", "Run", "Release", "Ref", "Commit", "By", "Result", "Seconds"):
-        table.add_column(header, no_wrap=header not in ("Hosts",))
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for header in ("When", "Hosts", "Run", "Release", "Ref / from", "Commit", "By", "Result", "Seconds"):
+        # Hosts, Ref and By wrap rather than push the table past the terminal.
+        table.add_column(header, no_wrap=header not in ("Hosts", "Ref / from", "By"))
     for row in history_rows(results):
-        what = {"rollback": f"rollback from {row.get('from') or '?'}", "db_restore": "db restore"}.get(
-            row["kind"], row["kind"]
-        )
         table.add_row(
-            when(row.get("started_at")),
+            when(row.get("started_at"))[:16],
             ",".join(row["hosts"]),
-            what,
+            row["kind"].replace("_", " "),
             row.get("release") or "-",
-            row.get("ref") or "-",
+            f"from {row['from']}" if row.get("from") else row.get("ref") or "-",
             short(row.get("commit")),
             row.get("by") or "-",
             outcome_text(row["outcome"]),

@@ -141,8 +141,8 @@ def test_history_shows_each_run_merged_across_hosts_newest_first(fleet: Fleet, c
         assert history[3]["reason"].startswith("verify:") and history[2]["reason"].startswith("build:")
         assert rollback["by"] == v1["by"] and v1["by"]
     table = deployctl("history", ENV, "-n", "4", password=False)
-    row = next(line for line in table.out.splitlines() if "rollback from" in line)
-    assert "web1,web2" in row and f"rollback from {v1_release}" in row
+    row = next(line for line in table.out.splitlines() if " rollback " in line)
+    assert "web1,web2" in row and f"from {v1_release}" in row and commits["v2"][:8] in row
     assert "reverted" in table.out and "aborted" in table.out
     playbook = fleet.playbook("history.yml", "-e", "deploy_history_limit=1")
     assert playbook.rc == 0, playbook.output[-3000:]

@@ -53,7 +53,7 @@ def test_the_journal_reads_as_deploys_reverts_rollbacks_and_restores() -> None:
     assert (first["by"], first["ref"], first["commit"], first["duration"]) == ("alice", "v1", "cv1", 42.0)
     assert (reverted["duration"], reverted["reason"]) == (65.0, "verify: /up answered 500")
     assert aborted["reason"] == "build: make deploy exited 2"
-    assert (rollback["from"], rollback["by"]) == (R1, "bob")
+    assert (rollback["from"], rollback["by"], rollback["commit"]) == (R1, "bob", "cv2")
 
 
 def test_the_module_returns_the_newest_first_and_skips_a_torn_line(tmp_path: Path) -> None:
