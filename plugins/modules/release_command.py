@@ -198,7 +198,9 @@ def run_stage(
     except UnknownUser as err:
         module.fail_json(msg=f"{stage}: {err}", **where)
     except OSError as err:
-        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", **where)
+        # A shell's statuses: 127 when there is no such command, 126 when it cannot be run.
+        rc = 127 if isinstance(err, FileNotFoundError) else 126
+        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", rc=rc, **where)
     result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
     if outcome.rc != 0 or outcome.timed_out:
         why = (

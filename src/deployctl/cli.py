@@ -295,12 +295,13 @@ COMMANDS = [
     Command("history", "history.yml", "the deploys, reverts, rollbacks and restores of each host, merged, newest first",
             _ignore_run(progress.history_table), title=_of("History"),
             arguments=_history_arguments, extravars=_history_extravars, needs_vault=False),
-    Command("lock", "lock.yml", "take the deploy lock by hand (a maintenance window): deploys refuse until unlock",
+    Command("lock", "lock.yml", "take the deploy lock by hand (a maintenance window): deploys refuse until unlock; "
+            "who holds it: lock status ENV",
             _ignore_run(progress.lock_table), title=_of("Lock"), arguments=_lock_arguments, extravars=_lock_extravars,
             needs_vault=False),
     Command("lock-status", "status.yml", "who holds the deploy lock on each host (also: lock status)",
             _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False),
-    Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV -- COMMAND...",
+    Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
             _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
             extravars=_exec_extravars, status=worst_command_status),
 ]  # fmt: skip
@@ -371,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
             groups[group] = sub.add_parser(group, help="database backups: list them, restore one").add_subparsers(
                 dest=f"{group}_command", required=True, parser_class=Parser
             )
-        command.arguments((groups[group] if group else sub).add_parser(name, parents=[common], help=command.help))
+        parser_for = (groups[group] if group else sub).add_parser
+        command.arguments(parser_for(name, parents=[common], help=command.help, description=command.help))
     return parser
 
 
@@ -404,16 +406,21 @@ def run_init(args: argparse.Namespace) -> int:
         written = scaffold.init(answers, args.vault_password_file, interactive=sys.stdin.isatty())
     except runner.InputError as err:
         code, lines, written = ExitCode.BAD_INPUT, [str(err)], []
+    except KeyboardInterrupt:
+        code, lines, written = ExitCode.INTERRUPTED, ["interrupted: nothing was written"], []
     else:
         code = ExitCode.OK
+        hosts = "check" if args.host else "list"
+        deploy = f"deployctl deploy {args.directory} --ref REF"
         lines = [f"wrote {path}" for path in written] + [
-            f"next: list the hosts in {args.directory / 'hosts.yml'}, then deployctl deploy {args.directory} --ref REF"
+            f"next: {hosts} the hosts in {args.directory / 'hosts.yml'}, then {deploy}"
         ]
     if args.json:
         print(json.dumps({"command": "init", "written": [str(p) for p in written], "exit_code": int(code),
                           "errors": [] if code == ExitCode.OK else lines}, indent=2))  # fmt: skip
     else:
         console_for(sys.stderr if code else sys.stdout).print(Text("\n".join(lines), style="red" if code else ""))
+        console_for(sys.stdout).print(progress.verdict(code, None))
     return int(code)
 
 

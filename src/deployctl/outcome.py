@@ -42,7 +42,7 @@ EXIT_MEANING = {
     ExitCode.OK: "success",
     ExitCode.REVERTED: "failed, and what was serving before serves again (reverted, or stopped before the switch)",
     ExitCode.FAILED: "failed and NOT reverted: a host may serve a broken release, or its state is unknown",
-    ExitCode.LOCKED: "another deploy holds the lock on a host",
+    ExitCode.LOCKED: "the deploy lock is held on a host (by another deploy, or taken by hand)",
     ExitCode.UNREACHABLE: "a host could not be reached",
     ExitCode.BAD_INPUT: "bad input (unknown environment or ref, vault password, rejected variables): nothing changed",
     ExitCode.INTERRUPTED: "interrupted; check `deployctl status`",

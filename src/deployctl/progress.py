@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -208,19 +209,45 @@ def pending_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
     return Group(*tables)
 
 
+# Runs other than deploys (rollbacks, restores) have no ID of their own: the same one on several hosts
+# starts within this many seconds.
+SAME_RUN_SECONDS = 120
+
+
+def _epoch(stamp: Any) -> float:
+    try:
+        return calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return 0.0
+
+
 def history_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every host's runs merged: one row per run (the same release and kind on several hosts is one row,
-    naming them), newest first."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    """Every host's runs merged: one row per run naming its hosts (a deploy is its release ID; a rollback
+    or a restore, the same target started within SAME_RUN_SECONDS), newest first, cut to the hosts' limit
+    (each host lists its newest `limit`: within that many merged rows, every host's part of a run is there)."""
+    rows: list[dict[str, Any]] = []
     for name, result in results.items():
         for run in result.get("history") or []:
             key = (run.get("kind"), run.get("release"), run.get("outcome"), run.get("from"))
-            row = merged.setdefault(key, {**run, "hosts": []})
+            row = next(
+                (
+                    row for row in rows
+                    if row["key"] == key and name not in row["hosts"]
+                    and (run.get("kind") == "deploy"
+                         or abs(_epoch(row.get("started_at")) - _epoch(run.get("started_at"))) <= SAME_RUN_SECONDS)
+                ),
+                None,
+            )  # fmt: skip
+            if row is None:
+                rows.append({**run, "key": key, "hosts": [name]})
+                continue
             row["hosts"].append(name)
             # The run took as long as its slowest host.
             if (run.get("duration") or 0) > (row.get("duration") or 0):
                 row["duration"] = run["duration"]
-    return sorted(merged.values(), key=lambda row: str(row.get("started_at")), reverse=True)
+    limits = [int(result["limit"]) for result in results.values() if result.get("limit")]
+    rows.sort(key=lambda row: str(row.get("started_at")), reverse=True)
+    return rows[: min(limits)] if limits else rows
 
 
 def history_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -421,17 +448,16 @@ def unlock_table(results: dict[str, dict[str, Any]]) -> Table:
 def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
     """What went wrong on each host that did not succeed, in the role's own words; then warnings
     (a deploy that succeeded but, say, could not clean up old releases)."""
-    lines = [
-        Text.assemble((f"{name}: ", "bold"), (result.get("detail") or result["message"], "red"))
-        for name, result in results.items()
-        if result.get("detail") or result.get("message")
-    ]
-    lines += [
-        Text.assemble((f"{name}: ", "bold"), ("warning: " + str(result["warning"]), "yellow"))
-        for name, result in results.items()
-        if result.get("warning")
-    ]
-    return Group(*lines)
+    said: dict[tuple[str, str], list[str]] = {}  # the same words from several hosts: said once, naming them
+    for name, result in results.items():
+        if result.get("detail") or result.get("message"):
+            said.setdefault((str(result.get("detail") or result["message"]), "red"), []).append(name)
+    for name, result in results.items():
+        if result.get("warning"):
+            said.setdefault(("warning: " + str(result["warning"]), "yellow"), []).append(name)
+    return Group(
+        *(Text.assemble((f"{', '.join(names)}: ", "bold"), (text, style)) for (text, style), names in said.items())
+    )
 
 
 COMMAND_STATUS = "the command's exit status (the highest of the hosts)"

@@ -27,6 +27,8 @@ from .runner import Environment, InputError, Vaults
 # A `rails new` app boots from these two (Rails reads SECRET_KEY_BASE in place of the master key).
 DEFAULT_SECRETS = ("DATABASE_URL", "SECRET_KEY_BASE")
 SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+# deploy_app_name names a user, a systemd service and /srv/NAME.
+APP_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 GITIGNORE = "# Vault password files: never committed.\n*.pass\n*vault-password*\n.vault-pass*\n"
 FILES = (Path("hosts.yml"), Path("group_vars/all/vars.yml"), Path("group_vars/all/vault.yml"), Path(".gitignore"))
 
@@ -71,7 +73,7 @@ def secret_values(specs: tuple[str, ...], interactive: bool) -> dict[str, str]:
 def _ask(name: str, interactive: bool) -> str:
     if not interactive:
         raise InputError(f"the value of {name} is needed: give --secret {name}=@FILE (there is no terminal to ask on)")
-    value = getpass(f"{name}: ")
+    value = _getpass(f"{name}: ")
     if not value:
         raise InputError(f"no value given for {name}")
     return value
@@ -83,17 +85,38 @@ def vault_password(env: Environment, password_file: str | None, interactive: boo
     vaults = Vaults.resolve(env, password_file, interactive=interactive, required=False)
     given = {vault.label: vault.password for vault in vaults.vaults}
     label = vault_label(env)
-    if label in given:
+    if given.get(label):
         return given[label]
+    if label in given:
+        raise InputError("the vault password given is empty: nothing was written")
     if not interactive:
         raise InputError(
             f"a vault password for the new environment is needed: give --vault-password-file or set "
             f"DEPLOYCTL_VAULT_PASSWORD_{label.upper().replace('-', '_').replace('.', '_')} (no terminal to ask on)"
         )
-    first, second = getpass(f"New vault password ({label}): "), getpass(f"Again ({label}): ")
+    first, second = _getpass(f"New vault password ({label}): "), _getpass(f"Again ({label}): ")
     if not first or first != second:
         raise InputError("the vault passwords given differ, or are empty: nothing was written")
     return first
+
+
+def _getpass(prompt: str) -> str:
+    """getpass, with end of input (Ctrl-D) as no answer."""
+    try:
+        return getpass(prompt)
+    except EOFError:
+        return ""
+
+
+def check_answers(answers: Answers) -> None:
+    """Raise InputError for an app name that cannot name a user and a service, or an empty repository."""
+    if not APP_NAME.fullmatch(answers.app):
+        raise InputError(
+            f"--app {answers.app!r}: the app's name names its user, service and /srv/NAME: lower-case letters, "
+            "digits, '_' and '-', starting with a letter, at most 32"
+        )
+    if not answers.repo.strip():
+        raise InputError("--repo is empty: give the git URL the hosts fetch the app from")
 
 
 def vault_label(env: Environment) -> str:
@@ -146,6 +169,7 @@ deploy_secret_environment:
 def init(answers: Answers, password_file: str | None, interactive: bool) -> list[Path]:
     """Write the environment; return the paths written. Raises InputError (nothing written) when a file
     is there already, or a value or the vault password is missing."""
+    check_answers(answers)
     planned = [answers.directory / path for path in FILES]
     if present := [path for path in planned if path.exists()]:
         raise InputError(f"{present[0]} exists: deployctl init writes new environments only (nothing was written)")

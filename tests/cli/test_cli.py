@@ -419,3 +419,31 @@ def test_exec_exits_with_the_command_s_worst_status_when_it_ran_everywhere() -> 
     text = _table_text(progress.exec_output({"web1": {"outcome": "ran", "rc": 7, "output": ["a", "b"]}}), 80)
     assert text.splitlines() == ["web1 | a", "web1 | b", "web1: exit 7"]
     assert "exit 7: the command's exit status" in progress.verdict(7, None, progress.COMMAND_STATUS).plain
+
+
+def test_history_merges_a_run_across_hosts_but_never_two_runs() -> None:
+    def run(kind: str, release: str, at: str, **more: Any) -> dict[str, Any]:
+        return {"kind": kind, "release": release, "outcome": more.pop("outcome", "restored"), "started_at": at, **more}
+
+    results = {
+        "web1": {"outcome": "ok", "limit": 3, "history": [
+            run("db_restore", "R2", "2026-11-29T21:57:58Z"), run("db_restore", "R2", "2026-11-29T21:57:34Z"),
+            run("deploy", "R2", "2026-11-29T21:50:00Z", outcome="deployed", duration=30.0),
+        ]},
+        "web2": {"outcome": "ok", "limit": 3, "history": [
+            run("deploy", "R2", "2026-11-29T21:50:01Z", outcome="deployed", duration=41.0),
+            run("deploy", "R1", "2026-11-29T21:40:00Z", outcome="deployed"),
+        ]},
+    }  # fmt: skip
+    rows = progress.history_rows(results)
+    assert [(row["kind"], row["started_at"][11:19], row["hosts"]) for row in rows] == [
+        ("db_restore", "21:57:58", ["web1"]),
+        ("db_restore", "21:57:34", ["web1"]),
+        ("deploy", "21:50:00", ["web1", "web2"]),
+    ]  # fmt: skip
+    assert rows[2]["duration"] == 41.0, "as long as its slowest host"
+
+
+def test_the_same_problem_on_several_hosts_is_said_once() -> None:
+    said = {"web1": {"outcome": "aborted", "message": "refused"}, "web2": {"outcome": "aborted", "message": "refused"}}
+    assert _table_text(progress.problems(said), 80).splitlines() == ["web1, web2: refused"]

@@ -42,7 +42,7 @@ VaultLoader.add_constructor("!vault", lambda loader, node: str(loader.construct_
 def test_init_writes_the_environment_with_each_secret_encrypted(given: dict[str, Path], capsys: Any) -> None:
     assert init(given, "--host", "app1", "--host", "app2", "--secret", f"DATABASE_URL=@{given['db']}") == 0
     env = given["env"]
-    assert "next: list the hosts in" in capsys.readouterr().out
+    assert "next: check the hosts in" in capsys.readouterr().out
     hosts = yaml.safe_load((env / "hosts.yml").read_text())
     assert list(hosts["all"]["children"]["app"]["hosts"]) == ["app1", "app2"]
     settings = yaml.safe_load((env / "group_vars/all/vars.yml").read_text())
@@ -81,3 +81,43 @@ def test_an_existing_environment_is_never_overwritten(given: dict[str, Path], ca
     assert "hosts.yml exists" in capsys.readouterr().err
     assert (given["env"] / "hosts.yml").read_text() == "mine\n"
     assert not (given["env"] / "group_vars").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--app", "bad name"), "--app 'bad name': the app's name names its user, service and /srv/NAME"),
+        (("--repo", " "), "--repo is empty"),
+    ],
+)
+def test_an_app_name_that_cannot_name_a_user_or_an_empty_repo_is_refused(
+    given: dict[str, Path], capsys: Any, extra: tuple[str, ...], words: str
+) -> None:
+    assert init(given, "--secret", f"DATABASE_URL=@{given['db']}", *extra) == ExitCode.BAD_INPUT
+    assert words in capsys.readouterr().err and not given["env"].exists()
+
+
+def test_an_empty_vault_password_file_is_refused(given: dict[str, Path], capsys: Any) -> None:
+    given["pass"].write_text("\n")
+    assert init(given, "--secret", f"DATABASE_URL=@{given['db']}") == ExitCode.BAD_INPUT
+    assert "the vault password given is empty" in capsys.readouterr().err and not given["env"].exists()
+
+
+def test_end_of_input_at_a_prompt_is_no_answer_and_ctrl_c_exits_130(
+    given: dict[str, Path], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def eof(_prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("deployctl.scaffold.getpass", eof)
+    assert init(given) == ExitCode.BAD_INPUT
+    assert "no value given for DATABASE_URL" in capsys.readouterr().err
+
+    def interrupt(_prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("deployctl.scaffold.getpass", interrupt)
+    assert init(given) == ExitCode.INTERRUPTED
+    assert "interrupted: nothing was written" in capsys.readouterr().err and not given["env"].exists()

@@ -91,6 +91,15 @@ def test_a_deploy_with_a_migration_dumps_the_database_first(fleet: Fleet, commit
     # pg_dump (and psql measuring the database) ran with the password in neither argv nor environment.
     assert "pg_dump --format=custom" in sampler.seen and "PGPASSFILE=" in sampler.seen
     assert secret not in sampler.seen
+    # On the host, only the app's 0640 config holds it (not the dump, its record, a passfile or a log).
+    holders = fleet.ssh(
+        migrator,
+        "umask 077; cat > /root/.db-canary; grep -rlF -f /root/.db-canary /srv /etc /tmp /var/tmp /root 2>/dev/null"
+        " | grep -vx /root/.db-canary; rm -f /root/.db-canary; true",
+        stdin=secret,
+    ).split()
+    assert holders and all(path.endswith("/config/production.yml") for path in holders), holders
+    assert {fleet.ssh(migrator, f"stat -c %a {path}").strip() for path in holders} == {"640"}
 
 
 # pg_dump taken away for real (Debian's /usr/bin/pg_dump is postgresql-common's wrapper), put back after.

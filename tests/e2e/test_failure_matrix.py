@@ -85,7 +85,7 @@ FAST_HEALTH = {"deploy_health_deadline": 15}
 MATRIX = [
     Failure("preflight", "v1", {"deploy_keep_releases": 0}, 5, "invalid",
             "deploy_keep_releases (0) must be at least 1", created=False),
-    Failure("lock", "v1", {}, 3, "locked", "another deploy holds the lock on this host", created=False,
+    Failure("lock", "v1", {}, 3, "locked", "another deploy holds the lock on", created=False,
             arrange=lock_held_elsewhere),
     # Refused by the fetch call before it runs anything: bad input (exit 5), reported at stage setup.
     Failure("setup", "v1", {"deploy_app_user": "bad:user"}, 5, "aborted", "bad:user", created=False),
