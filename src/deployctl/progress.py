@@ -274,13 +274,19 @@ def history_table(results: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
-def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
+def fields_table(results: dict[str, dict[str, Any]], columns: dict[str, str]) -> Table:
+    """One row per host: the host, each result field of `columns` (header -> field; "-" when empty), the result."""
     table = Table()
-    for header in ("Host", "From", "To", "Result"):
+    for header in ("Host", *columns, "Result"):
         table.add_column(header, no_wrap=True)
     for name, result in results.items():
-        table.add_row(name, result.get("from") or "-", result.get("to") or "-", outcome_text(result["outcome"]))
+        fields = (str(result.get(field) or "-") for field in columns.values())
+        table.add_row(name, *fields, outcome_text(result["outcome"]))
     return table
+
+
+def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
+    return fields_table(results, {"From": "from", "To": "to"})
 
 
 def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
@@ -358,12 +364,7 @@ def backups_table(results: dict[str, dict[str, Any]]) -> Table:
 
 
 def db_restore_table(results: dict[str, dict[str, Any]]) -> Table:
-    table = Table()
-    for header in ("Host", "Current", "Backup", "Result"):
-        table.add_column(header, no_wrap=True)
-    for name, result in results.items():
-        table.add_row(name, result.get("current") or "-", result.get("backup") or "-", outcome_text(result["outcome"]))
-    return table
+    return fields_table(results, {"Current": "current", "Backup": "backup"})
 
 
 def _health(health: dict[str, Any] | None) -> Text:
