@@ -25,7 +25,7 @@ class HealthCheck:
     status: tuple[int, ...] = (200,)
     body_contains: str | None = None
     deadline: float = 60
-    interval: float = 1
+    interval: float = 0.25
     timeout: float = 5
     method: str = "GET"
     host: str | None = None

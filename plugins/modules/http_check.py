@@ -38,7 +38,7 @@ options:
   interval:
     description: Seconds between attempts.
     type: float
-    default: 1
+    default: 0.25
   timeout:
     description: Seconds one request may take.
     type: float
@@ -116,7 +116,7 @@ def main() -> None:
             "status": {"type": "list", "elements": "int", "default": [200]},
             "body_contains": {"type": "str"},
             "deadline": {"type": "float", "default": 60},
-            "interval": {"type": "float", "default": 1},
+            "interval": {"type": "float", "default": 0.25},
             "timeout": {"type": "float", "default": 5},
             "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
             "host": {"type": "str"},

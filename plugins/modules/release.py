@@ -267,7 +267,7 @@ options:
   health_interval:
     description: Seconds between two requests of the health check.
     type: float
-    default: 1
+    default: 0.25
   health_timeout:
     description: Seconds one request of the health check may take.
     type: float
@@ -614,7 +614,7 @@ def main() -> None:
             "health_status": {"type": "list", "elements": "int", "default": [200]},
             "health_body_contains": {"type": "str"},
             "health_deadline": {"type": "float", "default": 60},
-            "health_interval": {"type": "float", "default": 1},
+            "health_interval": {"type": "float", "default": 0.25},
             "health_timeout": {"type": "float", "default": 5},
             "health_method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
             "health_host": {"type": "str"},

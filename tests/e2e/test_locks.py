@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID, awx_job
+from tests.e2e.test_cli import ENV, deployctl
 from tests.harness import targets
 
 SLOW_BUILD = '{"deploy_build_command": ["sh", "-c", "sleep 6 && exec make deploy"]}'
@@ -87,3 +88,37 @@ def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2, plant_lock):
     assert run.rc == 0, run.output[-3000:]
     taken = [e for e in fleet.journal("web2") if e["event"] == "lock_taken_over"][-1]
     assert taken["stale_holder"]["user"] == "alice"
+
+
+def test_a_one_host_deploy_is_refused_at_its_only_lock_through_every_entry_point(
+    fleet, on_v2, plant_lock, tmp_path
+):
+    # A play of one host takes no separate first-host lock: the stage call's lock refuses,
+    # with the same words, exit code and outcome as the two-host deploy above.
+    plant_lock("web1", 60)
+    journal = len(fleet.journal("web1"))
+
+    playbook = fleet.deploy("v1", "--limit", "web1")
+    assert playbook.rc == 2
+    assert "another deploy holds the lock on this host: alice since 2026-01-01T00:00:00Z" in playbook.output
+
+    cli = deployctl("deploy", ENV, "--ref", "v1", "--limit", "web1")
+    assert cli.rc == 3, cli.out + cli.err
+    assert "another deploy holds the lock on this host: alice" in cli.out + cli.err
+
+    job = awx_job(tmp_path, "playbooks/deploy.yml", {"deploy_ref": "v1"}, limit="web1")
+    assert job.status == "failed"
+    assert job.hosts["web1"]["outcome"] == "locked"
+    assert "alice" in job.hosts["web1"]["message"]
+
+    # Nothing was staged, the lock is still alice's and v2 keeps serving.
+    assert [e["event"] for e in fleet.journal("web1")[journal:] if e["event"] == "staged"] == []
+    assert "alices-laptop" in fleet.ssh("web1", f"cat {DEPLOY_TO}/.deployctl/lock")
+    assert fleet.current("web1") == on_v2["web1"]
+    assert fleet.health("web1")[1]["revision"] == fleet.ssh("web1", f"cat {DEPLOY_TO}/current/REVISION").strip()
+
+
+def test_a_one_host_deploy_releases_its_lock(fleet, on_v2):
+    run = fleet.deploy("v1", "--limit", "web1")
+    assert run.rc == 0, run.output[-3000:]
+    assert fleet.ssh("web1", f"test -e {DEPLOY_TO}/.deployctl/lock || echo free").strip() == "free"
