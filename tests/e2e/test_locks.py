@@ -90,9 +90,7 @@ def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2, plant_lock):
     assert taken["stale_holder"]["user"] == "alice"
 
 
-def test_a_one_host_deploy_is_refused_at_its_only_lock_through_every_entry_point(
-    fleet, on_v2, plant_lock, tmp_path
-):
+def test_a_one_host_deploy_is_refused_at_its_only_lock_through_every_entry_point(fleet, on_v2, plant_lock, tmp_path):
     # A play of one host takes no separate first-host lock: the stage call's lock refuses,
     # with the same words, exit code and outcome as the two-host deploy above.
     plant_lock("web1", 60)
