@@ -288,9 +288,10 @@ def test_rollback_refuses_an_older_schema_then_goes_back_and_forth(
     v2 = {host: fleet.current(host) for host in fleet.hosts}
 
     refused = deployctl("rollback", ENV, "--json")
-    assert refused.rc == 1, refused.out + refused.err
+    # A refusal changed nothing: bad input the user fixes with one of the options it names.
+    assert refused.rc == 5, refused.out + refused.err
     for host, result in refused.hosts.items():
-        assert result["outcome"] == "aborted"
+        assert (result["outcome"], result["bad_input"]) == ("aborted", True)
         assert "would run on a newer schema" in result["message"]
         assert fleet.current(host) == v2[host]
 

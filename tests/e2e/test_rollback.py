@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tests.e2e.conftest import awx_job
 
-def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fleet, commits):
+
+def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fleet, commits, tmp_path):
     assert fleet.deploy("v1").rc == 0
     v1 = {host: fleet.current(host) for host in fleet.hosts}
     assert fleet.deploy("v2").rc == 0
@@ -14,7 +16,16 @@ def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fle
     assert f"release {v1['web1']} was deployed with database schema 20240101000000, but" in refused.output
     assert "the database is at 20240201000000" in refused.output
     assert "-e deploy_rollback_migrate_down=true" in refused.output
+    assert "Rollback refused on web1" in refused.output
     assert all(fleet.current(host) == v2[host] for host in fleet.hosts)
+
+    # The same refusal as an AWX job sees it: failed, each host's result says bad input.
+    job = awx_job(tmp_path, "playbooks/rollback.yml", {})
+    assert job.status == "failed"
+    for host in fleet.hosts:
+        assert (job.hosts[host]["outcome"], job.hosts[host]["bad_input"]) == ("aborted", True)
+        assert "would run on a newer schema" in job.hosts[host]["message"]
+        assert fleet.current(host) == v2[host]
 
     rolled = fleet.playbook("rollback.yml", "-e", "deploy_rollback_migrate_down=true")
     assert rolled.rc == 0, rolled.output[-3000:]
