@@ -185,46 +185,20 @@ stage:
   type: str
 """
 
-import os
-import stat
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._db_backup import (
     SUFFIX,
     Connection,
-    archive,
-    check_room,
-    check_shared_paths,
-    database_schema,
-    database_size,
-    dump,
     listing,
     passfile,
-    prune,
     restore,
-    write_meta,
 )
+from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, backup_dir_of, take
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._lock import holder_user
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
-
-
-def backup_directory(path: str) -> None:
-    """Create `path` (0700, root) or make it so; refuse a symbolic link (shared/ belongs to the app user)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        os.mkdir(path, 0o700)
-        info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise DeployError(
-            f"{path} is not a directory (a symbolic link is refused): remove it or set deploy_db_backup_dir",
-            stage="backup",
-        )
-    os.chown(path, 0, 0)
-    os.chmod(path, 0o700)
 
 
 def restore_dump(module: AnsibleModule, layout: Layout) -> None:
@@ -269,43 +243,7 @@ def main() -> None:
                     "{file}",
                 ],
             },
-            # Only the secrets are no_log: a whole no_log dict would censor the database's
-            # name wherever it appears (paths, messages).
-            "connection": {
-                "type": "dict",
-                "options": {
-                    "url": {"type": "str", "no_log": True},
-                    "adapter": {"type": "str"},
-                    "host": {"type": "str"},
-                    "port": {"type": "int"},
-                    "database": {"type": "str"},
-                    "name": {"type": "str"},
-                    "username": {"type": "str"},
-                    "user": {"type": "str"},
-                    "password": {"type": "str", "no_log": True},
-                },
-            },
-            "command": {
-                "type": "list",
-                "elements": "str",
-                "default": ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"],
-            },
-            "size_command": {
-                "type": "list",
-                "elements": "str",
-                "default": ["psql", "-XAtq", "-c", "SELECT pg_database_size(current_database())"],
-            },
-            "schema_command": {
-                "type": "list",
-                "elements": "str",
-                "default": ["psql", "-XAtq", "-c", "SELECT max(version) FROM schema_migrations"],
-            },
-            "backup_dir": {"type": "path"},
-            "shared_paths": {"type": "list", "elements": "str", "default": []},
-            "keep": {"type": "int", "default": 5},
-            "headroom_mb": {"type": "int", "default": 64},
-            "timeout": {"type": "int", "default": 3600},
-            "schema_version": {"type": "str"},
+            **DUMP_OPTIONS,
             "host_label": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -317,7 +255,7 @@ def main() -> None:
     params = module.params
     layout = Layout(params["deploy_to"])
     release_id = params["release_id"]
-    backup_dir = params["backup_dir"] or os.path.join(layout.shared, "backups")
+    backup_dir = backup_dir_of(layout, params)
     if params["state"] == "query":
         # Read-only, and no connection: listing needs neither the database nor its password.
         module.exit_json(changed=False, backup_dir=backup_dir, backups=listing(backup_dir))
@@ -327,25 +265,12 @@ def main() -> None:
         connection = Connection.parse(params["connection"])
         if module.check_mode:
             module.exit_json(changed=True, msg=f"would dump {connection.database} to {backup_dir}/{release_id}{SUFFIX}")
-        check_shared_paths(layout.shared, params["shared_paths"])
-        backup_directory(backup_dir)
-        with passfile(layout.meta, connection) as pgpass:
-            env = connection.environment(pgpass)
-            size = database_size(params["size_command"], env, timeout=60)
-            check_room(size, backup_dir, params["headroom_mb"], connection.database)
-            schema = database_schema(params["schema_command"], env, timeout=60) or params["schema_version"]
-            made = dump(params["command"], env, backup_dir, release_id, params["timeout"], connection.database)
-        record = write_meta(made, schema, archive(layout.shared, params["shared_paths"], backup_dir, release_id))
-        removed = prune(backup_dir, params["keep"])
-        store = ReleaseStore(layout, params["host_label"])
-        if store.get(release_id):
-            store.update(release_id, backup=record)
-        store.journal("backup", release_id, path=made.path, size=made.size, seconds=made.seconds)
+        taken = take(layout, release_id, params, params["host_label"])
     except DeployError as err:
         module.fail_json(msg=f"backup: {err.msg}", input_error=err.input_error, **{"stage": "backup", **err.details})
     except OSError as err:
         module.fail_json(msg=f"backup: {err}", stage="backup")
-    module.exit_json(changed=True, backup=record, removed=removed)
+    module.exit_json(changed=True, **taken)
 
 
 if __name__ == "__main__":

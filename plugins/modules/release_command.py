@@ -77,6 +77,16 @@ options:
       - A failed command publishes nothing.
     type: bool
     default: false
+  backup:
+    description:
+      - Before O(argv) runs (the migrations), dump the database as M(deployctl.core.db_backup) with
+        O(deployctl.core.db_backup#module:state=dumped) does for O(release_id), in the same call (one round trip
+        and one module payload fewer per deploy). Its keys are that module's options of the same names
+        (C(connection), C(command), C(size_command), C(schema_command), C(backup_dir), C(shared_paths), C(keep),
+        C(headroom_mb), C(timeout), C(schema_version)); the passwords in C(connection) are no_log.
+      - A dump that cannot be taken fails the task with RV(stage=backup) before O(argv) runs, leaving no partial
+        dump.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -123,9 +133,15 @@ chdir:
   returned: always
   type: str
 stage:
-  description: V(test) when the command of O(test_argv) failed (a failure of O(argv) carries no stage).
-  returned: failure of the test command
+  description:
+    - V(test) when the command of O(test_argv) failed, V(backup) when the dump of O(backup) could not be taken (a
+      failure of O(argv) carries no stage).
+  returned: failure of the test command or of the backup
   type: str
+backup:
+  description: With O(backup), the dump as M(deployctl.core.db_backup) returns it, and C(removed) (older dumps removed).
+  returned: success with backup
+  type: dict
 test:
   description: The run of O(test_argv), with C(rc), C(seconds), C(log) and C(tail) as for O(argv).
   returned: success with test_argv
@@ -141,6 +157,7 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, take
 from ansible_collections.deployctl.core.plugins.module_utils._environment_file import read as read_environment
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -219,6 +236,18 @@ def run_stage(
     return result
 
 
+def take_backup(module: AnsibleModule, layout: Layout) -> dict:
+    """The dump of the `backup` option (its record, with `removed`); fails the module at stage backup."""
+    params = module.params
+    try:
+        taken = take(layout, params["release_id"], params["backup"], params["host_label"])
+    except DeployError as err:
+        module.fail_json(msg=f"backup: {err.msg}", input_error=err.input_error, **{"stage": "backup", **err.details})
+    except OSError as err:
+        module.fail_json(msg=f"backup: {err}", stage="backup")
+    return {**taken["backup"], "removed": taken["removed"]}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -232,6 +261,7 @@ def main() -> None:
             "tail_lines": {"type": "int", "default": 25},
             "test_argv": {"type": "list", "elements": "str", "default": []},
             "publish": {"type": "bool", "default": False},
+            "backup": {"type": "dict", "options": DUMP_OPTIONS},
             "secret_environment": {"type": "bool", "default": False},
             "host_label": {"type": "str", "default": ""},
         },
@@ -259,7 +289,12 @@ def main() -> None:
             env.update(read_environment(chdir))
         except (OSError, ValueError) as err:
             module.fail_json(msg=f"{stage}: cannot read the secret environment of release {release_id}: {err}")
+    backup = None
+    if params["backup"]:
+        backup = take_backup(module, layout)
     result = run_stage(module, layout, stage, params["argv"], chdir, env)
+    if backup is not None:
+        result["backup"] = backup
     if params["test_argv"]:
         result["test"] = run_stage(module, layout, "test", params["test_argv"], chdir, env, failed_stage="test")
     if params["publish"]:

@@ -8,9 +8,9 @@ that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen
 - no-op: deploy v2 again, right after that run made it live;
 - ansible-playbook alone, with the same inventory and settings: a play with no task
   (its start-up: no host is contacted) and a play with one ping per host;
-- the database dump taken before the migration, next to the migration: one more v1 -> v2
-  deploy per round, through `deployctl deploy --json`, whose stages give both (seconds on the
-  migrate host), with the dump's size.
+- the database dump taken before the migration, next to the migration: two more v1 -> v2
+  deploys per round, through `deployctl deploy --json`, without and with the dump (it is taken
+  in the migrate stage's call): the difference of their migrate stages is what the dump costs.
 
 The floor (floor.sh) does the deploy's work as plain bash over SSH in deployctl's
 shape: stage on every host at once, migrate on the first host, switch on every host
@@ -180,24 +180,28 @@ def one_round(
 
 @dataclass
 class BackupCost:
-    backup: float  # seconds of the backup stage (pg_dump and its checks)
-    migrate: float  # seconds of the migrate stage
+    with_dump: float  # seconds of the migrate stage, which takes the dump first (one module call)
+    without: float  # seconds of the migrate stage with deploy_db_backup=false
     dump_kib: float
 
 
 def backup_and_migration(first: str, first_port: int) -> BackupCost:
-    """One v1 -> v2 deploy of the first host through the CLI, timed per stage by its --json."""
-    reset_to_v1(first_port)
-    proc = subprocess.run(
-        [sys.executable, "-m", "deployctl", "deploy", INVENTORY, "--ref", "v2", "--limit", first, "--json",
-         "--vault-id", VAULT_ID],
-        capture_output=True, text=True, check=False, cwd=targets.REPO_ROOT,
-    )  # fmt: skip
-    host = json.loads(proc.stdout)["hosts"][first]
-    if host.get("outcome") != "deployed" or "backup" not in host.get("stages", {}):
-        sys.exit(f"the timed deploy with a backup did not deploy: {host}")
+    """Two v1 -> v2 deploys of the first host through the CLI, without and with the dump, whose
+    migrate stages (--json) differ by what the dump costs."""
+    seconds = []
+    for backup in ("false", "true"):
+        reset_to_v1(first_port)
+        proc = subprocess.run(
+            [sys.executable, "-m", "deployctl", "deploy", INVENTORY, "--ref", "v2", "--limit", first, "--json",
+             "--vault-id", VAULT_ID, "-e", f"deploy_db_backup={backup}"],
+            capture_output=True, text=True, check=False, cwd=targets.REPO_ROOT,
+        )  # fmt: skip
+        host = json.loads(proc.stdout)["hosts"][first]
+        if host.get("outcome") != "deployed" or "migrate" not in host.get("stages", {}):
+            sys.exit(f"the timed deploy (deploy_db_backup={backup}) did not deploy: {host}")
+        seconds.append(host["stages"]["migrate"])
     dump = ssh(first_port, "ls -t /srv/sample/shared/backups/*.dump | head -1 | xargs stat -c %s").strip()
-    return BackupCost(host["stages"]["backup"], host["stages"]["migrate"], int(dump) / 1024)
+    return BackupCost(seconds[1], seconds[0], int(dump) / 1024)
 
 
 def median(runs: list[Run], field: str = "seconds") -> float:
@@ -257,11 +261,21 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     title = f"ansible-playbook alone (same inventory and ansible.cfg), median of {rounds} rounds"
     table(title, ["hosts", "empty play", "CPU s", "RSS MiB", "ping play", "CPU s", "RSS MiB"], rows)
 
-    backup, migrate = (statistics.median(getattr(cost, field) for cost in costs) for field in ("backup", "migrate"))
+    with_dump = statistics.median(cost.with_dump for cost in costs)
+    without = statistics.median(cost.without for cost in costs)
+    cost = with_dump - without
     table(
-        f"The dump before the migration (deploy v1 -> v2 on one host, CLI stages), median of {rounds} rounds",
-        ["backup stage", "migrate stage", "backup / migrate", "dump KiB"],
-        [[f"{backup:.1f}s", f"{migrate:.1f}s", f"{backup / migrate:.2f}x", f"{costs[-1].dump_kib:.1f}"]],
+        f"The dump before the migration (deploy v1 -> v2 on one host, CLI's migrate stage), median of {rounds} rounds",
+        ["migrate with the dump", "without", "the dump costs", "cost / migration", "dump KiB"],
+        [
+            [
+                f"{with_dump:.1f}s",
+                f"{without:.1f}s",
+                f"{cost:.1f}s",
+                f"{cost / without:.2f}x",
+                f"{costs[-1].dump_kib:.0f}",
+            ]
+        ],
     )
 
     print(f"""

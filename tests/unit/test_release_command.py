@@ -220,3 +220,50 @@ def test_a_failing_build_runs_no_tests(staged: Path) -> None:
 
     assert result["failed"] is True and "stage" not in result
     assert not (staged / "releases" / f".staging-{R1}" / "tested").exists()
+
+
+def dump_options(tmp_path: Path, pg_dump: str) -> dict:
+    """The `backup` option with stand-in clients: psql prints a size of 1 KiB and no schema."""
+    psql = tmp_path / "psql"
+    psql.write_text("#!/bin/sh\necho 1024\n")
+    psql.chmod(0o755)
+    return {
+        "connection": {"host": "db.internal", "database": "shop", "username": "shop", "password": "s3cret"},
+        "command": ["sh", "-c", pg_dump],
+        "size_command": [str(psql)],
+        "schema_command": [],
+        "schema_version": "20240101000000",
+    }
+
+
+def test_the_dump_of_the_backup_option_is_taken_before_the_command_runs(staged: Path, tmp_path: Path) -> None:
+    dump = staged / "shared" / "backups" / f"{R1}.dump"
+    # The migration (the app user, who cannot read the dumps) sees that pg_dump ran: the dump
+    # came first, in the same call.
+    marker = staged / "dumped"
+    result = command(
+        staged, ["sh", "-c", f"test -e {marker} && echo migrated"], stage="migrate",
+        backup=dump_options(tmp_path, f"touch {marker}; echo PGDMP-data"), host_label="web1",
+    )  # fmt: skip
+
+    assert not result.get("failed"), result["msg"]
+    assert result["tail"] == ["migrated"]
+    assert (result["backup"]["path"], result["backup"]["schema_version"]) == (str(dump), "20240101000000")
+    assert result["backup"]["removed"] == []
+    assert dump.read_text() == "PGDMP-data\n"
+    assert stat.S_IMODE(os.stat(dump).st_mode) == 0o600
+    assert [line["event"] for line in journal(staged)][-1] == "backup"
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_a_dump_that_cannot_be_taken_fails_at_stage_backup_and_runs_no_command(staged: Path, tmp_path: Path) -> None:
+    result = command(
+        staged, ["sh", "-c", "touch migrated"], stage="migrate",
+        backup=dump_options(tmp_path, "echo 'pg_dump: error: connection refused' >&2; exit 1"),
+    )  # fmt: skip
+
+    assert (result["failed"], result["stage"]) == (True, "backup")
+    assert result["msg"].startswith("backup: ")
+    assert "connection refused" in result["msg"]
+    assert not (staged / "releases" / f".staging-{R1}" / "migrated").exists()
+    assert os.listdir(staged / "shared" / "backups") == [], "no partial dump is left"
