@@ -139,7 +139,9 @@ stage:
   returned: failure of the test command or of the backup
   type: str
 backup:
-  description: With O(backup), the dump as M(deployctl.core.db_backup) returns it, and C(removed) (older dumps removed).
+  description:
+    - With O(backup), the dump as M(deployctl.core.db_backup) returns it, C(removed) (older dumps removed) and
+      C(elapsed) (seconds the whole step took, checks and queries included; C(seconds) is the dump command's).
   returned: success with backup
   type: dict
 test:
@@ -154,6 +156,7 @@ path:
 
 import os
 import shlex
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -239,13 +242,16 @@ def run_stage(
 def take_backup(module: AnsibleModule, layout: Layout) -> dict:
     """The dump of the `backup` option (its record, with `removed`); fails the module at stage backup."""
     params = module.params
+    started = time.monotonic()
     try:
         taken = take(layout, params["release_id"], params["backup"], params["host_label"])
     except DeployError as err:
         module.fail_json(msg=f"backup: {err.msg}", input_error=err.input_error, **{"stage": "backup", **err.details})
     except OSError as err:
         module.fail_json(msg=f"backup: {err}", stage="backup")
-    return {**taken["backup"], "removed": taken["removed"]}
+    # elapsed: the whole step (checks, size, schema, dump, record, prune); the record's `seconds`
+    # is the dump command's alone.
+    return {**taken["backup"], "removed": taken["removed"], "elapsed": round(time.monotonic() - started, 2)}
 
 
 def main() -> None:

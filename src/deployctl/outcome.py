@@ -226,7 +226,21 @@ class Run:
         )
         host.finished, host.running = now, False
         if stage and status != "skipped":
-            host.stages[stage] = host.stages.get(stage, 0.0) + float(data.get("duration") or 0.0)
+            for part, seconds in stage_parts(stage, res, float(data.get("duration") or 0.0)):
+                host.stages[part] = host.stages.get(part, 0.0) + seconds
+
+
+def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tuple[str, float]]:
+    """How one task's seconds split between stages: the migrate call takes the database dump
+    first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
+    (release_command's `stage`) spent them all on the dump."""
+    if res.get("stage") == "backup":
+        return [("backup", seconds)]
+    dumped = res.get("backup")
+    if stage == "migrate" and isinstance(dumped, dict) and isinstance(dumped.get("elapsed"), int | float):
+        part = min(float(dumped["elapsed"]), seconds)
+        return [("backup", part), (stage, seconds - part)]
+    return [(stage, seconds)]
 
 
 # -- results ---------------------------------------------------------------------------------

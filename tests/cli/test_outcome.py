@@ -256,3 +256,27 @@ def test_errors_outside_tasks_are_kept_without_colours() -> None:
     run.feed({"event": "verbose", "stdout": "\x1b[0;31m[ERROR]: Decryption failed\x1b[0m"})
     run.feed({"event": "verbose", "stdout": "PLAY [Deploy] ****"})
     assert run.errors == ["[ERROR]: Decryption failed"]
+
+
+def _migrate_event(res: dict[str, Any], duration: float) -> dict[str, Any]:
+    return {
+        "event": "runner_on_failed" if res.get("failed") else "runner_on_ok",
+        "event_data": {"host": "web1", "task": "Migrate: dump the database, then run the migrations once",
+                       "task_action": "deployctl.core.release_command", "res": res, "duration": duration},
+    }  # fmt: skip
+
+
+def test_the_dump_taken_in_the_migrate_call_counts_as_the_backup_stage() -> None:
+    run = Run()
+    run.feed(_migrate_event({"changed": True, "rc": 0, "backup": {"seconds": 0.1, "elapsed": 0.4}}, 2.9))
+    assert run.hosts["web1"].stages == pytest.approx({"backup": 0.4, "migrate": 2.5})
+
+
+def test_a_migrate_call_that_failed_at_its_dump_ran_no_migration() -> None:
+    run = Run()
+    run.feed(_migrate_event({"failed": True, "stage": "backup", "msg": "backup: cannot run `pg_dump`"}, 0.6))
+    assert run.hosts["web1"].stages == {"backup": 0.6}
+
+
+def test_a_migrate_call_without_a_dump_is_all_migration() -> None:
+    assert outcome.stage_parts("migrate", {"rc": 0}, 2.1) == [("migrate", 2.1)]

@@ -99,6 +99,8 @@ def test_a_one_host_deploy_is_refused_at_its_only_lock_through_every_entry_point
     playbook = fleet.deploy("v1", "--limit", "web1")
     assert playbook.rc == 2
     assert "another deploy holds the lock on this host: alice since 2026-01-01T00:00:00Z" in playbook.output
+    # The stage says it all: no task name of the call that took the lock.
+    assert "failed on web1 at stage lock: another deploy holds the lock" in " ".join(playbook.output.split())
 
     cli = deployctl("deploy", ENV, "--ref", "v1", "--limit", "web1")
     assert cli.rc == 3, cli.out + cli.err

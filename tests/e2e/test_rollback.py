@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import awx_job
+from tests.e2e.test_cli import ENV, deployctl
 
 
 def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fleet, commits, tmp_path):
@@ -55,3 +56,27 @@ def test_rollback_to_a_named_release_and_refusal_of_a_failed_one(fleet, commits,
     assert refused.rc == 2
     assert f"release {broken} cannot be rolled back to on web1: it is marked failed" in refused.output
     assert fleet.current("web1") == on_v2["web1"]
+
+
+def test_a_rollback_refusal_offers_the_restore_only_when_a_dump_fits(fleet, commits):
+    # v1 deployed again on v2's schema, then v2: its migrations had already run, so the dump taken
+    # before them holds v2's schema, which fits no older release.
+    for ref in ("v1", "v2", "v1", "v2"):
+        assert fleet.deploy(ref).rc == 0
+    live = {host: fleet.current(host) for host in fleet.hosts}
+
+    refused = deployctl("rollback", ENV, "--json")
+    assert refused.rc == 5, refused.out + refused.err
+    message = " ".join(refused.hosts["web1"]["message"].split())
+    assert "would run on a newer schema" in message
+    assert "no dump of schema 20240101000000 to restore" in message
+    assert "--restore-db" not in message and "deploy_rollback_migrate_down=true" in message
+
+    restore = deployctl("rollback", ENV, "--restore-db", "--yes", "--json")
+    assert restore.rc == 5, restore.out + restore.err
+    words = " ".join(restore.hosts["web1"]["message"].split())
+    assert "holds schema 20240201000000, but release" in words
+    assert "the dump fits only a release of schema 20240201000000" in words
+    for host in fleet.hosts:
+        assert fleet.current(host) == live[host]
+        assert fleet.health(host)[1]["revision"] == commits["v2"]

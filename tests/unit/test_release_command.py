@@ -250,6 +250,7 @@ def test_the_dump_of_the_backup_option_is_taken_before_the_command_runs(staged: 
     assert result["tail"] == ["migrated"]
     assert (result["backup"]["path"], result["backup"]["schema_version"]) == (str(dump), "20240101000000")
     assert result["backup"]["removed"] == []
+    assert result["backup"]["elapsed"] >= result["backup"]["seconds"], "the whole step, the dump command in it"
     assert dump.read_text() == "PGDMP-data\n"
     assert stat.S_IMODE(os.stat(dump).st_mode) == 0o600
     assert [line["event"] for line in journal(staged)][-1] == "backup"
