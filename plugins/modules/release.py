@@ -356,6 +356,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+elapsed:
+  description: Seconds the call worked on the host (the deploy metrics' stage durations).
+  returned: success
+  type: float
 release_id:
   description: The release acted on (for O(state=staged), the live one when nothing was to do).
   returned: success
@@ -546,6 +550,7 @@ free_mb:
   type: int
 """
 
+import time
 import traceback
 from typing import Any
 
@@ -569,6 +574,7 @@ REQUIRED_BY_STATE = {
 
 
 def main() -> None:
+    started = time.monotonic()
     module = AnsibleModule(
         argument_spec={
             "deploy_to": {"type": "path", "required": True},
@@ -644,7 +650,7 @@ def main() -> None:
         # Unforeseen: the traceback goes with it, for -vvv.
         error = DeployError(f"{state}: {err}", exception=traceback.format_exc())
     else:
-        module.exit_json(**result)
+        module.exit_json(elapsed=round(time.monotonic() - started, 2), **result)
     details: dict[str, Any] = dict(error.details)
     if state == "staged":
         # What the deploy role needs to report the failure: bad input, nothing changed (its

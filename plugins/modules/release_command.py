@@ -108,6 +108,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+elapsed:
+  description: Seconds the call worked on the host (the deploy metrics' stage durations).
+  returned: success
+  type: float
 rc:
   description: Exit status of the command.
   returned: when it ran
@@ -255,6 +259,7 @@ def take_backup(module: AnsibleModule, layout: Layout) -> dict:
 
 
 def main() -> None:
+    started = time.monotonic()
     module = AnsibleModule(
         argument_spec={
             "deploy_to": {"type": "path", "required": True},
@@ -310,7 +315,7 @@ def main() -> None:
             ]
         except (DeployError, OSError) as err:
             module.fail_json(msg=f"{stage}: `{command}` succeeded but the release was not published: {err}", **result)
-    module.exit_json(changed=True, **result)
+    module.exit_json(changed=True, elapsed=round(time.monotonic() - started, 2), **result)
 
 
 if __name__ == "__main__":

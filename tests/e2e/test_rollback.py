@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.e2e.conftest import awx_job
 from tests.e2e.test_cli import ENV, deployctl
+from tests.e2e.test_metrics import labels_of, written
 
 
 def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fleet, commits, tmp_path):
@@ -37,6 +38,11 @@ def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fle
         records = fleet.records(host)
         assert records[v1[host]]["state"] == "active"
         assert records[v2[host]]["state"] == "rolled_back"
+        # The host's deploy metrics count the rollback and label the release it runs now.
+        metrics = written(fleet, host)
+        last = labels_of(metrics, "deployctl_last_run_info")
+        assert (last["action"], last["outcome"], last["release"]) == ("rollback", "rolled_back", v1[host])
+        assert labels_of(metrics, "deployctl_release_info")["release"] == v1[host]
     assert fleet.schema_migrations("web1") == ["20240101000000"]
 
     # Back to v2: its migration is applied again.

@@ -35,4 +35,12 @@ if ! grep -qs "\"version\": \"$GITLAB_CI_LOCAL\"" .cache/node/node_modules/gitla
   echo "setup: installing gitlab-ci-local $GITLAB_CI_LOCAL into .cache/node"
   npm install --prefix .cache/node --no-audit --no-fund --loglevel=error "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
 fi
+# promtool (tests/e2e/test_metrics.py checks the deploy metrics with it) from Debian's prometheus
+# package, unpacked into .cache: installing the package would also start a Prometheus server here.
+if [ ! -x .cache/prometheus/usr/bin/promtool ]; then
+  echo "setup: unpacking promtool from Debian's prometheus package into .cache/prometheus"
+  (mkdir -p .cache/prometheus && cd .cache/prometheus && { apt-get download prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } \
+    && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
+fi
 echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"
