@@ -16,10 +16,26 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, atomic_write
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
+
+# The argument spec of a run's metrics: deploy_metrics's options, and release's `metrics` dict
+# (the switch call of a deploy writes them itself when it is the run's last call on the host).
+METRICS_OPTIONS: dict[str, dict[str, Any]] = {
+    "textfile_dir": {"type": "path", "required": True},
+    "app": {"type": "str", "required": True},
+    "environment": {"type": "str", "required": True},
+    "action": {"type": "str", "required": True, "choices": ["deploy", "rollback"]},
+    "outcome": {"type": "str", "required": True},
+    "release": {"type": "str", "default": ""},
+    "ref": {"type": "str", "default": ""},
+    "started_at": {"type": "float", "required": True},
+    "stages": {"type": "dict", "default": {}},
+}
 
 # name: (type, help). The order is the file's.
 METRICS: dict[str, tuple[str, str]] = {
@@ -153,3 +169,35 @@ class Textfile:
         # World-readable: node_exporter runs as its own user; metrics hold no secret.
         atomic_write(self.path, render(state, labels, live), mode=0o644)
         return self.path
+
+
+def write(layout: Layout, options: dict[str, Any], stages: dict[str, float] | None = None) -> dict[str, Any]:
+    """Count the run `options` (METRICS_OPTIONS's values) in and rewrite the app's file; the run
+    finishes now (the host's clock). `stages` adds to the options' stage seconds. Never raises for the
+    metrics' sake: returns {written, path} and, when not written, `reason` and (for a failed write,
+    not a missing directory) `warning`."""
+    textfile = Textfile(layout, options["textfile_dir"], options["app"])
+    given = {stage: float(seconds) for stage, seconds in (options.get("stages") or {}).items() if seconds is not None}
+    run = Run(
+        action=options["action"],
+        outcome=options["outcome"],
+        release=options.get("release") or "",
+        ref=options.get("ref") or "",
+        started_at=float(options["started_at"]),
+        finished_at=time.time(),
+        stages={**given, **(stages or {})},
+    )
+    labels = {"app": options["app"], "environment": options["environment"]}
+    try:
+        live = ReleaseStore(layout).get(layout.current_release())
+    except ValueError:
+        live = None
+    try:
+        textfile.write(run, labels, live)
+    except FileNotFoundError as err:
+        reason = f"{err} (no node_exporter textfile collector here: set deploy_metrics_textfile_dir)"
+        return {"written": False, "path": textfile.path, "reason": reason}
+    except (OSError, ValueError) as err:
+        message = f"the deploy metrics were not written to {textfile.path}: {err}"
+        return {"written": False, "path": textfile.path, "reason": str(err), "warning": message}
+    return {"written": True, "path": textfile.path}

@@ -15,7 +15,8 @@ description:
     deploy, revert and rollback, also failed ones.
   - The metrics (all with the labels C(app) and C(environment)) are C(deployctl_runs_total) (counter, by C(action)
     and C(outcome)), C(deployctl_last_run_timestamp_seconds) and C(deployctl_last_run_duration_seconds) (the last
-    run per action and outcome), C(deployctl_last_run_info) (the most recent run, labelled with its action, outcome, release and ref),
+    run per action and outcome), C(deployctl_last_run_info) (the most recent run, labelled with its action, outcome,
+    release and ref),
     C(deployctl_release_info) (the live release with its release, commit, ref and schema_version, read from the
     release's record on the host) and C(deployctl_last_deploy_stage_duration_seconds) (per stage).
   - Counters persist in C(DEPLOY_TO/.deployctl/metrics.json) (root only).
@@ -58,11 +59,9 @@ options:
     type: str
     default: ""
   started_at:
-    description: When the run started (Unix time, seconds).
-    type: float
-    required: true
-  finished_at:
-    description: When the run reported its outcome (Unix time, seconds, the same clock as O(started_at)).
+    description:
+      - When the run started (Unix time, seconds; the controller's clock). It finishes when this module runs
+        (the host's clock, so keep the clocks in sync, as NTP does).
     type: float
     required: true
   stages:
@@ -91,7 +90,6 @@ EXAMPLES = r"""
     release: 20261130T101500Z
     ref: v1.4.2
     started_at: 1764497700.2
-    finished_at: 1764497716.9
     stages: {fetch: 1.2, build: 8.4, migrate: 2.1, switch: 2.9}
 """
 
@@ -113,52 +111,15 @@ reason:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
-from ansible_collections.deployctl.core.plugins.module_utils._metrics import Run, Textfile
-from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
+from ansible_collections.deployctl.core.plugins.module_utils._metrics import METRICS_OPTIONS, write
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "deploy_to": {"type": "path", "required": True},
-            "textfile_dir": {"type": "path", "required": True},
-            "app": {"type": "str", "required": True},
-            "environment": {"type": "str", "required": True},
-            "action": {"type": "str", "required": True, "choices": ["deploy", "rollback"]},
-            "outcome": {"type": "str", "required": True},
-            "release": {"type": "str", "default": ""},
-            "ref": {"type": "str", "default": ""},
-            "started_at": {"type": "float", "required": True},
-            "finished_at": {"type": "float", "required": True},
-            "stages": {"type": "dict", "default": {}},
-        },
-    )
-    params = module.params
-    layout = Layout(params["deploy_to"])
-    textfile = Textfile(layout, params["textfile_dir"], params["app"])
-    run = Run(
-        action=params["action"],
-        outcome=params["outcome"],
-        release=params["release"],
-        ref=params["ref"],
-        started_at=params["started_at"],
-        finished_at=params["finished_at"],
-        stages={stage: float(seconds) for stage, seconds in params["stages"].items() if seconds is not None},
-    )
-    labels = {"app": params["app"], "environment": params["environment"]}
-    try:
-        live = ReleaseStore(layout).get(layout.current_release())
-    except ValueError:
-        live = None
-    try:
-        textfile.write(run, labels, live)
-    except FileNotFoundError as err:
-        reason = f"{err} (no node_exporter textfile collector here: set deploy_metrics_textfile_dir)"
-        module.exit_json(changed=False, written=False, path=textfile.path, reason=reason)
-    except (OSError, ValueError) as err:
-        module.warn(f"the deploy metrics were not written to {textfile.path}: {err}")
-        module.exit_json(changed=False, written=False, path=textfile.path, reason=str(err))
-    module.exit_json(changed=True, written=True, path=textfile.path)
+    module = AnsibleModule(argument_spec={"deploy_to": {"type": "path", "required": True}, **METRICS_OPTIONS})
+    result = write(Layout(module.params["deploy_to"]), module.params)
+    if result.get("warning"):
+        module.warn(result.pop("warning"))
+    module.exit_json(changed=result["written"], **result)
 
 
 if __name__ == "__main__":

@@ -314,6 +314,50 @@ options:
       - For O(state=active), release the deploy lock taken with this token at the end of a
         successful call (RV(unlocked)). A failed call keeps it, for the caller's failure handling.
     type: str
+  metrics:
+    description:
+      - For O(state=active), after a successful call, count the run in the host's deploy metrics as
+        M(deployctl.core.deploy_metrics) does (the same options; the call's own seconds are stage C(switch)),
+        so that the run's last call on the host needs no call after it (RV(metrics)). Not in check mode.
+    type: dict
+    suboptions:
+      textfile_dir:
+        description: node_exporter's textfile collector directory.
+        type: path
+        required: true
+      app:
+        description: The app's name (label and file name).
+        type: str
+        required: true
+      environment:
+        description: The environment's name (label).
+        type: str
+        required: true
+      action:
+        description: What ran.
+        type: str
+        required: true
+        choices: [deploy, rollback]
+      outcome:
+        description: The run's outcome when this call succeeds.
+        type: str
+        required: true
+      release:
+        description: The release the run made or switched to.
+        type: str
+        default: ""
+      ref:
+        description: The ref the run deployed.
+        type: str
+        default: ""
+      started_at:
+        description: When the run started (Unix time, seconds; the controller's clock).
+        type: float
+        required: true
+      stages:
+        description: Seconds of the run's earlier stage calls on the host.
+        type: dict
+        default: {}
 attributes:
   check_mode:
     support: full
@@ -356,6 +400,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+metrics:
+  description: With O(metrics), whether the deploy metrics were written (C(written), C(path), C(reason)).
+  returned: success, with O(metrics)
+  type: dict
 elapsed:
   description: Seconds the call worked on the host (the deploy metrics' stage durations).
   returned: success
@@ -562,6 +610,8 @@ from ansible_collections.deployctl.core.plugins.module_utils._http import Health
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
 from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import clean, mark_failed, publish, query
 from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change
+from ansible_collections.deployctl.core.plugins.module_utils._metrics import METRICS_OPTIONS
+from ansible_collections.deployctl.core.plugins.module_utils._metrics import write as write_metrics
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._staging import StageRequest, Staging
 
@@ -630,6 +680,7 @@ def main() -> None:
             "outage_since": {"type": "float"},
             "cleanup": {"type": "bool", "default": False},
             "unlock_token": {"type": "str", "no_log": False},
+            "metrics": {"type": "dict", "options": METRICS_OPTIONS},
         },
         required_if=[
             *[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
@@ -650,7 +701,13 @@ def main() -> None:
         # Unforeseen: the traceback goes with it, for -vvv.
         error = DeployError(f"{state}: {err}", exception=traceback.format_exc())
     else:
-        module.exit_json(elapsed=round(time.monotonic() - started, 2), **result)
+        elapsed = round(time.monotonic() - started, 2)
+        if state == "active" and params["metrics"] and not module.check_mode:
+            # The run's last call on the host succeeded: its outcome is the one the role passed.
+            result["metrics"] = write_metrics(layout, params["metrics"], {"switch": elapsed})
+            if result["metrics"].get("warning"):
+                module.warn(result["metrics"].pop("warning"))
+        module.exit_json(elapsed=elapsed, **result)
     details: dict[str, Any] = dict(error.details)
     if state == "staged":
         # What the deploy role needs to report the failure: bad input, nothing changed (its

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from ansible_collections.deployctl.core.plugins.modules import deploy_metrics
@@ -37,8 +38,7 @@ def write(root: Path, textfile: Path, outcome: str, release: str, **extra: objec
         "outcome": outcome,
         "release": release,
         "ref": "v2",
-        "started_at": 1764496800.0,
-        "finished_at": 1764496812.5,
+        "started_at": time.time() - 12.5,
         **extra,
     }
     return run_module(deploy_metrics, args)
@@ -59,8 +59,8 @@ def test_a_deploy_and_a_revert_are_counted_and_the_live_release_is_labelled(tmp_
     labels = 'app="shop",environment="production",action="deploy"'
     assert found[f'deployctl_runs_total{{{labels},outcome="deployed"}}'] == 1
     assert found[f'deployctl_runs_total{{{labels},outcome="reverted"}}'] == 1
-    assert found[f'deployctl_last_run_duration_seconds{{{labels},outcome="reverted"}}'] == 12.5
-    assert found[f'deployctl_last_run_timestamp_seconds{{{labels},outcome="reverted"}}'] == 1764496812.5
+    assert 12.5 <= found[f'deployctl_last_run_duration_seconds{{{labels},outcome="reverted"}}'] < 20
+    assert abs(found[f'deployctl_last_run_timestamp_seconds{{{labels},outcome="reverted"}}'] - time.time()) < 10
     # The last run says it was reverted; the live release is still R1 (read from the host, quotes escaped).
     assert found[f'deployctl_last_run_info{{{labels},outcome="reverted",release="{R2}",ref="v2"}}'] == 1
     live = f'release="{R1}",commit="{"c0ffee" * 6}abcd",ref="v2 \\"quoted\\"",schema_version="20240102000000"'

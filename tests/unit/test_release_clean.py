@@ -89,7 +89,7 @@ def test_check_mode_lists_the_same_and_removes_nothing(deploy_to: Path, crowded:
 
     assert tree(deploy_to) == before
     assert planned["changed"] is True
-    assert planned == {**clean(deploy_to, keep=5), "invocation": planned["invocation"]}
+    assert planned == {**clean(deploy_to, keep=5), "invocation": planned["invocation"], "elapsed": planned["elapsed"]}
 
 
 def test_the_rollback_target_is_kept_beyond_keep_releases(deploy_to: Path) -> None:

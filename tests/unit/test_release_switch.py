@@ -68,6 +68,8 @@ def test_first_activation_points_current_at_the_release_relatively(deploy_to: Pa
 
     # When current was switched, by the host's clock (a revert counts the outage from it).
     assert before <= result.pop("switched_at") <= time.time()
+    # The seconds the call worked (the deploy metrics' stage "switch").
+    assert 0 <= result.pop("elapsed") <= time.time() - before + 0.01  # rounded to 0.01 s
     assert result == {
         "changed": True,
         "release_id": R1,
