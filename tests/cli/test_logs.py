@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from deployctl import cli, runner
+from deployctl import cli
 from deployctl.outcome import ExitCode
-from tests.cli.conftest import events
-
-Requests = list[runner.Request]
+from tests.cli.conftest import Requests, events
 
 
-@pytest.fixture
-def replaying(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> Callable[[str, str], Requests]:
-    """Make runner.run replay a recorded run ending with `status` (canceled: a follow's Ctrl-C)."""
-    monkeypatch.chdir(inventory.parents[1])
+def test_the_last_lines_are_printed_by_host_unwrapped(
+    replaying: Callable[..., Requests], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = replaying("logs_service", 0)
     monkeypatch.setenv("COLUMNS", "80")
-
-    def use(name: str, status: str) -> Requests:
-        requests: Requests = []
-
-        def fake_run(request: runner.Request, on_event: Callable[[Mapping[str, Any]], None]) -> runner.Finished:
-            requests.append(request)
-            for event in events(name):
-                on_event(event)
-            rc = {"successful": 0, "failed": 2, "canceled": 254}[status]
-            return runner.Finished(rc=rc, status=status, artifacts=tmp_path / "a1")
-
-        monkeypatch.setattr(runner, "run", fake_run)
-        return requests
-
-    return use
-
-
-def test_the_last_lines_are_printed_by_host_unwrapped(replaying: Callable[..., Requests], capsys: Any) -> None:
-    requests = replaying("logs_service", "successful")
     assert cli.main(["logs", "staging", "--source", "service", "-n", "3", "--limit", "web*"]) == ExitCode.OK
     [request] = requests
     assert (request.playbook, request.extravars) == (
@@ -60,7 +38,7 @@ def test_the_last_lines_are_printed_by_host_unwrapped(replaying: Callable[..., R
 def test_a_follow_prints_each_poll_as_it_comes_and_ctrl_c_is_exit_0(
     replaying: Callable[..., Requests], capsys: Any
 ) -> None:
-    requests = replaying("logs_follow", "canceled")
+    requests = replaying("logs_follow", 254, "canceled")
     assert cli.main(["logs", "staging", "--follow", "-n", "1"]) == ExitCode.OK
     follow = requests[0].extravars["deploy_logs_follow"]
     assert re.fullmatch(r"[0-9a-f]{32}", follow)
@@ -76,7 +54,7 @@ def test_a_follow_prints_each_poll_as_it_comes_and_ctrl_c_is_exit_0(
 
 
 def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Requests], capsys: Any) -> None:
-    replaying("logs_missing", "failed")
+    replaying("logs_missing", 2)
     assert cli.main(["logs", "staging", "-e", "deploy_logs_app_path=/x.log"]) == ExitCode.FAILED
     said = " ".join(capsys.readouterr().out.split())
     assert "web1, web2: no app log at" in said and "(deploy_logs_app_path): set deploy_logs_app_path" in said
@@ -92,7 +70,7 @@ def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Re
 def test_an_unknown_source_is_a_usage_error(
     replaying: Callable[..., Requests], capsys: Any, args: list[str], words: str
 ) -> None:
-    requests = replaying("logs_service", "successful")
+    requests = replaying("logs_service", 0)
     with pytest.raises(SystemExit) as usage:
         cli.main(["logs", "staging", *args])
     assert usage.value.code == ExitCode.BAD_INPUT and words in capsys.readouterr().err
@@ -113,7 +91,7 @@ def test_an_unknown_source_is_a_usage_error(
 def test_bad_input_touches_no_host(
     replaying: Callable[..., Requests], capsys: Any, args: list[str], words: str
 ) -> None:
-    requests = replaying("logs_service", "successful")
+    requests = replaying("logs_service", 0)
     assert cli.main(["logs", "staging", *args]) == ExitCode.BAD_INPUT
     captured = capsys.readouterr()
     assert words in " ".join((captured.out + captured.err).split()) and requests == []
