@@ -118,6 +118,8 @@ from ansible_collections.deployctl.core.plugins.module_utils._layout import Layo
 
 SOURCES = ["app", "service", "build", "migrate"]
 POLL_SECONDS = 0.2
+# A follow whose journal had no entry to start from reads at most this many of the first ones.
+FOLLOW_CATCH_UP = 1000
 
 
 class LogMissing(Exception):
@@ -175,7 +177,12 @@ def read_once(module: AnsibleModule, log: str, matches: list[str] | None, state:
     """One read: the last lines (no state) or those since the state's cursor."""
     lines = module.params["lines"]
     if matches is not None:
-        found, cursor = read_journal(module, matches, lines, state["cursor"] if state else None)
+        if state is None:
+            # At least one entry, for its cursor: a follow from -n 0 must know where "now" is.
+            found, cursor = read_journal(module, matches, max(lines, 1), None)
+            return {"lines": found[-lines:] if lines else [], "cursor": cursor, "restarted": False}
+        # No cursor yet (the journal had no entry when the follow began): every entry is new.
+        found, cursor = read_journal(module, matches, FOLLOW_CATCH_UP, state["cursor"])
         return {"lines": found, "cursor": cursor, "restarted": False}
     if state is None:
         found, position = _logs.tail_file(log, lines)
