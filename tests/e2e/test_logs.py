@@ -1,7 +1,7 @@
 """deployctl logs and playbooks/logs.yml against the container hosts: the last lines of the app's
-output and of its service's journal, prefixed by host; the refusals (an unknown source, a host
-without that log); and --follow in a real terminal (tmux), showing a line the app logs after
-the command started, until Ctrl-C (exit 0)."""
+output and of its service's journal, prefixed by host (CLI, ansible-playbook, an AWX job); the
+refusals (an unknown source, a host without that log); and --follow in a real terminal (tmux),
+showing a line the app logs after the command started, until Ctrl-C (exit 0)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DEPLOY_TO, REPO_ROOT, Fleet
+from tests.e2e.conftest import DEPLOY_TO, REPO_ROOT, Fleet, awx_job
 from tests.e2e.test_cli import ENV, deployctl
 
 HOSTS = ("web1", "web2")
@@ -72,6 +72,15 @@ def test_the_last_lines_of_the_app_and_of_its_service_are_shown_by_host(fleet: F
     playbook = fleet.playbook("logs.yml", "-e", "deploy_logs_source=service", "-e", "deploy_logs_lines=2")
     assert playbook.rc == 0, playbook.output[-3000:]
     assert [len(host_lines(playbook.output, host)) for host in HOSTS] == [2, 2], playbook.output[-3000:]
+
+
+def test_an_awx_job_publishes_each_hosts_lines(live, tmp_path: Path) -> None:
+    job = awx_job(tmp_path, "playbooks/logs.yml", {"deploy_logs_source": "service", "deploy_logs_lines": 2})
+    assert job.status == "successful", job.stdout[-3000:]
+    for host in HOSTS:
+        result = job.hosts[host]
+        assert (result["outcome"], result["source"], len(result["lines"])) == ("ok", "service", 2), result
+        assert all(f" {host} " in line for line in result["lines"]), result
 
 
 def test_an_unknown_source_is_refused_before_any_host_is_touched(fleet: Fleet, live) -> None:
