@@ -529,8 +529,9 @@ def main(argv: list[str] | None = None) -> int:
         return unexpected(args, out, document, err)
 
     if command.streams(args) and finished.status == "canceled":
-        # Ctrl-C ends a follow: what it printed is its result.
-        return finish(args, out, document, ExitCode.OK, [])
+        # Ctrl-C ends a follow: what it printed is its result, unless a host stopped following meanwhile.
+        lost = [f"{name}: {host.failure_message()}" for name, host in run.targets.items() if host.failure_message()]
+        return finish(args, out, document, ExitCode.FAILED if lost else ExitCode.OK, lost)
     run.interrupted = finished.status == "canceled"
     results = outcome.results(run)
     document.update(

@@ -86,9 +86,16 @@ class Printer:
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         data = event.get("event_data") or {}
-        if event.get("event") != "runner_retry" or not str(data.get("task") or "").endswith(READ_TASK):
+        kind = event.get("event")
+        if not str(data.get("task") or "").endswith(READ_TASK):
             return
         res: Mapping[str, Any] = data["res"] if isinstance(data.get("res"), dict) else {}
+        if kind in ("runner_on_failed", "runner_on_unreachable"):
+            # That host's follow is over (its log is gone, it cannot be reached): said now, not at Ctrl-C only.
+            said = f"{data.get('host')}: stopped following: {res.get('msg', '')}"
+            self.console.print(Text(said, style="red"), soft_wrap=True)
+        if kind != "runner_retry":
+            return
         for text in res.get("lines") or []:
             # soft_wrap: a long line stays one line, as the log has it (the terminal wraps it, grep finds it).
             self.console.print(line(str(data.get("host")), str(text)), soft_wrap=True)

@@ -95,3 +95,18 @@ def test_bad_input_touches_no_host(
     assert cli.main(["logs", "staging", *args]) == ExitCode.BAD_INPUT
     captured = capsys.readouterr()
     assert words in " ".join((captured.out + captured.err).split()) and requests == []
+
+
+def test_a_host_that_stops_following_is_said_at_once_and_makes_ctrl_c_exit_2(
+    replaying: Callable[..., Requests], capsys: Any
+) -> None:
+    # Recorded: --source migrate, whose log only the host that ran the migrations has.
+    replaying("logs_follow_lost", 254, "canceled")
+    assert cli.main(["logs", "staging", "--follow", "--source", "migrate"]) == ExitCode.FAILED
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    # Said as it happened, among the lines (web1 went on following), and again as the run's error.
+    assert [line.split(" ")[0] for line in out[1:-1]] == ["web1", "web1", "web2:"], out
+    assert out[3].startswith("web2: stopped following: no migrate log for release")
+    assert "(deploy_migrate_host)" in out[3]
+    assert "web2: no migrate log for release" in captured.err and out[-1].startswith("exit 2")
