@@ -109,6 +109,11 @@ def test_a_missing_log_names_the_file_and_what_to_set(tmp_path: Path) -> None:
     migrate = run_module(deploy_logs, module_args(tmp_path, source="migrate"))
     assert f"no migrate log for release {RELEASE} on this host" in migrate["msg"]
     assert migrate["log"] == f"{tmp_path}/.deployctl/logs/{RELEASE}-migrate.log"
+    unknown = run_module(deploy_logs, module_args(tmp_path, source="build", release="20200101T000000Z"))
+    assert unknown["msg"] == (
+        f"no build log for release 20200101T000000Z on this host "
+        f"({tmp_path}/.deployctl/logs/20200101T000000Z-build.log): the release was not built here by deployctl"
+    )
     build = run_module(deploy_logs, module_args(tmp_path, source="build", release="../x"))
     assert build["failed"] and "release id '../x' is not valid" in build["msg"]
 
