@@ -91,7 +91,8 @@ class Command:
     needs_vault: bool = True
     # The exit code when every host answered (exec: the command's worst exit status); None: the outcomes decide.
     status: Callable[[Results], int | None] = lambda _results: None
-    # Whether the run goes on until cancelled, printing as it goes (logs --follow): Ctrl-C is its end, exit 0.
+    # Whether the run goes on until cancelled, printing as it goes (logs --follow): Ctrl-C is its end (exit 0,
+    # or 2 when a host stopped meanwhile).
     streams: Callable[[argparse.Namespace], bool] = lambda _args: False
     # Its output is lines as the hosts have them (logs): never wrapped or cut at the terminal's width.
     soft_wrap: bool = False
