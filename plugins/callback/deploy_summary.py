@@ -14,6 +14,7 @@ description:
     and prints one line per host with the release it runs now, and whether it was deployed,
     unchanged, reverted, aborted or failed (in check mode, what it would deploy). Hosts of
     the play that never started (a failed serial batch stops the rollout) are listed as untouched.
+  - For playbooks/logs.yml (outcomes with a C(source)), prints each host's log lines as C(HOST | line) instead.
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
     read (status, releases, unlock).
 version_added: 0.1.0
@@ -46,6 +47,18 @@ RUNS_NOW = {
 READ_ONLY = {"ok", "unlocked"}
 
 
+def log_lines(reported: dict[str, Any]) -> str:
+    """playbooks/logs.yml: each host's lines as HOST | line, or the host's error."""
+    lines = []
+    for host in sorted(reported):
+        outcome = reported[host]
+        if outcome.get("outcome") == "ok":
+            lines += [f"{host} | {line}" for line in outcome.get("lines") or []]
+        else:
+            lines.append(f"{host}: {outcome.get('outcome', '?')}: {outcome.get('message', '')}")
+    return "\n".join(lines) if lines else "no log lines"
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -55,6 +68,9 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats: Any) -> None:
         data = stats.custom.get("_run", {}).get("deployctl")
         if not data or not data.get("hosts"):
+            return
+        if any("source" in outcome for outcome in data["hosts"].values()):
+            self._display.display(log_lines(data["hosts"]))
             return
         if all(outcome.get("outcome") in READ_ONLY for outcome in data["hosts"].values()):
             # status, releases, unlock: their own output says it all.

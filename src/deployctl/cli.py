@@ -12,6 +12,7 @@
     deployctl lock ENV --message TEXT
     deployctl lock status ENV
     deployctl exec ENV [--limit HOSTS] -- COMMAND...
+    deployctl logs ENV [--limit HOSTS] [--follow] [-n LINES] [--source app|service|build|migrate] [--release ID]
 
 Each command runs one of the collection's playbooks through ansible-runner; the exit
 codes are listed in docs/cli.md and in `deployctl --help`.
@@ -33,7 +34,7 @@ from typing import Any, NoReturn
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from . import __version__, outcome, progress, runner, scaffold
+from . import __version__, logs, outcome, progress, runner, scaffold
 from .outcome import EXIT_MEANING, ExitCode, Run
 
 Results = dict[str, dict[str, Any]]
@@ -90,6 +91,11 @@ class Command:
     needs_vault: bool = True
     # The exit code when every host answered (exec: the command's worst exit status); None: the outcomes decide.
     status: Callable[[Results], int | None] = lambda _results: None
+    # Whether the run goes on until cancelled, printing as it goes (logs --follow): Ctrl-C is its end (exit 0,
+    # or 2 when a host stopped meanwhile).
+    streams: Callable[[argparse.Namespace], bool] = lambda _args: False
+    # Its output is lines as the hosts have them (logs): never wrapped or cut at the terminal's width.
+    soft_wrap: bool = False
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -304,6 +310,11 @@ COMMANDS = [
     Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
             _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
             extravars=_exec_extravars, status=worst_command_status),
+    Command("logs", "logs.yml", "the last lines of the app's log, its service's journal or a release's build or "
+            "migrate log on each host, as HOST | line; --follow prints new ones until Ctrl-C",
+            _ignore_run(logs.lines_output), title=lambda args, env: f"{args.source} log of {env}",
+            arguments=logs.arguments, extravars=logs.extravars, needs_vault=False, streams=logs.follows,
+            soft_wrap=True),
 ]  # fmt: skip
 # `deployctl lock status ENV` reads as it is written; argparse knows it as lock-status.
 ALIASES: dict[tuple[str, ...], str] = {("lock", "status"): "lock-status"}
@@ -518,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         return unexpected(args, out, document, err)
 
+    if command.streams(args) and finished.status == "canceled":
+        # Ctrl-C ends a follow: what it printed is its result, unless a host stopped following meanwhile.
+        lost = [f"{name}: {host.failure_message()}" for name, host in run.targets.items() if host.failure_message()]
+        return finish(args, out, document, ExitCode.FAILED if lost else ExitCode.OK, lost)
     run.interrupted = finished.status == "canceled"
     results = outcome.results(run)
     document.update(
@@ -527,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         artifacts=str(finished.artifacts),
     )
     if not args.json and results:
-        out.print(command.table(run, results, out.width))
+        out.print(command.table(run, results, out.width), soft_wrap=command.soft_wrap)
         out.print(progress.problems(results))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None
@@ -554,6 +569,15 @@ def execute(args: argparse.Namespace, out: Console, title: str, request: runner.
     run = Run()
     if args.json:
         return run, runner.run(request, run.feed)
+    if command_for(args).streams(args):
+        out.print(Text(f"{title} (Ctrl-C ends)", style="bold"))
+        printer = logs.Printer(out)
+
+        def on_line(event: Mapping[str, Any]) -> None:
+            run.feed(event)
+            printer(event)
+
+        return run, runner.run(request, on_line)
     with progress.Progress(out, run, title) as live:
 
         def on_event(event: Mapping[str, Any]) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 EVENTS = Path(__file__).with_name("events")
-KEPT_EVENTS = {"verbose", "error", "playbook_on_stats"} | {
+# runner_retry: each poll of `deployctl logs --follow`.
+KEPT_EVENTS = {"verbose", "error", "playbook_on_stats", "runner_retry"} | {
     f"runner_on_{kind}" for kind in ("start", "ok", "failed", "skipped", "unreachable")
 }
 KEPT_DATA = ("host", "task", "task_action", "duration", "ignore_errors", "res", "artifact_data")

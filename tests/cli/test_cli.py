@@ -16,30 +16,7 @@ from rich.console import Console
 
 from deployctl import cli, outcome, progress, runner
 from deployctl.outcome import EXIT_MEANING, ExitCode, Run
-from tests.cli.conftest import events, replay
-
-Requests = list[runner.Request]
-
-
-@pytest.fixture
-def replaying(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, inventory: Path) -> Callable[[str, int], Requests]:
-    """Make runner.run replay a recorded run; returns the requests it was given."""
-    monkeypatch.chdir(inventory.parents[1])
-    monkeypatch.setenv("COLUMNS", "120")
-
-    def use(name: str, rc: int) -> Requests:
-        requests: Requests = []
-
-        def fake_run(request: runner.Request, on_event: Callable[[Mapping[str, Any]], None]) -> runner.Finished:
-            requests.append(request)
-            for event in events(name):
-                on_event(event)
-            return runner.Finished(rc=rc, status="successful" if rc == 0 else "failed", artifacts=tmp_path / "a1")
-
-        monkeypatch.setattr(runner, "run", fake_run)
-        return requests
-
-    return use
+from tests.cli.conftest import Requests, events, replay
 
 
 def test_deploy_prints_a_summary_table_and_exits_0(replaying: Callable[..., Requests], capsys: Any) -> None:

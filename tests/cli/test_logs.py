@@ -1,0 +1,112 @@
+"""deployctl logs: its arguments, and what it prints of recorded runs (the last lines; a follow's polls)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from deployctl import cli
+from deployctl.outcome import ExitCode
+from tests.cli.conftest import Requests, events
+
+
+def test_the_last_lines_are_printed_by_host_unwrapped(
+    replaying: Callable[..., Requests], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = replaying("logs_service", 0)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert cli.main(["logs", "staging", "--source", "service", "-n", "3", "--limit", "web*"]) == ExitCode.OK
+    [request] = requests
+    assert (request.playbook, request.extravars) == (
+        "logs.yml",
+        {"deploy_logs_source": "service", "deploy_logs_lines": 3, "deploy_hosts": "web*"},
+    )
+    out = capsys.readouterr().out
+    recorded = {e["event_data"]["host"]: e["event_data"]["res"]["lines"] for e in events("logs_service")
+                if e["event"] == "runner_on_ok" and e["event_data"]["task"].startswith("Logs:")}  # fmt: skip
+    for host in ("web1", "web2"):
+        # Each line whole on one line of its own, wider than COLUMNS as it is.
+        assert [line for line in out.splitlines() if line.startswith(f"{host} | ")] == [
+            f"{host} | {line}" for line in recorded[host]
+        ]
+    assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_a_follow_prints_each_poll_as_it_comes_and_ctrl_c_is_exit_0(
+    replaying: Callable[..., Requests], capsys: Any
+) -> None:
+    requests = replaying("logs_follow", 254, "canceled")
+    assert cli.main(["logs", "staging", "--follow", "-n", "1"]) == ExitCode.OK
+    follow = requests[0].extravars["deploy_logs_follow"]
+    assert re.fullmatch(r"[0-9a-f]{32}", follow)
+    out = capsys.readouterr().out.splitlines()
+    polled = [
+        f"{e['event_data']['host']} | {line}"
+        for e in events("logs_follow")
+        if e["event"] == "runner_retry"
+        for line in e["event_data"]["res"]["lines"]
+    ]
+    assert len(polled) >= 3 and [line for line in out if " | " in line] == polled
+    assert out[0] == "app log of staging (Ctrl-C ends)" and out[-1] == "exit 0: success"
+
+
+def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Requests], capsys: Any) -> None:
+    replaying("logs_missing", 2)
+    assert cli.main(["logs", "staging", "-e", "deploy_logs_app_path=/x.log"]) == ExitCode.FAILED
+    said = " ".join(capsys.readouterr().out.split())
+    assert "web1, web2: no app log at" in said and "(deploy_logs_app_path): set deploy_logs_app_path" in said
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--source", "nginx"], "argument --source: invalid choice: 'nginx' (choose from 'app', 'service', 'build',"),
+        (["-n", "many"], "argument -n/--lines: invalid int value: 'many'"),
+    ],
+)
+def test_an_unknown_source_is_a_usage_error(
+    replaying: Callable[..., Requests], capsys: Any, args: list[str], words: str
+) -> None:
+    requests = replaying("logs_service", 0)
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["logs", "staging", *args])
+    assert usage.value.code == ExitCode.BAD_INPUT and words in capsys.readouterr().err
+    assert requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["-n", "-1"], "-n -1: give 0 or more lines"),
+        (["--follow", "--json"], "--follow prints lines as they come until Ctrl-C: it takes no --json or --report"),
+        (
+            ["--release", "20261126T145204Z"],
+            "--release names the release of a build or migrate log, not of --source app",
+        ),
+    ],
+)
+def test_bad_input_touches_no_host(
+    replaying: Callable[..., Requests], capsys: Any, args: list[str], words: str
+) -> None:
+    requests = replaying("logs_service", 0)
+    assert cli.main(["logs", "staging", *args]) == ExitCode.BAD_INPUT
+    captured = capsys.readouterr()
+    assert words in " ".join((captured.out + captured.err).split()) and requests == []
+
+
+def test_a_host_that_stops_following_is_said_at_once_and_makes_ctrl_c_exit_2(
+    replaying: Callable[..., Requests], capsys: Any
+) -> None:
+    # Recorded: --source migrate, whose log only the host that ran the migrations has.
+    replaying("logs_follow_lost", 254, "canceled")
+    assert cli.main(["logs", "staging", "--follow", "--source", "migrate"]) == ExitCode.FAILED
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    # Said as it happened, among the lines (web1 went on following), and again as the run's error.
+    assert [line.split(" ")[0] for line in out[1:-1]] == ["web1", "web1", "web2:"], out
+    assert out[3].startswith("web2: stopped following: no migrate log for release")
+    assert "(deploy_migrate_host)" in out[3]
+    assert "web2: no migrate log for release" in captured.err and out[-1].startswith("exit 2")
