@@ -42,7 +42,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "deployctl_runs_total": ("counter", "Deploys and rollbacks run on this host, by action and outcome."),
     "deployctl_last_run_timestamp_seconds": (
         "gauge",
-        "When the last run of this action with this outcome finished (Unix time, controller clock).",
+        "When the last run of this action with this outcome finished (Unix time, the host's clock).",
     ),
     "deployctl_last_run_duration_seconds": (
         "gauge",
@@ -62,8 +62,9 @@ class Run:
     """One finished run, as the deploy role reports it.
 
     action: deploy or rollback. outcome: the role's outcome (deployed, unchanged, reverted, aborted,
-    failed, rolled_back). started_at, finished_at: Unix time in seconds (the controller's clock: both
-    ends from one clock). stages: seconds per stage, of the stage calls that finished.
+    failed, rolled_back). started_at: Unix time in seconds when the run (its batch) started, by the
+    controller's clock; finished_at: when it ended on the host, by the host's (NTP keeps them close).
+    stages: seconds per stage, of the stage calls that finished.
     """
 
     action: str
