@@ -38,8 +38,10 @@ unit: setup
 molecule: setup
 	molecule test --all
 
+# Two workers, each with its own container hosts (tests/e2e/conftest.py), a test file per worker at
+# a time: the deploys wait on SSH, systemd and HTTP as much as on the two cores.
 e2e: setup
-	pytest -q tests/e2e
+	pytest -q -n 2 --dist loadfile tests/e2e
 
 test: lint unit molecule e2e fleet
 

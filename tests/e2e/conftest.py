@@ -15,12 +15,38 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
+import yaml
 
 from tests.harness import targets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_inventory(worker: str) -> Path:
+    """The inventory of a pytest-xdist worker (`make e2e` runs two): gw0 deploys to tests/e2e/inventory,
+    gwN to a copy of it (written here, not in git) with its own containers, ports and database host, so
+    that the workers' deploys never meet."""
+    base = Path(__file__).with_name("inventory")
+    number = int(worker.removeprefix("gw") or 0)
+    if number == 0:
+        return base
+    inventory = base.with_name(f"inventory-{worker}")
+    hosts = yaml.safe_load((base / "hosts.yml").read_text())
+    shared = hosts["all"]["vars"]
+    shared.update(harness_prefix=f"{shared['harness_prefix']}-{worker}", sample_db_host=f"db.e2e-{worker}.internal")
+    for hostvars in hosts["all"]["children"]["app"]["hosts"].values():
+        hostvars.update({key: int(hostvars[key]) + 100 * number for key in ("ansible_port", "harness_http_port")})
+    inventory.mkdir(exist_ok=True)
+    (inventory / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
+    if not (inventory / "group_vars").is_symlink():
+        (inventory / "group_vars").symlink_to(os.readlink(base / "group_vars"))
+    return inventory
+
+
 # DEPLOYCTL_E2E_INVENTORY lets a developer point the suite at other hosts (e.g. the demo's).
-INVENTORY = Path(os.environ.get("DEPLOYCTL_E2E_INVENTORY", Path(__file__).with_name("inventory")))
+INVENTORY = Path(
+    os.environ.get("DEPLOYCTL_E2E_INVENTORY") or worker_inventory(os.environ.get("PYTEST_XDIST_WORKER", "gw0"))
+)
 VAULT_ID = "demo@inventories/demo/demo-vault-password.txt"
 DEPLOY_TO = "/srv/sample"
 DEMO_PASSWORD = (REPO_ROOT / "inventories/demo/demo-vault-password.txt").read_text().strip()

@@ -13,12 +13,16 @@ share (as a managed database would), with the role and password from the vault.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
 import json
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.harness import podman, vault
@@ -63,14 +67,33 @@ def ensure_ssh_key() -> Path:
 
 
 def build_sample_repo() -> Path:
+    """The sample app's upstream repository, (re)made when its fixtures changed since it was made.
+
+    Hosts fetch from it while tests run: another test session (a pytest-xdist worker) must not
+    remake it under them, and an unchanged one needs no remaking (its SHAs are fixed anyway)."""
     UPSTREAM.mkdir(parents=True, exist_ok=True)
     dest = UPSTREAM / "sample-app.git"
-    subprocess.run(
-        ["bash", str(REPO_ROOT / "tests/fixtures/make_sample_repo.sh"), str(dest)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    fixtures = REPO_ROOT / "tests/fixtures"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in fixtures.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(f"{path.relative_to(fixtures)}\0{path.stat().st_mode & 0o111}\0".encode())
+        digest.update(path.read_bytes())
+    stamp = dest / "deployctl-fixtures.sha256"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return dest
+    subprocess.run(["bash", str(fixtures / "make_sample_repo.sh"), str(dest)], check=True, stdout=subprocess.DEVNULL)
+    stamp.write_text(digest.hexdigest())
     return dest
+
+
+@contextlib.contextmanager
+def shared_setup() -> Iterator[None]:
+    """Held while the parts every set of hosts shares are made (image, upstream repository, network,
+    SSH key): two test sessions starting at once (pytest-xdist workers) make them once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "targets.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def sample_commits() -> dict[str, str]:
@@ -160,11 +183,12 @@ def up(inventory_path: str, vault_ids: list[str]) -> None:
     first = next(iter(hosts.values()))
     prefix = first["harness_prefix"]
     down_prefix(prefix)
-    key = ensure_ssh_key()
-    image = ensure_target_image()
-    build_sample_repo()
-    if not podman.exists("network", NETWORK):
-        podman.run("network", "create", NETWORK)
+    with shared_setup():
+        key = ensure_ssh_key()
+        image = ensure_target_image()
+        build_sample_repo()
+        if not podman.exists("network", NETWORK):
+            podman.run("network", "create", NETWORK)
 
     options: list[str] = []
     if "sample_db_host" in first:
