@@ -88,4 +88,8 @@ class CallbackModule(CallbackBase):
             lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")
             if outcome.get("warning"):
                 lines.append(f"  {'':<20} warning: {outcome['warning']}")
+        # A receiver that failed (deploy_notify) is a warning: the deploy's result stands.
+        for name, sent in sorted((data.get("notifications") or {}).items()):
+            if not sent.get("ok"):
+                lines.append(f"  warning: notification to {name} failed: {sent.get('message', '')}")
         self._display.display("\n".join(lines))

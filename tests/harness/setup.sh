@@ -35,4 +35,11 @@ if ! grep -qs "\"version\": \"$GITLAB_CI_LOCAL\"" .cache/node/node_modules/gitla
   echo "setup: installing gitlab-ci-local $GITLAB_CI_LOCAL into .cache/node"
   npm install --prefix .cache/node --no-audit --no-fund --loglevel=error "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
 fi
+# sentry-cli for the notifications' test (tests/e2e/test_notifications.py): npm's @sentry/cli takes its
+# binary from the optional package @sentry/cli-linux-x64 (nothing is downloaded at install time).
+SENTRY_CLI=3.8.0
+if ! grep -qs "\"version\": \"$SENTRY_CLI\"" .cache/node/node_modules/@sentry/cli/package.json; then
+  echo "setup: installing @sentry/cli $SENTRY_CLI into .cache/node"
+  SENTRYCLI_SKIP_DOWNLOAD=1 npm install --prefix .cache/node --no-audit --no-fund --loglevel=error --save-exact "@sentry/cli@$SENTRY_CLI" >/dev/null
+fi
 echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"
