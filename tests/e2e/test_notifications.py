@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import INVENTORY, REPO_ROOT, VAULT_ID, Fleet, Run
+from tests.e2e.conftest import INVENTORY, REPO_ROOT, VAULT_ID, AwxJob, Fleet, Run, awx_job
 from tests.e2e.recorder import Call, Recorder
 from tests.e2e.test_cli import Cli, deployctl
 from tests.harness import vault
@@ -38,6 +38,9 @@ class Notified:
     cli_calls: list[Call]
     rollback_run: Run
     rollback_calls: list[Call]
+    cli_release: str
+    awx: AwxJob
+    awx_calls: list[Call]
     artifacts: Path
 
 
@@ -82,11 +85,18 @@ def notified(fleet: Fleet, commits: dict[str, str], tmp_path_factory: pytest.Tem
         cli_run = deployctl("deploy", str(INVENTORY), "--ref", other, "-e", receivers,
                             env={"XDG_CACHE_HOME": str(tmp / "cache")})  # fmt: skip
         cli_calls = rec.take()
+        cli_release = fleet.current("web1")
         # Back to `ref`: v1's code on v2's schema when ref is v1 (the sample app runs on it).
         rollback_run = fleet.playbook("rollback.yml", "-e", receivers, "-e", "deploy_rollback_force=true")
         rollback_calls = rec.take()
+        # AWX: a rollback to the CLI's release, the receivers answering; no token (survey answers are no place for one).
+        rec.failing = False
+        survey = {"deploy_rollback_to": cli_release, "deploy_rollback_force": True,
+                  "deploy_grafana_url": f"{rec.url}/grafana", "deploy_webhook_url": f"{rec.url}/hooks/awx"}  # fmt: skip
+        awx = awx_job(tmp / "awx", "playbooks/rollback.yml", survey)
+        awx_calls = rec.take()
     yield Notified(tokens, commits, ok_run, ok_calls, ok_release, ref, cli_run, cli_calls, rollback_run,
-                   rollback_calls, tmp / "cache")  # fmt: skip
+                   rollback_calls, cli_release, awx, awx_calls, tmp / "cache")  # fmt: skip
 
 
 def calls_to(calls: list[Call], prefix: str) -> list[Call]:
@@ -173,3 +183,17 @@ def test_the_tokens_show_in_no_output_and_no_artifact(notified: Notified) -> Non
     for name, token in notified.tokens.items():
         for text in outputs + artifacts:
             assert token not in text, name
+
+
+def test_an_awx_job_shows_what_each_receiver_answered_in_its_artifacts(notified: Notified) -> None:
+    job = notified.awx
+    assert (job.status, job.rc) == ("successful", 0), job.stdout[-3000:]
+    assert {h["outcome"] for h in job.hosts.values()} == {"rolled_back"}
+    assert job.artifacts["deployctl"]["notifications"] == {
+        "grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
+        "webhook": {"ok": True, "status": 200, "message": "the webhook: HTTP 200"},
+    }
+    assert [(c.method, c.path) for c in notified.awx_calls] == [("POST", "/grafana/api/annotations"),
+                                                                  ("POST", "/hooks/awx")]  # fmt: skip
+    assert "Authorization" not in notified.awx_calls[0].headers
+    assert notified.awx_calls[1].json()["hosts"]["web1"]["current"] == notified.cli_release
