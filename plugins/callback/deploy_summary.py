@@ -14,6 +14,8 @@ description:
     and prints one line per host with the release it runs now, and whether it was deployed,
     unchanged, reverted, aborted or failed (in check mode, what it would deploy). Hosts of
     the play that never started (a failed serial batch stops the rollout) are listed as untouched.
+  - A notification receiver that failed (C(deployctl.notifications), see M(deployctl.core.deploy_notify))
+    adds a warning line.
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
     read (status, releases, unlock).
 version_added: 0.1.0

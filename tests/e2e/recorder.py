@@ -1,6 +1,7 @@
 """A local HTTP server that records every request: stands in for Grafana, Sentry and a webhook
 receiver (none of them runs here). It answers Sentry's API with the JSON sentry-cli expects,
-everything else with `{}`, or 500 to every request while `failing` is set.
+everything else with `{}`, or 500 to every request while `failing` is set (its answer then
+echoes the request's credential, to show that the caller masks it).
 
     with Recorder() as rec:
         ... point the receivers at rec.url ...
@@ -95,7 +96,9 @@ class Recorder:
                 body = self.rfile.read(length) if length else b""
                 recorder.calls.append(Call(self.command, self.path, dict(self.headers.items()), body))
                 if recorder.failing:
-                    status, answer = 500, {"detail": "recorder: told to fail"}
+                    # Echoes the credential, as a careless receiver might: the caller must mask it.
+                    said = self.headers.get("Authorization") or self.headers.get("X-Deploy-Secret") or ""
+                    status, answer = 500, {"detail": f"recorder: told to fail ({said})"}
                 else:
                     try:
                         parsed = json.loads(body) if body else None

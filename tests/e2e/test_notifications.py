@@ -154,9 +154,12 @@ def test_receivers_answering_500_leave_the_cli_deploy_a_success_with_warnings(no
     assert run.rc == 0, run.out + run.err
     assert "exit 0: success" in run.out
     out = " ".join(run.out.split())
-    assert "warning: notification to grafana failed: Grafana answered HTTP 500" in out
-    assert "warning: notification to webhook failed: the webhook answered HTTP 500" in out
-    assert "warning: notification to sentry failed: Sentry: sentry-cli releases new exited 1" in out
+    # The recorder's answer echoed each credential: masked.
+    assert "warning: notification to grafana failed: Grafana answered HTTP 500: " in out
+    assert 'told to fail (Bearer ********)' in out
+    assert "warning: notification to webhook failed: the webhook answered HTTP 500: " in out
+    assert 'told to fail (********)' in out
+    assert "warning: notification to sentry failed: Sentry: sentry-cli releases new exited 1: " in out
     # Each receiver was tried once: a failure stops sentry-cli's sequence.
     assert [(c.method, c.path.split("?")[0]) for c in notified.cli_calls] == [
         ("POST", "/grafana/api/annotations"), ("POST", "/api/0/organizations/acme/releases/"),
