@@ -156,9 +156,9 @@ def test_receivers_answering_500_leave_the_cli_deploy_a_success_with_warnings(no
     out = " ".join(run.out.split())
     # The recorder's answer echoed each credential: masked.
     assert "warning: notification to grafana failed: Grafana answered HTTP 500: " in out
-    assert 'told to fail (Bearer ********)' in out
+    assert "told to fail (Bearer ********)" in out
     assert "warning: notification to webhook failed: the webhook answered HTTP 500: " in out
-    assert 'told to fail (********)' in out
+    assert "told to fail (********)" in out
     assert "warning: notification to sentry failed: Sentry: sentry-cli releases new exited 1: " in out
     # Each receiver was tried once: a failure stops sentry-cli's sequence.
     assert [(c.method, c.path.split("?")[0]) for c in notified.cli_calls] == [
