@@ -15,6 +15,8 @@ description:
     unchanged, reverted, aborted or failed (in check mode, what it would deploy). Hosts of
     the play that never started (a failed serial batch stops the rollout) are listed as untouched.
   - For playbooks/logs.yml (outcomes with a C(source)), prints each host's log lines as C(HOST | line) instead.
+  - A notification receiver that failed (C(deployctl.notifications), see M(deployctl.core.deploy_notify))
+    adds a warning line.
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
     read (status, releases, unlock).
 version_added: 0.1.0
@@ -104,4 +106,8 @@ class CallbackModule(CallbackBase):
             lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")
             if outcome.get("warning"):
                 lines.append(f"  {'':<20} warning: {outcome['warning']}")
+        # A receiver that failed (deploy_notify) is a warning: the deploy's result stands.
+        for name, sent in sorted((data.get("notifications") or {}).items()):
+            if not sent.get("ok"):
+                lines.append(f"  warning: notification to {name} failed: {sent.get('message', '')}")
         self._display.display("\n".join(lines))

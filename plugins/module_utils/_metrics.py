@@ -62,7 +62,7 @@ class Run:
     """One finished run, as the deploy role reports it.
 
     action: deploy or rollback. outcome: the role's outcome (deployed, unchanged, reverted, aborted,
-    failed, rolled_back). started_at: Unix time in seconds when the run (its batch) started, by the
+    failed, rolled_back). started_at: Unix time in seconds when the run (its first batch) started, by the
     controller's clock; finished_at: when it ended on the host, by the host's (NTP keeps them close).
     stages: seconds per stage, of the stage calls that finished.
     """

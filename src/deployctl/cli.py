@@ -540,10 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         release=outcome.run_release(results),
         hosts=results,
         artifacts=str(finished.artifacts),
+        notifications=outcome.notifications(run),
     )
     if not args.json and results:
         out.print(command.table(run, results, out.width), soft_wrap=command.soft_wrap)
         out.print(progress.problems(results))
+        out.print(progress.notifications(document["notifications"]))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None
     return finish(args, out, document, code, outcome.run_problems(run, results), status)

@@ -265,6 +265,12 @@ def reports(run: Run) -> dict[str, dict[str, Any]]:
     return (run.stats.get("deployctl") or {}).get("hosts") or {}
 
 
+def notifications(run: Run) -> dict[str, dict[str, Any]]:
+    """What each notification receiver (grafana, sentry, webhook) answered, as the deploy role
+    published it: {"ok", "message", "status" or "rc"}; {} when none is on."""
+    return (run.stats.get("deployctl") or {}).get("notifications") or {}
+
+
 def results(run: Run) -> dict[str, dict[str, Any]]:
     """Each host's result: its published report, else what the events show; with its timings."""
     published = reports(run)

@@ -461,6 +461,17 @@ def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
     )
 
 
+def notifications(found: dict[str, dict[str, Any]]) -> RenderableType:
+    """One line per notification receiver: a failed one is a warning (the deploy's exit code stands)."""
+    lines = []
+    for name, sent in found.items():
+        if sent.get("ok"):
+            lines.append(Text(f"notified {name}: {sent.get('message', '')}", style="dim"))
+        else:
+            lines.append(Text(f"warning: notification to {name} failed: {sent.get('message', '')}", style="yellow"))
+    return Group(*lines)
+
+
 COMMAND_STATUS = "the command's exit status (the highest of the hosts)"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from deployctl import outcome
+from deployctl import outcome, progress
 from deployctl.outcome import ExitCode, Run
 from tests.cli.conftest import events, replay
 
@@ -280,3 +281,21 @@ def test_a_migrate_call_that_failed_at_its_dump_ran_no_migration() -> None:
 
 def test_a_migrate_call_without_a_dump_is_all_migration() -> None:
     assert outcome.stage_parts("migrate", {"rc": 0}, 2.1) == [("migrate", 2.1)]
+
+
+def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_line() -> None:
+    run = Run()
+    run.feed({"event": "playbook_on_stats", "event_data": {"artifact_data": {"deployctl": {
+        "hosts": {"web1": {"outcome": "deployed"}},
+        "notifications": {"grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
+                          "webhook": {"ok": False, "status": 500, "message": "the webhook answered HTTP 500: oops"}},
+    }}}})  # fmt: skip
+    found = outcome.notifications(run)
+    assert sorted(found) == ["grafana", "webhook"]
+    console = Console(width=200, record=True)
+    console.print(progress.notifications(found))
+    assert console.export_text().splitlines() == [
+        "notified grafana: Grafana: HTTP 200",
+        "warning: notification to webhook failed: the webhook answered HTTP 500: oops",
+    ]
+    assert outcome.notifications(Run()) == {}

@@ -43,4 +43,11 @@ if [ ! -x .cache/prometheus/usr/bin/promtool ]; then
     || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } \
     && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
 fi
+# sentry-cli for the notifications' test (tests/e2e/test_notifications.py): npm's @sentry/cli takes its
+# binary from the optional package @sentry/cli-linux-x64 (nothing is downloaded at install time).
+SENTRY_CLI=3.8.0
+if ! grep -qs "\"version\": \"$SENTRY_CLI\"" .cache/node/node_modules/@sentry/cli/package.json; then
+  echo "setup: installing @sentry/cli $SENTRY_CLI into .cache/node"
+  SENTRYCLI_SKIP_DOWNLOAD=1 npm install --prefix .cache/node --no-audit --no-fund --loglevel=error --save-exact "@sentry/cli@$SENTRY_CLI" >/dev/null
+fi
 echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"

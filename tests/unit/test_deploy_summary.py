@@ -8,11 +8,11 @@ from typing import Any
 from ansible_collections.deployctl.core.plugins.callback.deploy_summary import CallbackModule
 
 
-def summary(ref: str, hosts: dict[str, dict[str, Any]]) -> list[str]:
+def summary(ref: str, hosts: dict[str, dict[str, Any]], notifications: dict | None = None) -> list[str]:
     shown: list[str] = []
     callback = CallbackModule()
     callback._display = SimpleNamespace(display=shown.append)
-    data = {"ref": ref, "play_hosts": sorted(hosts), "hosts": hosts}
+    data = {"ref": ref, "play_hosts": sorted(hosts), "hosts": hosts, "notifications": notifications or {}}
     callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": data}}))
     return shown[0].splitlines()
 
@@ -63,3 +63,21 @@ def test_a_first_deploy_stopped_early_names_no_release_and_no_empty_field() -> N
         line.split(None, 2)[2]
         == "runs no release, unchanged: the deploy stopped at stage fetch before changing anything"
     )
+
+
+def test_a_failed_notification_is_a_warning_line_and_a_sent_one_says_nothing() -> None:
+    deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
+    notifications = {
+        "grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
+        "sentry": {
+            "ok": False,
+            "rc": 1,
+            "message": "Sentry: sentry-cli releases new exited 1: error: API request failed",
+        },
+    }
+
+    lines = summary("v2", {"web1": deployed}, notifications)
+
+    assert lines[2:] == [
+        "  warning: notification to sentry failed: Sentry: sentry-cli releases new exited 1: error: API request failed"
+    ]
