@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import pytest
+import yaml
 
-from tests.e2e.conftest import DEPLOY_TO, Fleet, awx_job
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, Fleet, awx_job
 from tests.e2e.test_cli import ENV, Cli, deployctl
 from tests.harness import targets
 
 BACKUPS = f"{DEPLOY_TO}/shared/backups"
+# The database server of this test session's hosts (each pytest-xdist worker has its own).
+DB_HOST = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["vars"]["sample_db_host"]
 # Every distinct argv of a database client running on the host, with its environment, until
 # the stop file appears (a tight loop: a pg_dump of the sample database lives a fraction of a second).
 SAMPLER = """
@@ -110,7 +113,7 @@ NO_PG_DUMP = ("mv /usr/bin/pg_dump /usr/bin/pg_dump.away", "mv /usr/bin/pg_dump.
     ("extra", "on_host", "words"),
     [
         (
-            {"deploy_db_backup_connection": {"host": "db.e2e.internal", "database": "sample", "username": "sample",
+            {"deploy_db_backup_connection": {"host": DB_HOST, "database": "sample", "username": "sample",
                                              "password": "wrong-password"}},
             None,
             'password authentication failed for user "sample"',

@@ -20,12 +20,14 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """deployctl's samples in a text in Prometheus's format: (name, labels, value)."""
-    return [
+    """The sample app's deployctl samples in a text in Prometheus's format: (name, labels, value). (Other
+    apps deployed to the same hosts, as test_rails_new's blog, have their own file and label.)"""
+    samples = [
         (match[1], dict(LABEL.findall(match[2])), float(match[3]))
         for match in map(SAMPLE.match, text.splitlines())
         if match
     ]
+    return [sample for sample in samples if sample[1].get("app") == "sample"]
 
 
 def scrape(fleet: Fleet, host: str) -> list[tuple[str, dict[str, str], float]]:
