@@ -59,7 +59,8 @@ class RunData:
         commit = f" ({self.commit[:8]})" if self.commit else ""
         what = self.ref or self.release
         hosts = ", ".join(f"{name} {result.get('outcome', '?')}" for name, result in sorted(self.hosts.items()))
-        return f"{self.app} {what}{commit} {self.outcome} on {self.environment} by {self.by}: {hosts}"
+        outcome = self.outcome.replace("_", " ")
+        return f"{self.app} {what}{commit} {outcome} on {self.environment} by {self.by}: {hosts}"
 
 
 def overall_outcome(kind: str, outcomes: Iterable[str]) -> str:
@@ -85,6 +86,9 @@ def skip_reason(hosts: Mapping[str, Mapping[str, Any]], last_batch: bool) -> str
         return "no host reported an outcome"
     if all(o == "unchanged" for o in outcomes):
         return "every host was unchanged: nothing happened"
+    if all(r.get("bad_input") or r.get("outcome") == "invalid" for r in hosts.values()):
+        # An unknown ref, a refused rollback: nothing was changed anywhere (CLI exit 5), nothing to tell.
+        return "every host refused the input before changing anything"
     if not last_batch and all(o in SUCCEEDED for o in outcomes):
         # A later serial batch tells the whole run; a failed one stops the rollout, so it tells now.
         return "a later serial batch notifies"

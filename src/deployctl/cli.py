@@ -96,6 +96,8 @@ class Command:
     streams: Callable[[argparse.Namespace], bool] = lambda _args: False
     # Its output is lines as the hosts have them (logs): never wrapped or cut at the terminal's width.
     soft_wrap: bool = False
+    # It only reads: a failure (exit 2) changed nothing, and its closing line says so, not a deploy's words.
+    reads_only: bool = False
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -287,26 +289,26 @@ COMMANDS = [
         extravars=_rollback_extravars,
     ),
     Command("releases", "releases.yml", "the releases on each host", _ignore_run(progress.releases_tables),
-            title=_of("Releases"), needs_vault=False),
+            title=_of("Releases"), needs_vault=False, reads_only=True),
     Command("status", "status.yml", "current release, lock holder and health of each host",
-            _ignore_run(progress.status_table), title=_of("Status"), needs_vault=False),
+            _ignore_run(progress.status_table), title=_of("Status"), needs_vault=False, reads_only=True),
     Command("unlock", "unlock.yml", "force a deploy lock open, saying why", _ignore_run(progress.unlock_table),
             title=_of("Unlock"), arguments=_unlock_arguments, extravars=_unlock_extravars, needs_vault=False),
     Command("db backups", "db_backups.yml", "the database dumps each host keeps", _ignore_run(progress.backups_table),
-            title=_of("Database backups"), needs_vault=False),
+            title=_of("Database backups"), needs_vault=False, reads_only=True),
     Command("db restore", "db_restore.yml", "restore the database from a dump, keeping the live release",
             _ignore_run(progress.db_restore_table),
             title=lambda args, env: f"Database restore of {env} from {args.backup}",
             arguments=_db_restore_arguments, extravars=_db_restore_extravars),
     Command("history", "history.yml", "the deploys, reverts, rollbacks and restores of each host, merged, newest first",
             _ignore_run(progress.history_table), title=_of("History"),
-            arguments=_history_arguments, extravars=_history_extravars, needs_vault=False),
+            arguments=_history_arguments, extravars=_history_extravars, needs_vault=False, reads_only=True),
     Command("lock", "lock.yml", "take the deploy lock by hand (a maintenance window): deploys refuse until unlock; "
             "who holds it: lock status ENV",
             _ignore_run(progress.lock_table), title=_of("Lock"), arguments=_lock_arguments, extravars=_lock_extravars,
             needs_vault=False),
     Command("lock-status", "status.yml", "who holds the deploy lock on each host (also: lock status)",
-            _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False),
+            _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False, reads_only=True),
     Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
             _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
             extravars=_exec_extravars, status=worst_command_status),
@@ -314,7 +316,7 @@ COMMANDS = [
             "migrate log on each host, as HOST | line; --follow prints new ones until Ctrl-C",
             _ignore_run(logs.lines_output), title=lambda args, env: f"{args.source} log of {env}",
             arguments=logs.arguments, extravars=logs.extravars, needs_vault=False, streams=logs.follows,
-            soft_wrap=True),
+            soft_wrap=True, reads_only=True),
 ]  # fmt: skip
 # `deployctl lock status ENV` reads as it is written; argparse knows it as lock-status.
 ALIASES: dict[tuple[str, ...], str] = {("lock", "status"): "lock-status"}
@@ -623,6 +625,8 @@ def finish(
         for error in errors:
             err.print(Text(error, style="red"))
         meaning = progress.COMMAND_STATUS if status is not None else None
+        if document["exit_code"] == ExitCode.FAILED and command_for(args).reads_only:
+            meaning = progress.READ_FAILED
         out.print(progress.verdict(document["exit_code"], document.get("artifacts"), meaning))
     return int(document["exit_code"])
 

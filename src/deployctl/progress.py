@@ -473,6 +473,8 @@ def notifications(found: dict[str, dict[str, Any]]) -> RenderableType:
 
 
 COMMAND_STATUS = "the command's exit status (the highest of the hosts)"
+# Exit 2 of a command that only reads (status, releases, history, logs...): nothing was changed.
+READ_FAILED = "failed on a host (see its message above); this command only reads: nothing was changed"
 
 
 def verdict(code: int, artifacts: str | None, meaning: str | None = None) -> Text:

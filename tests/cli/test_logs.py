@@ -58,6 +58,8 @@ def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Re
     assert cli.main(["logs", "staging", "-e", "deploy_logs_app_path=/x.log"]) == ExitCode.FAILED
     said = " ".join(capsys.readouterr().out.split())
     assert "web1, web2: no app log at" in said and "(deploy_logs_app_path): set deploy_logs_app_path" in said
+    # A read that failed changed nothing: not a deploy's "a host may serve a broken release".
+    assert "exit 2: failed on a host (see its message above); this command only reads: nothing was changed" in said
 
 
 @pytest.mark.parametrize(

@@ -176,6 +176,8 @@ def test_receivers_answering_500_leave_a_rollback_by_ansible_playbook_rc_0_with_
     [hook] = calls_to(notified.rollback_calls, "/hooks/")
     body: dict[str, Any] = hook.json()
     assert (body["kind"], body["outcome"], body["ref"]) == ("rollback", "rolled_back", "")
+    # The release is the rollback's target, the one every host runs now (not the run's own ID).
+    assert body["release"] == notified.ok_release
     assert {h["current"] for h in body["hosts"].values()} == {notified.ok_release}
 
 

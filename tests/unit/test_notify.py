@@ -62,6 +62,14 @@ def test_a_run_notifies_once_at_its_end_or_at_its_failure(outcomes, last_batch, 
     assert skip_reason({h: {"outcome": o} for h, o in outcomes.items()}, last_batch) == reason
 
 
+def test_a_run_refused_on_its_input_everywhere_tells_nobody() -> None:
+    refused = {"outcome": "aborted", "bad_input": True, "message": "unknown ref v9-typo"}
+    reason = skip_reason({"web1": refused, "web2": refused}, True)
+    assert reason == "every host refused the input before changing anything"
+    # One host got further: the run did something, and says so.
+    assert skip_reason({"web1": refused, "web2": {"outcome": "reverted"}}, True) == ""
+
+
 def test_a_host_of_the_batch_without_a_result_counts_as_lost() -> None:
     hosts = with_lost_hosts({"web1": {"outcome": "deployed"}}, ["web1", "web2"])
     assert hosts["web1"] == {"outcome": "deployed"}
@@ -121,7 +129,7 @@ def test_the_webhook_document_names_the_run_and_each_host() -> None:
         "outcome": "rolled_back",
         "hosts": {"web1": {"outcome": "rolled_back", "release": "R1", "commit": COMMIT, "current": "R1"}},
         "started_at": "2023-11-14T22:13:20Z", "finished_at": "2023-11-14T22:14:20Z", "by": "bob",
-        "text": "shop R2 (01234567) rolled_back on staging by bob: web1 rolled_back",
+        "text": "shop R2 (01234567) rolled back on staging by bob: web1 rolled_back",
     }  # fmt: skip
 
 
