@@ -92,6 +92,13 @@ def test_node_exporter_serves_the_deploy_metrics_and_a_reverted_deploy_says_so(f
     stages = {lab["stage"] for n, lab, _ in after if n == "deployctl_last_deploy_stage_duration_seconds"}
     assert {"fetch", "build"} <= stages
 
+    # A deploy refused on its input (an unknown ref: nothing changed, CLI exit 5) is no run to count: an alert
+    # on the last run's outcome must not fire on a typo.
+    counted = written(fleet, "web1")
+    typo = fleet.deploy("v9-no-such-ref", "-e", "deploy_hosts=web1")
+    assert typo.rc == 2 and "v9-no-such-ref" in typo.output, typo.output[-3000:]
+    assert written(fleet, "web1") == counted
+
     # The file as written on the host: promtool (Debian's prometheus) accepts it, and node_exporter
     # (its own user) can read it.
     checked = subprocess.run(
