@@ -137,6 +137,10 @@ def render(state: dict[str, Any], labels: dict[str, str], live: dict[str, Any] |
     return "\n".join(lines) + "\n"
 
 
+class NoTextfileDirectory(FileNotFoundError):
+    """The textfile collector's directory is not on the host: not an error, the host keeps no metrics."""
+
+
 @dataclass
 class Textfile:
     """Where one app's metrics go on a host: `directory` is the collector's (node_exporter's
@@ -155,10 +159,11 @@ class Textfile:
         return os.path.join(self.layout.meta, "metrics.json")
 
     def write(self, run: Run, labels: dict[str, str], live: dict[str, Any] | None) -> str:
-        """Count `run` in and rewrite the file; returns its path. Raises FileNotFoundError when the
-        directory does not exist (no textfile collector here), OSError when it cannot be written."""
+        """Count `run` in and rewrite the file; returns its path. Raises NoTextfileDirectory when the
+        directory does not exist (no textfile collector here), OSError when the state or the file
+        cannot be written (a missing deploy_to/.deployctl too)."""
         if not os.path.isdir(self.directory):
-            raise FileNotFoundError(f"{self.directory} does not exist")
+            raise NoTextfileDirectory(f"{self.directory} does not exist")
         try:
             with open(self.state_path, encoding="utf-8") as handle:
                 state = json.load(handle)
@@ -166,7 +171,11 @@ class Textfile:
             # No state yet, or a damaged one: the counters start again (Prometheus takes a reset).
             state = {}
         state = record(state, run)
-        atomic_write(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+        try:
+            atomic_write(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+        except OSError as err:
+            # atomic_write's error names its temp file: name the file the user knows.
+            raise OSError(err.errno, f"cannot write {self.state_path}: {err.strerror}") from err
         # World-readable: node_exporter runs as its own user; metrics hold no secret.
         atomic_write(self.path, render(state, labels, live), mode=0o644)
         return self.path
@@ -195,7 +204,7 @@ def write(layout: Layout, options: dict[str, Any], stages: dict[str, float] | No
         live = None
     try:
         textfile.write(run, labels, live)
-    except FileNotFoundError as err:
+    except NoTextfileDirectory as err:
         reason = f"{err} (no node_exporter textfile collector here: set deploy_metrics_textfile_dir)"
         return {"written": False, "path": textfile.path, "reason": reason}
     except (OSError, ValueError) as err:

@@ -134,10 +134,13 @@ def post_json(url: str, body: Any, headers: Mapping[str, str], timeout: float, r
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return Sent(True, f"{receiver}: HTTP {answer.status}", status=answer.status)
+            return Sent(True, f"{receiver} answered HTTP {answer.status}", status=answer.status)
     except urllib.error.HTTPError as err:
         text = err.read(300).decode(errors="replace").strip()
         return Sent(False, f"{receiver} answered HTTP {err.code}: {text}", status=err.code)
     except (OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
-        return Sent(False, f"{receiver} could not be reached within {timeout:g} s: {reason}")
+        # A refusal or an unknown name is not slowness: only a timeout names the time it waited.
+        if isinstance(reason, TimeoutError):
+            return Sent(False, f"{receiver} did not answer within {timeout:g} s")
+        return Sent(False, f"{receiver} could not be reached: {reason}")

@@ -98,6 +98,9 @@ class Command:
     soft_wrap: bool = False
     # It only reads: a failure (exit 2) changed nothing, and its closing line says so, not a deploy's words.
     reads_only: bool = False
+    # Its output is data (logs): stdout gets the lines alone, so that `deployctl logs ENV > FILE` or a pipe
+    # gets the log; the title, progress, problems and closing line go to stderr.
+    data_on_stdout: bool = False
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -316,7 +319,7 @@ COMMANDS = [
             "migrate log on each host, as HOST | line; --follow prints new ones until Ctrl-C",
             _ignore_run(logs.lines_output), title=lambda args, env: f"{args.source} log of {env}",
             arguments=logs.arguments, extravars=logs.extravars, needs_vault=False, streams=logs.follows,
-            soft_wrap=True, reads_only=True),
+            soft_wrap=True, reads_only=True, data_on_stdout=True),
 ]  # fmt: skip
 # `deployctl lock status ENV` reads as it is written; argparse knows it as lock-status.
 ALIASES: dict[tuple[str, ...], str] = {("lock", "status"): "lock-status"}
@@ -513,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     args.exec_argv = exec_argv
     command = command_for(args)
     out = console_for(sys.stdout)
+    talk = console_for(sys.stderr) if command.data_on_stdout else out
     document: dict[str, Any] = {"command": command.name, "check": command.check, "hosts": {}, "errors": []}
     try:
         # The command's own input first: a missing command is named before any password is asked for.
@@ -523,18 +527,18 @@ def main(argv: list[str] | None = None) -> int:
         vaults = runner.Vaults.resolve(
             env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty(), required=command.needs_vault
         )
-        run, finished = execute(args, out, command.title(args, env.name), request_for(args, env, vaults))
+        run, finished = execute(args, out, talk, command.title(args, env.name), request_for(args, env, vaults))
     except runner.InputError as err:
-        return finish(args, out, document, ExitCode.BAD_INPUT, [str(err)])
+        return finish(args, talk, document, ExitCode.BAD_INPUT, [str(err)])
     except KeyboardInterrupt:
-        return finish(args, out, document, ExitCode.INTERRUPTED, ["interrupted before ansible-playbook started"])
+        return finish(args, talk, document, ExitCode.INTERRUPTED, ["interrupted before ansible-playbook started"])
     except Exception as err:
-        return unexpected(args, out, document, err)
+        return unexpected(args, talk, document, err)
 
     if command.streams(args) and finished.status == "canceled":
         # Ctrl-C ends a follow: what it printed is its result, unless a host stopped following meanwhile.
         lost = [f"{name}: {host.failure_message()}" for name, host in run.targets.items() if host.failure_message()]
-        return finish(args, out, document, ExitCode.FAILED if lost else ExitCode.OK, lost)
+        return finish(args, talk, document, ExitCode.FAILED if lost else ExitCode.OK, lost)
     run.interrupted = finished.status == "canceled"
     results = outcome.results(run)
     document.update(
@@ -546,11 +550,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.json and results:
         out.print(command.table(run, results, out.width), soft_wrap=command.soft_wrap)
-        out.print(progress.problems(results))
-        out.print(progress.notifications(document["notifications"]))
+        talk.print(progress.problems(results))
+        talk.print(progress.notifications(document["notifications"]))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None
-    return finish(args, out, document, code, outcome.run_problems(run, results), status)
+    return finish(args, talk, document, code, outcome.run_problems(run, results), status)
 
 
 def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any], err: Exception) -> int:
@@ -568,27 +572,29 @@ def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any],
     return finish(args, out, document, ExitCode.FAILED, [line])
 
 
-def execute(args: argparse.Namespace, out: Console, title: str, request: runner.Request) -> tuple[Run, runner.Finished]:
-    """Run the request, showing progress unless the output is JSON."""
+def execute(
+    args: argparse.Namespace, out: Console, talk: Console, title: str, request: runner.Request
+) -> tuple[Run, runner.Finished]:
+    """Run the request, showing progress on `talk` unless the output is JSON; a follow's lines go to `out`."""
     run = Run()
     if args.json:
         return run, runner.run(request, run.feed)
     if command_for(args).streams(args):
-        out.print(Text(f"{title} (Ctrl-C ends)", style="bold"))
-        printer = logs.Printer(out)
+        talk.print(Text(f"{title} (Ctrl-C ends)", style="bold"))
+        printer = logs.Printer(out, talk)
 
         def on_line(event: Mapping[str, Any]) -> None:
             run.feed(event)
             printer(event)
 
         return run, runner.run(request, on_line)
-    with progress.Progress(out, run, title) as live:
+    with progress.Progress(talk, run, title) as live:
 
         def on_event(event: Mapping[str, Any]) -> None:
             run.feed(event)
             if args.verbose and event.get("stdout"):
                 # ansible-playbook writes to a pty: CRLF line ends, which rich reads as "rewrite the line".
-                out.print(Text.from_ansi(event["stdout"].replace("\r\n", "\n")))
+                talk.print(Text.from_ansi(event["stdout"].replace("\r\n", "\n")))
             live.update()
 
         return run, runner.run(request, on_event)

@@ -81,8 +81,10 @@ def lines_output(results: Mapping[str, Mapping[str, Any]]) -> RenderableType:
 class Printer:
     """With --follow: prints each host's new lines as its polls return them (runner_retry events)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, talk: Console) -> None:
+        # The lines go to `console`; that a host stopped following is said on `talk` (stderr: not log data).
         self.console = console
+        self.talk = talk
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         data = event.get("event_data") or {}
@@ -93,7 +95,7 @@ class Printer:
         if kind in ("runner_on_failed", "runner_on_unreachable"):
             # That host's follow is over (its log is gone, it cannot be reached): said now, not at Ctrl-C only.
             said = f"{data.get('host')}: stopped following: {res.get('msg', '')}"
-            self.console.print(Text(said, style="red"), soft_wrap=True)
+            self.talk.print(Text(said, style="red"), soft_wrap=True)
         if kind != "runner_retry":
             return
         for text in res.get("lines") or []:

@@ -24,7 +24,8 @@ def test_the_last_lines_are_printed_by_host_unwrapped(
         "logs.yml",
         {"deploy_logs_source": "service", "deploy_logs_lines": 3, "deploy_hosts": "web*"},
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     recorded = {e["event_data"]["host"]: e["event_data"]["res"]["lines"] for e in events("logs_service")
                 if e["event"] == "runner_on_ok" and e["event_data"]["task"].startswith("Logs:")}  # fmt: skip
     for host in ("web1", "web2"):
@@ -33,6 +34,11 @@ def test_the_last_lines_are_printed_by_host_unwrapped(
             f"{host} | {line}" for line in recorded[host]
         ]
     assert max(len(line) for line in out.splitlines()) > 80
+    # stdout is the log alone (`deployctl logs ENV > FILE`); the progress and the closing line are on stderr.
+    assert [line for line in out.splitlines() if line.strip()] == [
+        f"{host} | {line}" for host in ("web1", "web2") for line in recorded[host]
+    ]
+    assert "exit 0: success" in captured.err.splitlines()
 
 
 def test_a_follow_prints_each_poll_as_it_comes_and_ctrl_c_is_exit_0(
@@ -42,21 +48,24 @@ def test_a_follow_prints_each_poll_as_it_comes_and_ctrl_c_is_exit_0(
     assert cli.main(["logs", "staging", "--follow", "-n", "1"]) == ExitCode.OK
     follow = requests[0].extravars["deploy_logs_follow"]
     assert re.fullmatch(r"[0-9a-f]{32}", follow)
-    out = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    out, err = captured.out.splitlines(), captured.err.splitlines()
     polled = [
         f"{e['event_data']['host']} | {line}"
         for e in events("logs_follow")
         if e["event"] == "runner_retry"
         for line in e["event_data"]["res"]["lines"]
     ]
-    assert len(polled) >= 3 and [line for line in out if " | " in line] == polled
-    assert out[0] == "app log of staging (Ctrl-C ends)" and out[-1] == "exit 0: success"
+    assert len(polled) >= 3 and out == polled
+    assert err[0] == "app log of staging (Ctrl-C ends)" and err[-1] == "exit 0: success"
 
 
 def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Requests], capsys: Any) -> None:
     replaying("logs_missing", 2)
     assert cli.main(["logs", "staging", "-e", "deploy_logs_app_path=/x.log"]) == ExitCode.FAILED
-    said = " ".join(capsys.readouterr().out.split())
+    captured = capsys.readouterr()
+    assert not captured.out.strip()
+    said = " ".join(captured.err.split())
     assert "web1, web2: no app log at" in said and "(deploy_logs_app_path): set deploy_logs_app_path" in said
     # A read that failed changed nothing: not a deploy's "a host may serve a broken release".
     assert "exit 2: failed on a host (see its message above); this command only reads: nothing was changed" in said
@@ -106,9 +115,10 @@ def test_a_host_that_stops_following_is_said_at_once_and_makes_ctrl_c_exit_2(
     replaying("logs_follow_lost", 254, "canceled")
     assert cli.main(["logs", "staging", "--follow", "--source", "migrate"]) == ExitCode.FAILED
     captured = capsys.readouterr()
-    out = captured.out.splitlines()
-    # Said as it happened, among the lines (web1 went on following), and again as the run's error.
-    assert [line.split(" ")[0] for line in out[1:-1]] == ["web1", "web1", "web2:"], out
-    assert out[3].startswith("web2: stopped following: no migrate log for release")
-    assert "(deploy_migrate_host)" in out[3]
-    assert "web2: no migrate log for release" in captured.err and out[-1].startswith("exit 2")
+    out, err = captured.out.splitlines(), captured.err.splitlines()
+    # The lines of the host that went on following on stdout; web2's end said on stderr as it happened
+    # (after the title), and again as the run's error.
+    assert [line.split(" ")[0] for line in out] == ["web1", "web1"], out
+    assert err[1].startswith("web2: stopped following: no migrate log for release")
+    assert "(deploy_migrate_host)" in err[1]
+    assert "web2: no migrate log for release" in " ".join(err[2:]) and err[-1].startswith("exit 2")

@@ -287,7 +287,7 @@ def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_lin
     run = Run()
     run.feed({"event": "playbook_on_stats", "event_data": {"artifact_data": {"deployctl": {
         "hosts": {"web1": {"outcome": "deployed"}},
-        "notifications": {"grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
+        "notifications": {"grafana": {"ok": True, "status": 200, "message": "Grafana answered HTTP 200"},
                           "webhook": {"ok": False, "status": 500, "message": "the webhook answered HTTP 500: oops"}},
     }}}})  # fmt: skip
     found = outcome.notifications(run)
@@ -295,7 +295,7 @@ def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_lin
     console = Console(width=200, record=True)
     console.print(progress.notifications(found))
     assert console.export_text().splitlines() == [
-        "notified grafana: Grafana: HTTP 200",
+        "notified grafana: Grafana answered HTTP 200",
         "warning: notification to webhook failed: the webhook answered HTTP 500: oops",
     ]
     assert outcome.notifications(Run()) == {}

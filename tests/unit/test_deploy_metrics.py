@@ -92,6 +92,22 @@ def test_a_host_without_the_textfile_directory_gets_no_file_and_the_reason(tmp_p
     assert not (tmp_path / "missing").exists()
 
 
+def test_a_host_without_deployctl_state_gets_a_warning_naming_the_state_not_the_textfile_directory(
+    tmp_path: Path,
+) -> None:
+    # The textfile directory is there; deploy_to/.deployctl is not (removed by hand): that is a
+    # failed write worth a warning, not a host without node_exporter.
+    root = deploy_to_with_live(tmp_path, R1)
+    (tmp_path / "textfile").mkdir()
+    for record in (root / ".deployctl" / "releases").iterdir():
+        record.unlink()
+    (root / ".deployctl" / "releases").rmdir()
+    (root / ".deployctl").rmdir()
+    result = write(root, tmp_path / "textfile", "deployed", R1)
+    assert not result["written"] and not result.get("failed")
+    assert "metrics.json" in result["reason"] and "deploy_metrics_textfile_dir" not in result["reason"]
+
+
 def test_promtool_accepts_the_file(tmp_path: Path) -> None:
     root, textfile = deploy_to_with_live(tmp_path, R1), tmp_path / "textfile"
     textfile.mkdir()

@@ -68,7 +68,7 @@ def test_a_first_deploy_stopped_early_names_no_release_and_no_empty_field() -> N
 def test_a_failed_notification_is_a_warning_line_and_a_sent_one_says_nothing() -> None:
     deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
     notifications = {
-        "grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
+        "grafana": {"ok": True, "status": 200, "message": "Grafana answered HTTP 200"},
         "sentry": {
             "ok": False,
             "rc": 1,

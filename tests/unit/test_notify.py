@@ -3,6 +3,8 @@ HTTP and sentry-cli calls themselves are checked end to end (tests/e2e/test_noti
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from ansible_collections.deployctl.core.plugins.plugin_utils import _notify_grafana as grafana
@@ -140,7 +142,13 @@ def test_scrub_masks_the_longest_secret_first() -> None:
 def test_a_receiver_that_is_not_listening_is_a_failed_result_not_an_exception() -> None:
     sent = post_json("http://127.0.0.1:9/api/annotations", {}, {}, 2, "Grafana")
     assert not sent.ok and sent.status is None
-    assert sent.message.startswith("Grafana could not be reached within 2 s")
+    assert sent.message.startswith("Grafana could not be reached: ") and "refused" in sent.message
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_named_with_the_time_waited() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:  # listens, never accepts nor answers
+        sent = post_json(f"http://127.0.0.1:{server.getsockname()[1]}/hook", {}, {}, 0.5, "the webhook")
+    assert not sent.ok and sent.message == "the webhook did not answer within 0.5 s"
 
 
 def test_a_url_that_is_not_http_is_refused() -> None:
