@@ -54,6 +54,9 @@ def test_the_last_lines_of_the_app_and_of_its_service_are_shown_by_host(fleet: F
         request(fleet, host, marker)
     app = deployctl("logs", ENV, "--source", "app", "-n", "20", password=False)
     assert app.rc == 0, app.out + app.err
+    # stdout is the log alone (`deployctl logs ENV > FILE`): progress and the closing line are on stderr.
+    assert all(line.startswith(("web1 | ", "web2 | ")) for line in app.out.splitlines() if line.strip()), app.out
+    assert "exit 0: success" in app.err
     for host, marker in markers.items():
         mine = host_lines(app.out, host)
         assert any(f'Started GET "{marker}"' in line for line in mine), app.out
