@@ -101,6 +101,8 @@ class Command:
     # Its output is data (logs): stdout gets the lines alone, so that `deployctl logs ENV > FILE` or a pipe
     # gets the log; the title, progress, problems and closing line go to stderr.
     data_on_stdout: bool = False
+    # It runs the deploy role's stages (deploy, rollback): --diff, --tags and --skip-tags mean something.
+    stages: bool = False
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -268,7 +270,7 @@ def _ignore_run(table: Callable[[Results], RenderableType]) -> Table:
 DEPLOY = Command(
     "deploy", "deploy.yml", "deploy a ref; revert on failure", progress.deploy_table,
     title=lambda args, env: f"Deploying {args.ref} to {env}",
-    arguments=_deploy_arguments, extravars=lambda args: _with_serial(args, {"deploy_ref": args.ref}),
+    arguments=_deploy_arguments, extravars=lambda args: _with_serial(args, {"deploy_ref": args.ref}), stages=True,
 )  # fmt: skip
 # deploy --check: the deploy itself in check mode (fetch, migrations, cleanup: nothing changes).
 PREVIEW = Command(
@@ -289,7 +291,7 @@ COMMANDS = [
     Command(
         "rollback", "rollback.yml", "back to the previous good release", _ignore_run(progress.rollback_table),
         title=_of("Rollback"), arguments=_rollback_arguments,
-        extravars=_rollback_extravars,
+        extravars=_rollback_extravars, stages=True,
     ),
     Command("releases", "releases.yml", "the releases on each host", _ignore_run(progress.releases_tables),
             title=_of("Releases"), needs_vault=False, reads_only=True),
@@ -354,14 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-e", "--extra-vars", action="append", default=[], metavar="VARS", help="passed to ansible-playbook -e"
     )
-    common.add_argument(
-        "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
-    )
     common.add_argument("--forks", type=int, metavar="N", help="hosts worked on at once (ansible-playbook --forks)")
-    common.add_argument(
-        "--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags; a deploy needs them all)"
-    )
-    common.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
     common.add_argument("--json", action="store_true", help="print a machine-readable result instead of tables")
     common.add_argument(
         "--report",
@@ -370,6 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the --json result to FILE (e.g. a CI job's artifact), keeping the tables and progress",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity (-vvv...)")
+    # Only for the commands that run the deploy role's stages: elsewhere they would be accepted and mean nothing.
+    staged = Parser(add_help=False)
+    staged.add_argument(
+        "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
+    )
+    staged.add_argument(
+        "--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags; a deploy needs them all)"
+    )
+    staged.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
 
     parser = Parser(
         prog="deployctl",
@@ -389,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                 dest=f"{group}_command", required=True, parser_class=Parser
             )
         parser_for = (groups[group] if group else sub).add_parser
-        command.arguments(parser_for(name, parents=[common], help=command.help, description=command.help))
+        parents = [common, staged] if command.stages else [common]
+        command.arguments(parser_for(name, parents=parents, help=command.help, description=command.help))
     return parser
 
 
@@ -470,21 +475,22 @@ def playbook_options(args: argparse.Namespace) -> list[str]:
     Raises runner.InputError for --forks below 1, and for a deploy or rollback whose --tags or
     --skip-tags would leave out a stage in NEEDED_STAGES.
     """
+    diff, tags_given, skip_given = (getattr(args, name, None) for name in ("diff", "tags", "skip_tags"))
     if args.command in ("deploy", "rollback"):
-        tags = set(filter(None, (args.tags or "").split(",")))
-        skipped = set(filter(None, (args.skip_tags or "").split(",")))
+        tags = set(filter(None, (tags_given or "").split(",")))
+        skipped = set(filter(None, (skip_given or "").split(",")))
         left_out = [stage for stage in NEEDED_STAGES if (tags and stage not in tags) or stage in skipped]
         if left_out:
             raise runner.InputError(
                 f"a {args.command} needs the stages {', '.join(NEEDED_STAGES)}; --tags/--skip-tags would leave out "
                 f"{', '.join(left_out)}. Skip only optional stages (--skip-tags verify,cleanup)"
             )
-    options = ["--diff"] if args.diff else []
+    options = ["--diff"] if diff else []
     if args.forks is not None:
         if args.forks < 1:
             raise runner.InputError(f"--forks {args.forks}: give at least 1")
         options += ["--forks", str(args.forks)]
-    for flag, value in (("--tags", args.tags), ("--skip-tags", args.skip_tags)):
+    for flag, value in (("--tags", tags_given), ("--skip-tags", skip_given)):
         if value:
             options += [flag, value]
     return options

@@ -203,6 +203,22 @@ def test_usage_errors_are_bad_input(argv: list[str]) -> None:
     assert stopped.value.code == 5
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["lock", "staging", "--message", "upgrade", "--tags", "lock"], "--tags"),
+        (["status", "staging", "--diff"], "--diff"),
+        (["logs", "staging", "--skip-tags", "report"], "--skip-tags"),
+    ],
+)
+def test_stage_options_are_only_offered_where_there_are_stages(argv: list[str], flag: str, capsys: Any) -> None:
+    # --diff/--tags/--skip-tags select a deploy's or a rollback's stages; elsewhere they would be taken and ignored.
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 5
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
 def test_an_unknown_environment_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
     requests = replaying("releases", 0)
     assert cli.main(["releases", "production", "--json"]) == 5
