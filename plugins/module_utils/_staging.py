@@ -194,7 +194,9 @@ class Staging:
             return result
 
         staging = layout.staging(request.release_id)
-        result.update(already_live=False, changed=True, path=staging)
+        # An older ref: the database keeps the live release's newer schema, which this code has never run on.
+        # Said as a warning (no guard refuses it: rollback is the way back across a schema change).
+        result.update(already_live=False, changed=True, path=staging, schema_ahead=[m for m in applied if m not in migrations])
         if os.path.lexists(layout.release(request.release_id)):
             raise InputError(
                 f"release {request.release_id} already exists in {layout.releases}: pass a new deploy_release_id"

@@ -546,6 +546,13 @@ pending_migrations:
   returned: state is staged
   type: list
   elements: str
+schema_ahead:
+  description:
+    - Migration versions the current release was deployed with that the new release lacks (an older ref deployed
+      onto the newer schema, which the database keeps); empty when the release is newer or the same.
+  returned: state is staged, when the commit is not live already
+  type: list
+  elements: str
 commits:
   description:
     - In check mode, the commits the requested version holds and the live commit lacks (what the deploy brings),

@@ -99,6 +99,11 @@ def test_deploy_shows_each_host_s_stages_and_a_summary_table(fleet: Fleet, commi
         assert all(cell == "-" or float(cell) >= 0 for cell in row[3:])
         assert fleet.health(host)[1]["revision"] == commits["v1"]
     assert "exit 0: success" in run.out
+    # v1 over v2: the database keeps v2's migration, which v1's code has never run on. Said, not refused.
+    assert (
+        "warning: the database keeps the schema of the release this one replaced, with migrations this release "
+        "does not have (20240201000000): its code runs on that newer schema" in " ".join(run.out.split())
+    ), run.out
 
 
 def test_deploy_json_reports_each_host(fleet: Fleet, commits: dict[str, str]) -> None:

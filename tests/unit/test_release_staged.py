@@ -123,6 +123,16 @@ def test_next_release_has_only_the_new_migrations_pending(deploy_to: Path, upstr
     assert result["previous"] == R1
     assert result["migrations"] == ["20240101000000", "20240201000000"]
     assert result["pending_migrations"] == ["20240201000000"]
+    assert result["schema_ahead"] == []
+
+
+def test_an_older_ref_over_a_newer_schema_names_the_migrations_it_lacks(deploy_to: Path, upstream: Upstream) -> None:
+    deploy(deploy_to, upstream, R1, version="v2")
+
+    result = run_module(release, staged_args(deploy_to, upstream, R2, version="v1"))
+
+    assert result["created"] is True and result["pending_migrations"] == []
+    assert result["schema_ahead"] == ["20240201000000"]
 
 
 def test_same_commit_and_config_already_live_changes_nothing(deploy_to: Path, upstream: Upstream) -> None:
