@@ -196,7 +196,8 @@ class Staging:
         staging = layout.staging(request.release_id)
         # An older ref: the database keeps the live release's newer schema, which this code has never run on.
         # Said as a warning (no guard refuses it: rollback is the way back across a schema change).
-        result.update(already_live=False, changed=True, path=staging, schema_ahead=[m for m in applied if m not in migrations])
+        schema_ahead = [m for m in applied if m not in migrations]
+        result.update(already_live=False, changed=True, path=staging, schema_ahead=schema_ahead)
         if os.path.lexists(layout.release(request.release_id)):
             raise InputError(
                 f"release {request.release_id} already exists in {layout.releases}: pass a new deploy_release_id"
