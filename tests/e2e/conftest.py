@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,8 @@ INVENTORY = Path(
 VAULT_ID = "demo@inventories/demo/demo-vault-password.txt"
 DEPLOY_TO = "/srv/sample"
 DEMO_PASSWORD = (REPO_ROOT / "inventories/demo/demo-vault-password.txt").read_text().strip()
+# What ansible-playbook asks for the demo vault id's password, as AWX's Vault credential answers it.
+VAULT_PROMPT = r"^Vault password \(demo\):\s*$"
 # What AWX leaves out of a project checkout, and what a project sync would not bring.
 NOT_IN_A_PROJECT = shutil.ignore_patterns(".venv", ".cache", ".git", ".ansible", "*_cache", "__pycache__")
 
@@ -77,9 +79,7 @@ class AwxJob:
 def awx_job(private_data_dir: Path, playbook: str, survey: dict, limit: str = "web1,web2") -> AwxJob:
     """An AWX-like job: the project copied into project/ (once per directory), the survey's answers
     as extra vars, the vault password answered at its prompt as AWX's Vault credential does."""
-    project = private_data_dir / "project"
-    if not project.exists():
-        shutil.copytree(REPO_ROOT, project, symlinks=True, ignore=NOT_IN_A_PROJECT)
+    project = copy_project(private_data_dir)
     (private_data_dir / "env").mkdir(exist_ok=True)
     (private_data_dir / "env" / "extravars").write_text(json.dumps(survey))
     job = ansible_runner.run(
@@ -87,15 +87,28 @@ def awx_job(private_data_dir: Path, playbook: str, survey: dict, limit: str = "w
         playbook=playbook,
         inventory=str(project / INVENTORY.relative_to(REPO_ROOT)),
         cmdline=f"--vault-id demo@prompt --limit {limit}",
-        passwords={r"^Vault password \(demo\):\s*$": DEMO_PASSWORD},
+        passwords={VAULT_PROMPT: DEMO_PASSWORD},
         # ansible-playbook must be on the runner's PATH (PLATFORM.md).
         envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
         suppress_env_files=True,
         quiet=True,
     )
-    stats: dict = next((e for e in job.events if e["event"] == "playbook_on_stats"), {})
     stdout = job.stdout.read() if job.stdout else ""
-    return AwxJob(str(job.status), int(job.rc), stdout, (stats.get("event_data") or {}).get("artifact_data") or {})
+    return AwxJob(str(job.status), int(job.rc), stdout, set_stats(job.events))
+
+
+def copy_project(private_data_dir: Path) -> Path:
+    """The project as AWX syncs it into a job's private data dir: project/ (copied once per directory)."""
+    project = private_data_dir / "project"
+    if not project.exists():
+        shutil.copytree(REPO_ROOT, project, symlinks=True, ignore=NOT_IN_A_PROJECT)
+    return project
+
+
+def set_stats(events: Iterable[dict]) -> dict:
+    """What AWX keeps as a job's artifacts: the set_stats data of its playbook_on_stats event."""
+    stats: dict = next((e for e in events if e["event"] == "playbook_on_stats"), {})
+    return (stats.get("event_data") or {}).get("artifact_data") or {}
 
 
 class Fleet:
@@ -203,11 +216,16 @@ def commits(fleet: Fleet) -> dict[str, str]:
     return targets.sample_commits()
 
 
-@pytest.fixture
-def on_v2(fleet: Fleet, commits: dict[str, str]) -> dict[str, str]:
-    """Every host serving v2 (a no-op when it already does); returns the live release per host."""
-    run = fleet.deploy("v2")
+def serve(fleet: Fleet, commits: dict[str, str], tag: str) -> dict[str, str]:
+    """Every host serving tag (a no-op when it already does); returns the live release per host."""
+    run = fleet.deploy(tag)
     assert run.rc == 0, run.output[-3000:]
     for host in fleet.hosts:
-        assert fleet.health(host)[1].get("revision") == commits["v2"]
+        assert fleet.health(host)[1].get("revision") == commits[tag]
     return {host: fleet.current(host) for host in fleet.hosts}
+
+
+@pytest.fixture
+def on_v2(fleet: Fleet, commits: dict[str, str]) -> dict[str, str]:
+    """Every host serving v2; returns the live release per host."""
+    return serve(fleet, commits, "v2")
