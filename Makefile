@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e fleet test bench test-fleet clean
+.PHONY: setup demo demo-down lint unit molecule e2e fleet test bench test-fleet ee clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -52,6 +52,11 @@ fleet: setup
 # Not part of `make test`: figures, not pass/fail (see tests/bench/deploy_speed.py).
 bench: setup
 	python -m tests.bench.deploy_speed
+
+# The execution environment image, built here FROM a local Debian base (no registry), cached by recipe;
+# prints its name. tests/e2e/test_execution_environment.py builds it the same way when it is missing.
+ee: setup
+	python -m tests.harness.ee_image
 
 # The fleet tests alone (also part of `make test`).
 test-fleet: fleet
