@@ -50,4 +50,7 @@ if ! grep -qs "\"version\": \"$SENTRY_CLI\"" .cache/node/node_modules/@sentry/cl
   echo "setup: installing @sentry/cli $SENTRY_CLI into .cache/node"
   SENTRYCLI_SKIP_DOWNLOAD=1 npm install --prefix .cache/node --no-audit --no-fund --loglevel=error --save-exact "@sentry/cli@$SENTRY_CLI" >/dev/null
 fi
+# ansible-navigator's podman containers need /dev/mqueue/ (README "The execution environment"); /dev is
+# a tmpfs, so tests/e2e/test_execution_environment.py makes it again after a reboot.
+mkdir -p /dev/mqueue
 echo "setup: done ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"
