@@ -54,7 +54,7 @@ def on_v1(fleet: Fleet, commits: dict[str, str]) -> dict[str, str]:
 def test_ansible_navigator_deploys_from_inside_the_execution_environment(
     fleet, commits, on_v2, vault_secrets, ee_image, tmp_path
 ):
-    # podman refuses navigator's container without it (PLATFORM.md); /dev is a tmpfs, so not in setup.sh.
+    # podman refuses navigator's container without it; setup.sh makes it, but /dev is lost on a reboot.
     Path("/dev/mqueue").mkdir(exist_ok=True)
     proc = subprocess.run(
         [
