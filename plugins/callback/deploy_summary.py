@@ -34,6 +34,8 @@ RUNS_NOW = {
     "unchanged": "runs {release} (commit {commit:.8}), already live: nothing changed",
     "would_deploy": "check mode: would deploy commit {commit:.8} as release {release}; migrations to run: {pending}",
     "reverted": "runs {current} again: release {release} failed at stage {stage} and was reverted",
+    # deploy_on_batch_failure revert_all: a host whose release was healthy, switched back with the rollout.
+    "reverted_rollout": "runs {current} again: {message}",
     "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
     "aborted_input": "runs {current}, unchanged: the deploy stopped at stage {stage} before changing anything",
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
@@ -98,7 +100,9 @@ class CallbackModule(CallbackBase):
                 fields["current"] = outcome["current"] or "no release"
             fields["pending"] = ", ".join(outcome.get("pending_migrations") or []) or "none"
             kind = str(outcome.get("outcome", ""))
-            if kind == "aborted" and rollback:
+            if kind == "reverted" and outcome.get("stage") == "rollout":
+                kind = "reverted_rollout"
+            elif kind == "aborted" and rollback:
                 kind = "rollback_aborted"
             elif kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":
                 kind = "aborted_input"

@@ -52,6 +52,8 @@ class StageRequest:
     release_id: str
     repo_url: str
     version: str
+    # The commit `version` resolved to in an earlier batch of the run (None: resolve `version`).
+    commit: str | None
     app_user: str
     app_user_create: bool
     repo_ssh_command: str | None
@@ -244,7 +246,8 @@ class Staging:
         commit that declares git submodules or (require_master_key) a Rails app with
         credentials and no key to read them, a commit deploy_allowed_refs does not allow.
         """
-        version, migrations_dir = self.request.version, self.request.migrations_dir
+        # A rolling deploy's later batches deploy the commit its first batch resolved, not the ref again.
+        version, migrations_dir = self.request.commit or self.request.version, self.request.migrations_dir
         try:
             if self.check:
                 with mirror.preview(version) as (scratch, commit):
@@ -276,7 +279,7 @@ class Staging:
             )
         request = self.request
         if holders is not None:
-            raise InputError(refusal(version, commit, holders, request.allowed_refs), commit=commit)
+            raise InputError(refusal(request.version, commit, holders, request.allowed_refs), commit=commit)
         missing = missing_master_key(
             config_names,
             request.secret_environment or {},

@@ -51,7 +51,16 @@ options:
     description: Git URL of the application. Required for O(state=staged).
     type: str
   version:
-    description: Branch, tag or commit to deploy. Required for O(state=staged).
+    description:
+      - Branch, tag or commit to deploy. Required for O(state=staged).
+      - It is recorded with the release as its ref, and O(allowed_refs) checks it, also with O(commit).
+    type: str
+  commit:
+    description:
+      - For O(state=staged), the full commit O(version) resolved to earlier in the same run (a rolling
+        deploy's first batch): this commit is deployed, whatever O(version) names now, so a branch
+        pushed to during the rollout changes nothing. The mirror fetches only when it lacks the commit.
+      - A commit the repository does not have fails with RV(input_error).
     type: str
   repo_ssh_command:
     description: Value of C(GIT_SSH_COMMAND) for fetches, for example to use a deploy key.
@@ -643,6 +652,7 @@ def main() -> None:
             "release_id": {"type": "str"},
             "repo_url": {"type": "str"},
             "version": {"type": "str"},
+            "commit": {"type": "str"},
             "repo_ssh_command": {"type": "str"},
             "app_user": {"type": "str"},
             "app_user_create": {"type": "bool", "default": False},

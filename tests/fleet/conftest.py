@@ -2,6 +2,8 @@
 
 The hosts are the e2e tests' kind (tests/e2e/conftest.py's Fleet), from their own
 inventory (tests/fleet/inventory, prefix deployctl-fleet), started once per session.
+DEPLOYCTL_FLEET_INVENTORY points the suite at another copy of it (other ports and prefix,
+e.g. a developer's while `make test-fleet` runs), as DEPLOYCTL_E2E_INVENTORY does for tests/e2e.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tests.e2e.conftest import VAULT_ID, Fleet, Run
 from tests.harness import targets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = Path(__file__).with_name("inventory")
+INVENTORY = Path(os.environ.get("DEPLOYCTL_FLEET_INVENTORY") or Path(__file__).with_name("inventory")).resolve()
 
 # How long each deploy took, printed as they happen and again at the end of the session.
 TIMINGS: list[str] = []

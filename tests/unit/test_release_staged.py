@@ -333,3 +333,23 @@ def test_the_config_content_appears_only_in_the_config_file(deploy_to: Path, ups
             if not path.is_symlink() and SECRET.encode() in path.read_bytes():
                 holding.append(path.relative_to(deploy_to))
     assert holding == [Path("releases", f".staging-{R1}", "config", "production.yml")]
+
+
+def test_a_pinned_commit_is_deployed_whatever_the_branch_names_now(deploy_to: Path, upstream: Upstream) -> None:
+    # A rolling deploy's later batch: main was v1 when the first batch resolved it, then moved to v2.
+    git(upstream.path, "update-ref", "refs/heads/main", upstream.v2)
+
+    result = run_module(release, staged_args(deploy_to, upstream, R1, version="main", commit=upstream.v1))
+
+    assert result["commit"] == upstream.v1
+    assert (deploy_to / "releases" / f".staging-{R1}" / "REVISION").read_text() == upstream.v1 + "\n"
+    # The release records the ref as the user gave it.
+    assert (state(deploy_to, R1)["ref"], state(deploy_to, R1)["commit"]) == ("main", upstream.v1)
+
+
+def test_a_pinned_commit_the_repository_lacks_is_bad_input(deploy_to: Path, upstream: Upstream) -> None:
+    result = run_module(release, staged_args(deploy_to, upstream, R1, version="main", commit="0" * 40))
+
+    assert (result["failed"], result["input_error"]) == (True, True)
+    assert result["msg"].startswith(f"ref {'0' * 40!r} is not a branch, tag or commit of {upstream.url}")
+    assert not (deploy_to / "releases" / f".staging-{R1}").exists()
