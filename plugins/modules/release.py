@@ -57,8 +57,8 @@ options:
     type: str
   commit:
     description:
-      - For O(state=staged), the full commit O(version) resolved to earlier in the same run (a rolling
-        deploy's first batch): this commit is deployed, whatever O(version) names now, so a branch
+      - For O(state=staged), the full commit O(version) resolved to earlier in the same run (in a rolling
+        deploy's first batch). This commit is deployed, whatever O(version) names now, so a branch
         pushed to during the rollout changes nothing. The mirror fetches only when it lacks the commit.
       - A commit the repository does not have fails with RV(input_error).
     type: str

@@ -1,7 +1,7 @@
 """deployctl: deploy, roll back and inspect releases from the shell.
 
     deployctl init DIR --app NAME --repo URL [--host HOST]... [--secret NAME[=@FILE]]...
-    deployctl deploy ENV --ref REF [--limit HOSTS] [--check] [--serial 1,50%]
+    deployctl deploy ENV --ref REF [--limit HOSTS] [--check] [--serial 1,50% [--on-batch-failure revert_all]]
     deployctl rollback ENV [--to RELEASE] [--serial 1,50%]
     deployctl releases ENV
     deployctl status ENV
@@ -118,6 +118,19 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     _serial_argument(parser)
+    parser.add_argument(
+        "--on-batch-failure",
+        choices=["stop", "revert_all"],
+        help="with --serial, when a batch fails: stop there (the default), or also switch the hosts this run "
+        "deployed back to the release they ran before (revert_all)",
+    )
+
+
+def _deploy_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    extravars: dict[str, Any] = {"deploy_ref": args.ref}
+    if args.on_batch_failure:
+        extravars["deploy_on_batch_failure"] = args.on_batch_failure
+    return _with_serial(args, extravars)
 
 
 def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
@@ -270,7 +283,7 @@ def _ignore_run(table: Callable[[Results], RenderableType]) -> Table:
 DEPLOY = Command(
     "deploy", "deploy.yml", "deploy a ref; revert on failure", progress.deploy_table,
     title=lambda args, env: f"Deploying {args.ref} to {env}",
-    arguments=_deploy_arguments, extravars=lambda args: _with_serial(args, {"deploy_ref": args.ref}), stages=True,
+    arguments=_deploy_arguments, extravars=_deploy_extravars, stages=True,
 )  # fmt: skip
 # deploy --check: the deploy itself in check mode (fetch, migrations, cleanup: nothing changes).
 PREVIEW = Command(

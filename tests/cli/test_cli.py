@@ -147,10 +147,26 @@ def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Req
 
 def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests]) -> None:
     requests = replaying("deploy_deployed", 0)
-    argv = ["deploy", "staging", "--ref", "v2", "--serial", "1,50%", "--diff", "--forks", "3"]
+    argv = [
+        "deploy",
+        "staging",
+        "--ref",
+        "v2",
+        "--serial",
+        "1,50%",
+        "--on-batch-failure",
+        "revert_all",
+        "--diff",
+        "--forks",
+        "3",
+    ]
     cli.main([*argv, "--skip-tags", "verify,cleanup", "--json"])
     [request] = requests
-    assert request.extravars == {"deploy_ref": "v2", "deploy_serial": [1, "50%"]}
+    assert request.extravars == {
+        "deploy_ref": "v2",
+        "deploy_serial": [1, "50%"],
+        "deploy_on_batch_failure": "revert_all",
+    }
     assert request.cmdline()[-5:] == ["--diff", "--forks", "3", "--skip-tags", "verify,cleanup"]
 
 

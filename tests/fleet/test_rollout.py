@@ -77,8 +77,15 @@ def rollout_with(fleet: FleetHosts, args: list[str], hooks: dict[str, Callable[[
     """A deploy by ansible-playbook whose output is read as it comes: each hook runs (once, in order) when
     the first line that starts with its key is printed, while the rollout goes on."""
     proc = subprocess.Popen(
-        [targets.tool("ansible-playbook"), "playbooks/deploy.yml", "-i", str(fleet.inventory), "--vault-id", VAULT_ID]
-        + args,
+        [
+            targets.tool("ansible-playbook"),
+            "playbooks/deploy.yml",
+            "-i",
+            str(fleet.inventory),
+            "--vault-id",
+            VAULT_ID,
+            *args,
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -183,7 +190,7 @@ def reverted_all(fleet: FleetHosts, commits, moved_ref, tmp_path_factory: pytest
     report = inventory.parent / "report.json"
     run = deployctl(
         "deploy", str(inventory), "--ref", BRANCH, "--serial", "1,50%",
-        "-e", "deploy_on_batch_failure=revert_all", "--report", str(report),
+        "--on-batch-failure", "revert_all", "--report", str(report),
     )  # fmt: skip
     return {"run": run, "before": before, "after": fleet_state(fleet), "report": json.loads(report.read_text())}
 

@@ -81,3 +81,23 @@ def test_a_failed_notification_is_a_warning_line_and_a_sent_one_says_nothing() -
     assert lines[2:] == [
         "  warning: notification to sentry failed: Sentry: sentry-cli releases new exited 1: error: API request failed"
     ]
+
+
+def test_a_host_switched_back_with_a_stopped_rollout_says_why_beside_the_host_that_failed() -> None:
+    why = "switched back to the release it ran before: the rollout of R2 stopped when web5 failed"
+    lines = summary(
+        "main",
+        {
+            # A healthy host of an earlier batch: its deployed report, merged with the revert_all outcome.
+            "web1": {"outcome": "reverted", "stage": "rollout", "release": "R2", "previous": "R1", "current": "R1",
+                     "commit": "16f2d1db342f", "message": why},
+            "web5": {"outcome": "reverted", "stage": "verify", "release": "R2", "current": "R1", "message": "503"},
+        },
+    )  # fmt: skip
+
+    assert lines[1].split(None, 2) == ["web1", "reverted", f"runs R1 again: {why}"]
+    assert lines[2].split(None, 2) == [
+        "web5",
+        "reverted",
+        "runs R1 again: release R2 failed at stage verify and was reverted",
+    ]
