@@ -49,7 +49,9 @@ class ActionModule(ActionBase):
         hosts = args.get("hosts")
         if isinstance(hosts, dict):
             # After the run: how it went, as a whole and per host (host=outcome,...).
-            outcomes = {str(host): str((report or {}).get("outcome") or "unreachable") for host, report in hosts.items()}
+            outcomes = {
+                str(host): str((report or {}).get("outcome") or "unreachable") for host, report in hosts.items()
+            }
             facts["DEPLOYCTL_OUTCOME"] = run_outcome(outcomes.values())
             facts["DEPLOYCTL_HOST_OUTCOMES"] = ",".join(f"{host}={outcome}" for host, outcome in outcomes.items())
         if self._task.check_mode:

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: deploy_local_hook
 short_description: Run a deploy's controller-side hook commands with the run's facts in DEPLOYCTL_* variables
 description:
-  - An action that runs on the controller only (no host is contacted): the deploy role runs
+  - An action that runs on the controller only (no host is contacted). The deploy role runs
     C(deploy_local_before) with it once per run before the lock is taken, and C(deploy_local_after)
     once the outcome of every host is known (the role's C(local_hooks.yml)).
   - Each command is an argv list (or a program's path alone), run without a shell in O(chdir), one after
@@ -33,7 +33,7 @@ options:
     elements: raw
     required: true
   facts:
-    description: The run's facts, each name starting with C(DEPLOYCTL_), given to every command as environment variables.
+    description: The run's facts, each name starting with C(DEPLOYCTL_), given to every command as its environment.
     type: dict
     default: {}
   hosts:

@@ -77,16 +77,27 @@ def test_hooks_at_three_stages_get_the_run_s_facts_in_order(
         assert [line["stage"] for line in lines] == ["fetch", "switch", "restart"]
         for line in lines:
             assert line["release"] == new and line["commit"] == commits["v1"] and line["ref"] == "v1", line
-            assert (line["hosts"], line["env"], line["app"], line["host"]) == ("web1,web2", INVENTORY.name, "sample", host)
+            assert (line["hosts"], line["env"], line["app"], line["host"]) == (
+                "web1,web2",
+                INVENTORY.name,
+                "sample",
+                host,
+            )
             assert line["previous"] == on_v2[host], line
         # Before the build publishes it, the release is its staging directory.
-        assert [line["path"] for line in lines] == [f"{DEPLOY_TO}/releases/.staging-{new}"] + 2 * [f"{DEPLOY_TO}/releases/{new}"]
+        assert [line["path"] for line in lines] == [f"{DEPLOY_TO}/releases/.staging-{new}"] + 2 * [
+            f"{DEPLOY_TO}/releases/{new}"
+        ]
 
     facts = read_env(local)
     assert facts["DEPLOYCTL_OUTCOME"] == "succeeded"
     assert facts["DEPLOYCTL_HOST_OUTCOMES"] == "web1=deployed,web2=deployed"
     assert facts["DEPLOYCTL_RELEASE"] == fleet.current("web1") and facts["DEPLOYCTL_COMMIT"] == commits["v1"]
-    assert (facts["DEPLOYCTL_HOSTS"], facts["DEPLOYCTL_ENV"], facts["DEPLOYCTL_REF"]) == ("web1,web2", INVENTORY.name, "v1")
+    assert (facts["DEPLOYCTL_HOSTS"], facts["DEPLOYCTL_ENV"], facts["DEPLOYCTL_REF"]) == (
+        "web1,web2",
+        INVENTORY.name,
+        "v1",
+    )
     assert "DEPLOYCTL_VAULT_PASSWORD" not in facts and CANARY["DEPLOYCTL_VAULT_PASSWORD"] not in local.read_text()
 
 
@@ -131,7 +142,8 @@ def test_a_failing_after_switch_hook_is_reverted_and_reported_by_its_file_and_ta
     run = fleet.deploy("v1", "-e", json.dumps({"deploy_after_switch_tasks": absolute}))
     assert run.rc == 2, run.output[-4000:]
     said = flat(run.output)
-    assert f"failed on web1 at stage switch (after_switch hook): after_switch hook {absolute} failed at task {FAILING_TASK}" in said
+    stage = "failed on web1 at stage switch (after_switch hook):"
+    assert f"{stage} after_switch hook {absolute} failed at task {FAILING_TASK}" in said
     assert "REVERTED: current points at" in said
     for host in fleet.hosts:
         assert fleet.current(host) == on_v2[host] and lock_state(fleet, host) == "free"
@@ -161,7 +173,9 @@ def test_a_failing_local_before_command_stops_the_deploy_before_any_host_is_touc
 
     words = "deploy_local_before command `sh -c echo"
     assert cli.rc == 1, cli.out + cli.err
-    assert words in flat(cli.out + cli.err) and "exited 3" in cli.out + cli.err and "CI is red for v1 (sample)" in cli.out
+    assert (
+        words in flat(cli.out + cli.err) and "exited 3" in cli.out + cli.err and "CI is red for v1 (sample)" in cli.out
+    )
     for result in json.loads(report.read_text())["hosts"].values():
         assert (result["outcome"], result["stage"]) == ("aborted", "local_before"), result
     assert run.rc == 2, run.output[-4000:]

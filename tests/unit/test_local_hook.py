@@ -1,0 +1,98 @@
+"""The controller-side hook commands (deploy_local_hook's plugin_utils): real processes, real files;
+the deploy that runs them is checked end to end (tests/e2e/test_hooks.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.deployctl.core.plugins.plugin_utils._local_hook import (
+    argv_of,
+    environment,
+    failure_message,
+    run_commands,
+    run_outcome,
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        (["bin/notify", "--ref", "v2"], ["bin/notify", "--ref", "v2"]),
+        ("hooks/post-deploy", ["hooks/post-deploy"]),
+        (["sleep", 1], ["sleep", "1"]),
+    ],
+)
+def test_a_command_is_an_argv_list_or_a_program(command, argv) -> None:
+    assert argv_of(command) == argv
+
+
+@pytest.mark.parametrize("command", [[], "", {"cmd": "x"}, [["nested"]], None])
+def test_anything_else_is_refused_with_what_it_was(command) -> None:
+    with pytest.raises(ValueError, match="a command is a list of words"):
+        argv_of(command)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        (["deployed", "unchanged"], "succeeded"),
+        (["would_deploy"], "succeeded"),
+        (["deployed", "reverted"], "reverted"),
+        (["aborted", "aborted"], "reverted"),
+        (["locked"], "reverted"),
+        (["reverted", "failed"], "failed"),
+        (["deployed", "unreachable"], "failed"),
+    ],
+)
+def test_the_run_s_outcome_says_whether_every_host_serves_what_it_served_before(outcomes, expected) -> None:
+    assert run_outcome(outcomes) == expected
+
+
+def test_the_controller_s_own_deployctl_variables_never_reach_a_command() -> None:
+    env = environment(
+        {"DEPLOYCTL_APP": "shop", "DEPLOYCTL_PREVIOUS": None},
+        {"PATH": "/usr/bin", "DEPLOYCTL_VAULT_PASSWORD": "s3cret", "DEPLOYCTL_VAULT_PASSWORD_PROD": "s3cret"},
+    )
+    assert env == {"PATH": "/usr/bin", "DEPLOYCTL_APP": "shop", "DEPLOYCTL_PREVIOUS": ""}
+
+
+def test_a_fact_without_the_prefix_is_refused() -> None:
+    with pytest.raises(ValueError, match="must start with DEPLOYCTL_: PATH"):
+        environment({"PATH": "/tmp/evil"}, {})
+
+
+def test_commands_run_in_order_without_a_shell_in_their_directory(tmp_path: Path) -> None:
+    env = environment({"DEPLOYCTL_REF": "$(touch pwned)"}, {"PATH": "/usr/bin:/bin"})
+    ran = run_commands(
+        [["sh", "-c", 'echo "$DEPLOYCTL_REF" > first; pwd'], ["cat", "first"], ["echo", "$DEPLOYCTL_REF;", "id"]],
+        env,
+        str(tmp_path),
+        timeout=10,
+    )
+    assert [(r.rc, r.output, r.error) for r in ran] == [
+        (0, str(tmp_path), ""),
+        (0, "$(touch pwned)", ""),
+        (0, "$DEPLOYCTL_REF; id", ""),
+    ]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_the_first_failure_stops_the_list_and_says_what_it_printed(tmp_path: Path) -> None:
+    ran = run_commands(
+        [["sh", "-c", "echo CI is red >&2; exit 3"], ["touch", "never"]], {"PATH": "/usr/bin:/bin"}, str(tmp_path), 10
+    )
+    assert len(ran) == 1 and (ran[0].rc, ran[0].error) == (3, "exited 3")
+    assert failure_message("deploy_local_before", ran[0]) == (
+        "deploy_local_before command `sh -c echo CI is red >&2; exit 3` exited 3; its last lines:\nCI is red"
+    )
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_missing_program_and_a_slow_one_fail_with_their_reason(tmp_path: Path) -> None:
+    missing = run_commands([["./no-such-hook"]], {"PATH": "/usr/bin:/bin"}, str(tmp_path), 10)[0]
+    assert missing.rc is None and missing.error.startswith("could not be started: No such file or directory")
+    slow = run_commands([["sh", "-c", "echo started; sleep 5"]], {"PATH": "/usr/bin:/bin"}, str(tmp_path), 0.5)[0]
+    assert slow.rc is None and slow.error == "did not finish within 0.5 s and was killed"
+    assert slow.seconds < 4
