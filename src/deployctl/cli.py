@@ -573,7 +573,12 @@ def main(argv: list[str] | None = None) -> int:
         talk.print(progress.notifications(document["notifications"]))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None
-    return finish(args, talk, document, code, outcome.run_problems(run, results), status)
+    meaning = None
+    hosts_ok = outcome.exit_code(outcome.outcome_of(result) for result in results.values()) == ExitCode.OK
+    if code == ExitCode.FAILED and hosts_ok and outcome.local_hook_failures(run):
+        # Every host deployed; only the deploy_local_after command failed (Kamal's post-deploy hook fails the run).
+        meaning = progress.LOCAL_HOOK_FAILED
+    return finish(args, talk, document, code, outcome.run_problems(run, results), status, meaning)
 
 
 def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any], err: Exception) -> int:
@@ -634,6 +639,7 @@ def finish(
     code: ExitCode,
     errors: list[str],
     status: int | None = None,
+    meaning: str | None = None,
 ) -> int:
     """Write the --json document and --report, print the errors and the verdict; the exit code: `code`, or the
     command's own `status` when given (exec)."""
@@ -649,7 +655,7 @@ def finish(
         err = console_for(sys.stderr)
         for error in errors:
             err.print(Text(error, style="red"))
-        meaning = progress.COMMAND_STATUS if status is not None else None
+        meaning = progress.COMMAND_STATUS if status is not None else meaning
         if document["exit_code"] == ExitCode.FAILED and command_for(args).reads_only:
             meaning = progress.READ_FAILED
         out.print(progress.verdict(document["exit_code"], document.get("artifacts"), meaning))

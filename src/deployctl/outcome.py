@@ -202,8 +202,9 @@ class Run:
         host = self.host(data["host"])
         task = str(data.get("task") or "")
         stage = stage_of(task)
-        # Everything after the failure handling starts belongs to it (it restarts and checks too).
-        if host.stage == "revert" and stage not in ("report", "unlock"):
+        # Everything after the failure handling starts belongs to it (it restarts and checks too); not the
+        # run's own last steps (the controller-side deploy_local_after commands come after it in the play).
+        if host.stage == "revert" and stage not in ("report", "unlock", "local"):
             stage = "revert"
         if kind == "runner_on_start":
             host.task, host.running = task, True
@@ -308,12 +309,21 @@ def run_exit_code(run: Run, results: Mapping[str, Mapping[str, Any]], rc: int, s
     return code
 
 
+def local_hook_failures(run: Run) -> list[str]:
+    """The messages of the controller-side hook commands that failed (deploy_local_before/after: the role's
+    "Local: ..." tasks, run once on the batch's first host, whose own outcome they do not change)."""
+    said = [failure.message for host in run.hosts.values() for failure in host.failures if failure.stage == "local"]
+    return list(dict.fromkeys(said))
+
+
 def run_problems(run: Run, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """What stopped the run as a whole: ansible-playbook's errors, the controller play's failures."""
+    """What stopped the run as a whole: ansible-playbook's errors, the controller play's failures, a failed
+    controller-side hook command."""
     problems = list(run.errors)
     controller = run.hosts.get(CONTROLLER)
     if controller and controller.failures:
         problems += [failure.message for failure in controller.failures]
+    problems += [message for message in local_hook_failures(run) if message not in problems]
     if not results and not problems:
         problems.append("no host matched: check the inventory and --limit")
     return problems

@@ -473,6 +473,11 @@ def notifications(found: dict[str, dict[str, Any]]) -> RenderableType:
 
 
 COMMAND_STATUS = "the command's exit status (the highest of the hosts)"
+# Exit 2 of a deploy whose hosts all succeeded and whose deploy_local_after command failed (Kamal's post-deploy
+# hook fails the run too): the generic "NOT reverted: a host may serve a broken release" would mislead.
+LOCAL_HOOK_FAILED = (
+    "every host's deploy succeeded, then a deploy_local_after command failed (see above); nothing was reverted"
+)
 # Exit 2 of a command that only reads (status, releases, history, logs...): nothing was changed.
 READ_FAILED = "failed on a host (see its message above); this command only reads: nothing was changed"
 

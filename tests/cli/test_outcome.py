@@ -299,3 +299,27 @@ def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_lin
         "warning: notification to webhook failed: the webhook answered HTTP 500: oops",
     ]
     assert outcome.notifications(Run()) == {}
+
+
+def test_a_failed_local_after_command_is_the_run_s_problem_though_every_host_deployed() -> None:
+    # deploy_local_after runs once, on the batch's first host, after every host's report: a failure there
+    # fails the run (ansible-playbook rc 2) and changes no host's outcome.
+    run = replay("deploy_deployed")
+    said = "deploy_local_after command ['./notify-chat'] exited 3: chat is down"
+    run.feed(
+        {
+            "event": "runner_on_failed",
+            "event_data": {
+                "host": "web1", "task": "Local: run the controller-side hook commands",
+                "task_action": "deployctl.core.deploy_local_hook", "duration": 0.2, "ignore_errors": None,
+                "res": {"failed": True, "msg": said},
+            },
+        },
+        now=1e9,
+    )  # fmt: skip
+    results = outcome.results(run)
+    assert {outcome.outcome_of(result) for result in results.values()} == {"deployed"}
+    assert outcome.run_exit_code(run, results, 2, "failed") == ExitCode.FAILED
+    assert outcome.local_hook_failures(run) == [said]
+    assert said in outcome.run_problems(run, results)
+    assert "every host's deploy succeeded, then a deploy_local_after command failed" in progress.LOCAL_HOOK_FAILED

@@ -184,3 +184,21 @@ def test_a_failing_local_before_command_stops_the_deploy_before_any_host_is_touc
         assert fleet.current(host) == on_v2[host]
         assert (fleet.ssh(host, f"ls -a {DEPLOY_TO}/releases"), len(fleet.journal(host))) == before[host]
         assert lock_state(fleet, host) == "free"
+
+
+def test_a_failing_local_after_command_fails_the_run_and_says_every_host_succeeded(
+    fleet: Fleet, on_v2: dict[str, str], tmp_path: Path
+) -> None:
+    # A redeploy of the live v2 (every host unchanged: quick); the post-deploy command fails, as Kamal's
+    # post-deploy hook would fail the deploy: nothing is reverted, and the closing line says so.
+    chat_down = ["sh", "-c", 'echo "chat is down for $DEPLOYCTL_RELEASE" >&2; exit 4']
+    inventory = hooked_inventory(tmp_path, {"deploy_local_after": [chat_down]})
+    cli = deployctl("deploy", str(inventory), "--ref", "v2")
+    assert cli.rc == 2, cli.out + cli.err
+    said = flat(cli.out + cli.err)
+    assert "deploy_local_after command `sh -c echo" in said and "exited 4" in said, said
+    closing = "exit 2: every host's deploy succeeded, then a deploy_local_after command failed (see above); "
+    assert closing + "nothing was reverted" in said, said
+    for host in fleet.hosts:
+        assert fleet.current(host) == on_v2[host]
+        assert lock_state(fleet, host) == "free"
