@@ -1,7 +1,7 @@
 # Copyright: deployctl contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""release state=active as a deploy uses it: switch, restart, health check and, when the
-new release fails them, the switch back to the previous release with its restart and
+"""release state=active as a deploy uses it: the candidate check of the new release beside the
+live one, then switch, restart, health check and, when the new release fails them, the switch back to the previous release with its restart and
 check, in one call on the host. The steps are the same as separate tasks would take; the
 round trips between them are gone, so the previous release is back within a second of the
 health deadline."""
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, check_candidate
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -49,6 +50,7 @@ class GoLive:
     outage_since: float | None = None
     keep_releases: int | None = None
     unlock_token: str | None = None
+    candidate: Candidate | None = None
 
 
 def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool, diff: bool) -> dict:
@@ -59,11 +61,19 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
     (the check's result), `outage_seconds` (with outage_since, once healthy again), `cleanup`
     ({removed, error}: a failed cleanup is not a failure of the call) and `unlocked`.
 
-    Raises DeployError when the switch, the restart (stage "restart") or the health check
-    (stage "verify") fails. Its details say whether `current` was switched and, with revert,
+    With a candidate check, `candidate` is its result. Raises DeployError when the candidate
+    check (stage "candidate": nothing was switched), the switch, the restart (stage "restart")
+    or the health check (stage "verify") fails. Its details say whether `current` was switched and, with revert,
     carry the switch back's own result as `revert` (changed, health, outage_seconds; `error`
     when the switch back failed too).
     """
+    candidate = None
+    if request.candidate and request.health and not check and layout.current_release() != request.release_id:
+        try:
+            candidate = check_candidate(layout, request.release_id, request.candidate, request.health)
+        except DeployError as err:
+            err.details.update(release_id=request.release_id, previous=layout.current_release())
+            raise
     result = activate(
         layout,
         store,
@@ -74,6 +84,8 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
         check=check,
         diff=diff,
     )
+    if candidate is not None:
+        result["candidate"] = candidate
     if result["switched"] and not check:
         result["switched_at"] = time.time()
     try:

@@ -9,7 +9,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -19,7 +19,9 @@ class HealthCheck:
     contains `body_contains` (when given), within `deadline` seconds, trying every `interval`
     seconds, each request allowed `timeout` seconds. Requests use `method` (GET or HEAD), send
     `host` as the Host header when given (a name-based virtual host behind a proxy on the
-    host), and check an https URL's certificate unless `validate_certs` is false."""
+    host), and check an https URL's certificate unless `validate_certs` is false. A 5xx answer
+    that persists for `fail_after` seconds ends the check early as unhealthy (0: wait out
+    the deadline): a release that answers 500 does not serve its errors for the whole deadline."""
 
     url: str
     status: tuple[int, ...] = (200,)
@@ -30,11 +32,14 @@ class HealthCheck:
     method: str = "GET"
     host: str | None = None
     validate_certs: bool = True
+    fail_after: float = 0
 
     @classmethod
     def from_params(cls, params: Mapping, prefix: str = "") -> HealthCheck:
-        """The check a module's options describe: url, status, body_contains... each named PREFIX + field."""
-        values = {field.name: params[prefix + field.name] for field in dataclasses.fields(cls)}
+        """The check a module's options describe: url, status, body_contains... each named PREFIX + field.
+
+        A field the module has no option for keeps its default (http_check has no fail_after)."""
+        values = {f.name: params[prefix + f.name] for f in dataclasses.fields(cls) if prefix + f.name in params}
         return cls(**{**values, "status": tuple(values["status"])})
 
     def problem(self) -> str:
@@ -49,8 +54,11 @@ class HealthCheck:
             )
         return ""
 
-    def run(self) -> dict:
-        """Request the URL until healthy or past the deadline; return what was seen.
+    def run(self, gone: Callable[[], str] | None = None) -> dict:
+        """Request the URL until healthy, past the deadline or failing fast; return what was seen.
+
+        gone: asked after a request that got no answer; a non-empty reason (the process that
+        should answer has exited) ends the check at once, as unhealthy with that reason.
 
         The result has `healthy` (bool), `status` (int, None without an answer), `body` (the
         first 500 characters), `error` (why the last answer did not count, '' when healthy),
@@ -59,6 +67,7 @@ class HealthCheck:
         """
         started = time.monotonic()
         attempts = 0
+        erring_since = None  # when the current run of 5xx answers began
         while True:
             attempts += 1
             sent = time.monotonic()
@@ -71,8 +80,17 @@ class HealthCheck:
                 elif self.body_contains and self.body_contains not in body:
                     error = f"status {code} but the body does not contain {self.body_contains!r}"
             healthy = not error
-            elapsed = round(time.monotonic() - started, 2)
-            if healthy or elapsed + self.interval > self.deadline:
+            now = time.monotonic()
+            elapsed = round(now - started, 2)
+            erring_since = (erring_since or now) if code is not None and code >= 500 else None
+            stop = ""
+            if code is None and gone is not None:
+                stop = gone()
+            elif erring_since is not None and self.fail_after and now - erring_since >= self.fail_after:
+                stop = f"answered 5xx for {now - erring_since:.1f}s, gave up early (fail_after {self.fail_after:g}s)"
+            if stop and not healthy:
+                error = f"{error}; {stop}" if error else stop
+            if healthy or stop or elapsed + self.interval > self.deadline:
                 return {
                     "healthy": healthy,
                     "status": code,

@@ -41,9 +41,9 @@ class Layout:
     def staging(self, release_id: str) -> str:
         return os.path.join(self.releases, STAGING_PREFIX + release_id)
 
-    def unit(self, release_id: str) -> str:
-        """The service unit recorded with a release, installed when the release is switched to."""
-        return os.path.join(self.states, release_id + ".service")
+    def unit(self, release_id: str, kind: str = "service") -> str:
+        """A systemd unit recorded with a release (kind "service" or "socket"), installed when it is switched to."""
+        return os.path.join(self.states, f"{release_id}.{kind}")
 
     def log(self, release_id: str, stage: str) -> str:
         return os.path.join(self.logs, f"{release_id}-{stage}.log")

@@ -66,8 +66,8 @@ class ReleaseStore:
         return record
 
     def remove(self, release_id: str) -> None:
-        """Forget a release: its record and the service unit recorded with it."""
-        for path in (self._path(release_id), self.layout.unit(release_id)):
+        """Forget a release: its record and the units (service, socket) recorded with it."""
+        for path in (self._path(release_id), self.layout.unit(release_id), self.layout.unit(release_id, "socket")):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 

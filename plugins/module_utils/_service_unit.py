@@ -1,58 +1,122 @@
 # Copyright: deployctl contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The systemd unit that travels with a release: recorded when staged, installed when switched to.
+"""The systemd units that travel with a release: recorded when staged, installed when switched to.
 
-It is recorded as DEPLOY_TO/.deployctl/releases/ID.service, so that a revert or a
-rollback restores the unit the release was deployed with. Units hold no secrets.
+The service unit is recorded as DEPLOY_TO/.deployctl/releases/ID.service and, for an app whose
+port a socket unit owns (socket activation: the port stays open while the service restarts),
+the socket unit as ID.socket beside it. A revert or a rollback restores the units the release
+was deployed with: a release recorded without a socket unit runs without one, so switching to
+it stops and removes an installed socket of ours. Units hold no secrets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from ansible_collections.deployctl.core.plugins.module_utils._commands import call_tool
 from ansible_collections.deployctl.core.plugins.module_utils._files import read_text
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, atomic_write
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 
-
-def record_unit(layout: Layout, release_id: str, content: str) -> None:
-    """Record `content` as the unit of the release (mode 0644, root:root). Raises OSError."""
-    atomic_write(layout.unit(release_id), content, mode=0o644)
+# The first line of every unit deployctl renders: only a socket unit that carries it is ours to remove.
+OURS = "# Written by deployctl"
 
 
-def unit_matches(layout: Layout, release_id: str, wanted: str | None) -> bool:
-    """Whether the unit recorded with the release is `wanted`.
+@dataclass
+class UnitChanges:
+    """What install_units() changed (or would, in check mode).
 
-    wanted None: the caller does not manage the unit, and any recorded one (or none)
-    matches. A release recorded without a unit differs from any `wanted` text. Raises
-    OSError when the record cannot be read.
+    service: the service unit was replaced. socket: "installed" (new or replaced),
+    "removed" (the release runs without one) or "" (left alone). socket_unit: the socket's
+    unit name (NAME.socket) when the release runs behind one, else "". diffs: Ansible diffs.
     """
-    return wanted is None or read_text(layout.unit(release_id)) == wanted
+
+    service: bool = False
+    socket: str = ""
+    socket_unit: str = ""
+    diffs: list[dict[str, str]] = field(default_factory=list)
 
 
-def install_unit(
+def socket_path_of(unit_path: str) -> str:
+    """Where the socket unit goes: beside the service unit, NAME.socket for NAME.service (systemd pairs them by name)."""
+    base = unit_path[: -len(".service")] if unit_path.endswith(".service") else unit_path
+    return base + ".socket"
+
+
+def record_units(layout: Layout, release_id: str, service: str, socket: str | None) -> None:
+    """Record the units of the release (mode 0644, root:root); no socket: none recorded. Raises OSError."""
+    atomic_write(layout.unit(release_id), service, mode=0o644)
+    if socket is not None:
+        atomic_write(layout.unit(release_id, "socket"), socket, mode=0o644)
+
+
+def units_match(layout: Layout, release_id: str, service: str | None, socket: str | None) -> bool:
+    """Whether the units recorded with the release are `service` and `socket` (None: no socket unit).
+
+    service None: the caller does not manage the units, and any recorded ones (or none)
+    match. A release recorded without a unit differs from any `service` text. Raises
+    OSError when a record cannot be read.
+    """
+    if service is None:
+        return True
+    return read_text(layout.unit(release_id)) == service and read_text(layout.unit(release_id, "socket")) == socket
+
+
+def install_units(
     layout: Layout, store: ReleaseStore, release_id: str, unit_path: str | None, check: bool
-) -> dict[str, str] | None:
-    """Install the unit recorded with the release at `unit_path` (0644, root:root) when it differs.
+) -> UnitChanges:
+    """Install the units recorded with the release: the service at `unit_path`, the socket beside it.
 
-    Returns the change as an Ansible diff (before, after and their headers) when the
-    file was replaced, or in check mode would be; None when it is left alone: no
-    `unit_path`, no unit recorded with the release (it was staged without one, and the
-    installed unit is not ours to manage), or the same unit already installed. Writes
-    nothing in check mode. Raises OSError when the unit cannot be read or written.
+    Each file is written atomically (0644, root:root) only when it differs. A release recorded
+    with a service unit and no socket unit gets no socket: an installed socket unit of ours
+    (it starts with OURS) is stopped and disabled (`systemctl disable --now`, which stops the
+    service that requires it too) and removed. Nothing changes without `unit_path` or for a
+    release recorded without a service unit (the installed units are not ours to manage).
+    Writes nothing and runs nothing in check mode. Raises OSError when a unit cannot be read or
+    written, DeployError when systemctl cannot stop the socket.
     """
+    changes = UnitChanges()
     if unit_path is None:
-        return None
+        return changes
     wanted = read_text(layout.unit(release_id))
     if wanted is None:
-        return None
-    installed = read_text(unit_path)
-    if installed == wanted:
+        return changes
+    socket_path = socket_path_of(unit_path)
+    socket_wanted = read_text(layout.unit(release_id, "socket"))
+    if socket_wanted is not None:
+        changes.socket_unit = os.path.basename(socket_path)
+    # The socket first: the service unit requires it.
+    socket_diff = _install(store, release_id, socket_path, socket_wanted, check)
+    if socket_diff is not None:
+        changes.socket = "removed" if socket_wanted is None else "installed"
+        changes.diffs.append(socket_diff)
+    service_diff = _install(store, release_id, unit_path, wanted, check)
+    if service_diff is not None:
+        changes.service = True
+        changes.diffs.insert(0, service_diff)
+    return changes
+
+
+def _install(store: ReleaseStore, release_id: str, path: str, wanted: str | None, check: bool) -> dict[str, str] | None:
+    """Write `wanted` at `path` (None: remove our unit there); the Ansible diff, or None when nothing changes."""
+    installed = read_text(path)
+    if installed == wanted or (wanted is None and not (installed or "").startswith(OURS)):
         return None
     if not check:
-        atomic_write(unit_path, wanted, mode=0o644, uid=0, gid=0)
-        store.journal("unit_installed", release_id, path=unit_path)
+        if wanted is not None:
+            atomic_write(path, wanted, mode=0o644, uid=0, gid=0)
+            store.journal("unit_installed", release_id, path=path)
+        else:
+            # While its file is there: `disable` reads the [Install] section.
+            call_tool(["systemctl", "disable", "--now", "--quiet", os.path.basename(path)], 120, "stop the app's socket")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            store.journal("unit_removed", release_id, path=path)
     return {
         "before": installed or "",
-        "after": wanted,
-        "before_header": unit_path,
-        "after_header": f"{unit_path} (recorded with release {release_id})",
+        "after": wanted or "",
+        "before_header": path,
+        "after_header": f"{path} (recorded with release {release_id})" if wanted is not None else f"{path} (removed)",
     }

@@ -38,7 +38,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
     utc_now,
 )
 from ansible_collections.deployctl.core.plugins.module_utils._runas import user_ids
-from ansible_collections.deployctl.core.plugins.module_utils._service_unit import record_unit, unit_matches
+from ansible_collections.deployctl.core.plugins.module_utils._service_unit import record_units, units_match
 from ansible_collections.deployctl.core.plugins.module_utils._shared import link_shared, shared_paths
 
 # Check mode lists at most this many of the commits a deploy brings (the newest).
@@ -67,6 +67,7 @@ class StageRequest:
     deployed_by: str
     min_free_mb: int
     service_unit: str | None
+    socket_unit: str | None
     logrotate_rule: str | None
     logrotate_path: str | None
     require_master_key: bool
@@ -190,7 +191,7 @@ class Staging:
             and current.get("state") == ACTIVE
             and current.get("commit") == commit
             and all(config_matches(layout.release(current_id), file.path, file.content) for file in secrets)
-            and unit_matches(layout, current_id, request.service_unit)
+            and units_match(layout, current_id, request.service_unit, request.socket_unit)
         ):
             result.update(already_live=True, release_id=current_id, path=layout.release(current_id))
             return result
@@ -330,8 +331,8 @@ class Staging:
         )
         if request.service_unit is not None:
             # Recorded with the release, so that switching to it (deploy, revert, rollback)
-            # installs the unit it was deployed with.
-            record_unit(self.layout, request.release_id, request.service_unit)
+            # installs the units it was deployed with.
+            record_units(self.layout, request.release_id, request.service_unit, request.socket_unit)
         mirror.export(commit, staging)
         with open(os.path.join(staging, "REVISION"), "w", encoding="utf-8") as handle:
             handle.write(commit + "\n")

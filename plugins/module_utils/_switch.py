@@ -16,8 +16,8 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
     ReleaseStore,
     utc_now,
 )
-from ansible_collections.deployctl.core.plugins.module_utils._service_unit import install_unit
-from ansible_collections.deployctl.core.plugins.module_utils._systemctl import restart_service
+from ansible_collections.deployctl.core.plugins.module_utils._service_unit import install_units
+from ansible_collections.deployctl.core.plugins.module_utils._systemctl import restart_app
 
 
 def activate(
@@ -36,7 +36,9 @@ def activate(
     previous_state: the state recorded for the release switched away from (built or
     rolled_back). schema_version: recorded with the release when given. With `diff`, the
     result's `diff` lists what changes (or would, in check mode): the `current` link,
-    then the unit at `unit_path`. Raises DeployError for a release that does not exist
+    then the units at `unit_path` (the service, then its socket). The result's `socket_unit`
+    names the socket the release runs behind (no key for none) and `socket_changed` what
+    happened to an installed socket unit (install_units(); no key when nothing). Raises DeployError for a release that does not exist
     or is marked failed, and for a unit that cannot be installed (then `current` is
     left as it was); OSError when the link cannot be switched (the unit that was
     installed is put back); ValueError for a damaged release record.
@@ -69,7 +71,7 @@ def activate(
     # must leave the unit of the release it restores in place, whatever installed another.
     unit_before = read_text(unit_path) if unit_path else None
     try:
-        unit_diff = install_unit(layout, store, release_id, unit_path, check)
+        units = install_units(layout, store, release_id, unit_path, check)
     except OSError as err:
         raise DeployError(
             f"cannot install the service unit of release {release_id} at {unit_path}: {err}; current was not switched",
@@ -79,15 +81,19 @@ def activate(
             switched=False,
             unit_changed=False,
         ) from err
-    if unit_diff is not None:
+    if units.socket_unit:
+        result["socket_unit"] = units.socket_unit
+    if units.socket:
+        result["socket_changed"] = units.socket
+    if units.service or units.socket:
         result.update(changed=True, unit_changed=True)
         if diff:
-            diffs.append(unit_diff)
+            diffs.extend(units.diffs)
     if switch and not check:
         try:
             atomic_symlink(target, layout.current)
         except OSError:
-            if unit_diff is not None and unit_path and unit_before is not None:
+            if units.service and unit_path and unit_before is not None:
                 # Put the unit that goes with the release still live back.
                 atomic_write(unit_path, unit_before, mode=0o644, uid=0, gid=0)
             raise
@@ -107,7 +113,8 @@ def restart_switched(result: dict, service: str, *, check: bool, timeout: float)
 
     result: what activate() returned. `restarted` is True, False when nothing changed (no
     restart needed), or "would" in check mode, which runs nothing. systemd is reloaded
-    first when the unit file changed. Raises DeployError when the restart fails: its
+    first when a unit file changed. Behind a socket unit only the service restarts, and
+    `socket` says how the socket fared (restart_app()). Raises DeployError when the restart fails: its
     details are the switch's result (`changed`, `switched`, `previous`, `unit_changed`),
     so that the caller's failure handling sees that `current` was switched, with
     `restarted` false and `stage` "restart", and systemctl's `stderr` and the unit's
@@ -118,12 +125,18 @@ def restart_switched(result: dict, service: str, *, check: bool, timeout: float)
     if check:
         return {**result, "restarted": "would"}
     try:
-        restart_service(service, daemon_reload=result["unit_changed"], timeout=timeout)
+        socket = restart_app(
+            service,
+            socket=result.get("socket_unit", ""),
+            socket_changed=result.get("socket_changed") == "installed",
+            daemon_reload=result["unit_changed"],
+            timeout=timeout,
+        )
     except DeployError as err:
         switch = {key: value for key, value in result.items() if key != "diff"}
         details = {**switch, **err.details, "restarted": False, "stage": "restart"}
         raise DeployError(err.msg, input_error=False, **details) from err
-    return {**result, "restarted": True}
+    return {**result, "restarted": True, **({"socket": socket} if socket else {})}
 
 
 def link_diff(layout: Layout, target: str) -> dict[str, str]:

@@ -168,6 +168,16 @@ options:
       - When omitted, no unit is recorded, and the unit plays no part in that decision.
       - It is logged and may be shown in diffs, so it must hold no secrets.
     type: str
+  socket_unit:
+    description:
+      - Full content of the systemd socket unit that owns the app's port (socket activation),
+        for O(state=staged), recorded with the release as C(DEPLOY_TO/.deployctl/releases/ID.socket)
+        beside O(service_unit) (only with it). Switching to the release installs it beside
+        O(unit_path) (C(NAME.socket) for C(NAME.service)); switching to a release recorded
+        with a service unit and no socket unit stops, disables and removes an installed socket
+        unit deployctl wrote (its first line says so).
+      - It takes part in the "already live" decision like O(service_unit) does.
+    type: str
   logrotate_rule:
     description:
       - Full content of a logrotate rule for the app's logs, for O(state=staged); written at
@@ -293,6 +303,44 @@ options:
     description: Check the certificate of an https O(health_url); false accepts a self-signed one.
     type: bool
     default: true
+  health_fail_after:
+    description:
+      - Seconds a 5xx answer of O(health_url) (and of the candidate) may persist before the check
+        gives up early as failed; V(0) waits out O(health_deadline).
+    type: float
+    default: 0
+  candidate:
+    description:
+      - For O(state=active) with O(health_url), when C(current) does not point at the release yet,
+        before the switch, start the release beside the live one as a transient systemd unit
+        (C(systemd-run)) with the User, Group, Environment, EnvironmentFile and ExecStart of the
+        service unit recorded with it, from the release's directory instead of C(current), with
+        O(candidate.environment) over its environment (a side port), and check O(candidate.health_url)
+        with the criteria of the health check (status, body, O(health_fail_after)). A candidate
+        process that exits fails the check at once. The candidate is stopped afterwards in every
+        case (a stale one is stopped first; C(RuntimeMaxSec) ends one a killed run left behind).
+      - A failed check fails the task with RV(stage=candidate) before anything changed
+        (RV(switched) false), so the release never takes traffic. The message says what the
+        candidate answered, or the last lines of its journal when it exited.
+      - A release recorded without a service unit is not checked (RV(candidate.skipped) says so).
+        Not in check mode.
+    type: dict
+    suboptions:
+      health_url:
+        description: The URL the candidate answers on, e.g. V(http://127.0.0.1:13000/up).
+        type: str
+        required: true
+      unit:
+        description: Name of the transient unit; default C(RESTART_SERVICE-candidate).
+        type: str
+      environment:
+        description: Environment variables set over the recorded unit's, for example C(PORT) with the side port.
+        type: dict
+        default: {}
+      deadline:
+        description: Seconds the candidate has to answer as healthy.
+        type: float
+        default: 60
   revert:
     description:
       - For O(state=active), when the restart or the health check fails after C(current) was
@@ -481,6 +529,7 @@ restarted:
 stage:
   description:
     - V(lock) when O(lock) was refused (another deploy holds the lock).
+    - V(candidate) when the candidate check (O(candidate)) failed: nothing was switched.
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
@@ -502,6 +551,30 @@ switched_at:
   description: When C(current) was switched, in epoch seconds of the host's clock (see O(outage_since)).
   returned: state is active and switched, also on failure
   type: float
+candidate:
+  description:
+    - The result of the candidate check (see O(candidate)), as RV(health) with C(url), and
+      C(journal) (the candidate's last journal lines) when it exited; or C(skipped) with why not.
+  returned: state is active with candidate, when current did not point at the release, also on failure
+  type: dict
+socket:
+  description:
+    - How the socket unit fared in the restart, for a release that runs behind one (socket activation).
+      V(kept) it held the port while only the service restarted (no connection refused);
+      V(started) it was started (or restarted, when its unit changed) between a stop and a start of the
+      service, a short gap once, as on the first deploy that moves a host to socket activation.
+  returned: state is active with restart, restarted, for a release recorded with a socket unit
+  type: str
+socket_changed:
+  description:
+    - What the switch did to the installed socket unit - V(installed) (new or replaced) or V(removed)
+      (the release runs without one, so an installed socket unit of deployctl's was stopped and removed).
+  returned: state is active, when the socket unit changed
+  type: str
+socket_unit:
+  description: The socket unit the release runs behind (for example V(shop.socket)).
+  returned: state is active, for a release recorded with a socket unit
+  type: str
 health:
   description:
     - The result of the health check of O(health_url) (as M(deployctl.core.http_check) returns
@@ -621,6 +694,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._activation import GoLive, go_live
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
@@ -674,6 +748,7 @@ def main() -> None:
             "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
             # The unit is no secret, and logging it helps to see what a release runs with.
             "service_unit": {"type": "str", "no_log": False},
+            "socket_unit": {"type": "str", "no_log": False},
             "logrotate_rule": {"type": "str"},
             "logrotate_path": {"type": "path"},
             "require_master_key": {"type": "bool", "default": False},
@@ -692,6 +767,16 @@ def main() -> None:
             "health_method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
             "health_host": {"type": "str"},
             "health_validate_certs": {"type": "bool", "default": True},
+            "health_fail_after": {"type": "float", "default": 0},
+            "candidate": {
+                "type": "dict",
+                "options": {
+                    "health_url": {"type": "str", "required": True},
+                    "unit": {"type": "str"},
+                    "environment": {"type": "dict", "default": {}},
+                    "deadline": {"type": "float", "default": 60},
+                },
+            },
             "revert": {"type": "bool", "default": False},
             "revert_health_deadline": {"type": "float", "default": 120},
             "outage_since": {"type": "float"},
@@ -786,6 +871,24 @@ def go_live_request(params: dict) -> GoLive:
         outage_since=params["outage_since"],
         keep_releases=params["keep_releases"] if params["cleanup"] else None,
         unlock_token=params["unlock_token"],
+        candidate=candidate_request(params, health),
+    )
+
+
+def candidate_request(params: dict, health: HealthCheck | None) -> Candidate | None:
+    """The candidate check of a state=active call (None without `candidate` or health_url); raises InputError."""
+    options = params["candidate"]
+    if not options or health is None:
+        return None
+    url = options["health_url"]
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"candidate.health_url {url!r} must start with http:// or https://")
+    service = params["restart_service"] or "app"
+    return Candidate(
+        unit=options["unit"] or f"{service}-candidate",
+        health_url=url,
+        environment={name: str(value) for name, value in options["environment"].items()},
+        deadline=options["deadline"],
     )
 
 

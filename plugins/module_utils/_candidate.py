@@ -1,0 +1,131 @@
+# Copyright: deployctl contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The candidate check: the new release started beside the live one and checked before the switch.
+
+A release that boots but answers 500, or crashes at boot, is caught here, so it never takes
+traffic. The candidate runs as a transient unit (`systemd-run`) with the settings of the
+service unit recorded with the release (User, Group, Environment, EnvironmentFile, ExecStart),
+from the release's own directory instead of `current`, with the environment overrides of
+Candidate (PORT: a side port), and is always stopped afterwards. It cannot outlive a killed
+deploy by much either: its RuntimeMaxSec ends it, and the next check stops a stale one first.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, replace
+
+from ansible_collections.deployctl.core.plugins.module_utils._commands import call_tool, run_tool
+from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
+from ansible_collections.deployctl.core.plugins.module_utils._files import read_text
+from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._systemctl import journal_tail
+
+# The settings of the recorded [Service] section the candidate runs with; the others
+# (Restart=, the socket it requires...) belong to the live service.
+CARRIED = ("User", "Group", "Environment", "EnvironmentFile", "WorkingDirectory", "ExecStart")
+# Seconds each systemctl / systemd-run call may take.
+TOOL_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """How to check a release before the switch.
+
+    unit: the transient unit's name (e.g. shop-candidate). health_url: where the candidate
+    answers (the side port). environment: variables set over the recorded unit's (PORT).
+    deadline: seconds it has to answer as healthy (the other criteria are the deploy's health
+    check's, fail_after included).
+    """
+
+    unit: str
+    health_url: str
+    environment: dict[str, str]
+    deadline: float = 60
+
+
+def service_settings(unit_text: str) -> list[tuple[str, str]]:
+    """The CARRIED assignments of the unit's [Service] section, in order, as (key, value)."""
+    settings, section = [], ""
+    for raw in unit_text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and "=" in line and not line.startswith(("#", ";")):
+            key, value = line.split("=", 1)
+            if key.strip() in CARRIED:
+                settings.append((key.strip(), value.strip()))
+    return settings
+
+
+def run_argv(candidate: Candidate, settings: list[tuple[str, str]], current: str, release: str, max_seconds: float) -> list[str]:
+    """The `systemd-run` command line that starts the candidate.
+
+    Paths under `current` (WorkingDirectory, EnvironmentFile) point at `release` instead.
+    Raises DeployError when the settings have no ExecStart.
+    """
+    argv = ["systemd-run", "--quiet", "--collect", f"--unit={candidate.unit}", f"--property=RuntimeMaxSec={int(max_seconds)}"]
+    command = ""
+    for key, value in settings:
+        if key == "ExecStart":
+            command = value.lstrip("-@:+!")
+            continue
+        if value.lstrip("-") == current or value.lstrip("-").startswith(current + "/"):
+            value = value.replace(current, release, 1)
+        argv.append(f"--property={key}={value}")
+    for name, value in sorted(candidate.environment.items()):
+        # Later Environment= assignments win: these override the recorded ones.
+        escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        argv.append(f'--property=Environment="{name}={escaped}"')
+    if not command:
+        raise DeployError("the candidate check needs the ExecStart= of the release's service unit; it has none")
+    return [*argv, "--", *shlex.split(command)]
+
+
+def stop(unit: str) -> None:
+    """Stop the candidate unit when it runs (a stale one from a killed run included); never raises for that."""
+    try:
+        run_tool(["systemctl", "stop", unit], TOOL_TIMEOUT, f"stop {unit}")
+        run_tool(["systemctl", "reset-failed", unit], TOOL_TIMEOUT, f"reset {unit}")
+    except DeployError:
+        pass
+
+
+def exited(unit: str) -> str:
+    """Why the candidate stopped answering for good ('' while it runs or boots)."""
+    state = run_tool(["systemctl", "is-active", unit], TOOL_TIMEOUT, f"check {unit}").stdout.strip()
+    return "" if state in ("active", "activating", "reloading") else f"the candidate process exited ({unit} is {state or 'gone'})"
+
+
+def check_candidate(layout: Layout, release_id: str, candidate: Candidate, health: HealthCheck) -> dict:
+    """Start the release as `candidate`, check its health, stop it; return the check's result.
+
+    The result is HealthCheck.run()'s with `url` and, when the candidate exited, `journal`
+    (its last lines). `skipped` says why no check ran (no service unit recorded with the
+    release: how to start it is unknown). Raises DeployError with stage "candidate" when it
+    is not healthy (the message says what it answered, or the last lines of its journal), or
+    when it cannot be started; the candidate is stopped in every case.
+    """
+    unit_text = read_text(layout.unit(release_id))
+    if unit_text is None:
+        return {"skipped": "no service unit is recorded with the release"}
+    check = replace(health, url=candidate.health_url, deadline=candidate.deadline)
+    argv = run_argv(candidate, service_settings(unit_text), layout.current, layout.release(release_id), candidate.deadline + 60)
+    stop(candidate.unit)
+    started = time.time()
+    try:
+        call_tool(argv, TOOL_TIMEOUT, f"start release {release_id} as {candidate.unit}")
+        result = {**check.run(gone=lambda: exited(candidate.unit)), "url": candidate.health_url}
+    except DeployError as err:
+        raise DeployError(f"candidate: {err.msg}", stage="candidate", switched=False, changed=False) from err
+    finally:
+        stop(candidate.unit)
+    if result["healthy"]:
+        return result
+    message = f"candidate: release {release_id}, started beside the live one as {candidate.unit}, failed: {check.failure(result)}"
+    if result["status"] is None:
+        result["journal"] = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started)
+        message += f"\nLast lines of `journalctl -u {candidate.unit}`:\n" + "\n".join(result["journal"][-10:])
+    raise DeployError(message, stage="candidate", switched=False, changed=False, candidate=result)
