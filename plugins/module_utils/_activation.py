@@ -1,10 +1,10 @@
 # Copyright: deployctl contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """release state=active as a deploy uses it: the candidate check of the new release beside the
-live one, then switch, restart, health check and, when the new release fails them, the switch back to the previous release with its restart and
-check, in one call on the host. The steps are the same as separate tasks would take; the
-round trips between them are gone, so the previous release is back within a second of the
-health deadline."""
+live one, then switch, restart, health check and, when the new release fails them, the
+switch back to the previous release with its restart and check, in one call on the host.
+The steps are the same as separate tasks would take; the round trips between them are
+gone, so the previous release is back within a second of the health deadline."""
 
 from __future__ import annotations
 

@@ -60,13 +60,21 @@ def service_settings(unit_text: str) -> list[tuple[str, str]]:
     return settings
 
 
-def run_argv(candidate: Candidate, settings: list[tuple[str, str]], current: str, release: str, max_seconds: float) -> list[str]:
+def run_argv(
+    candidate: Candidate, settings: list[tuple[str, str]], current: str, release: str, max_seconds: float
+) -> list[str]:
     """The `systemd-run` command line that starts the candidate.
 
     Paths under `current` (WorkingDirectory, EnvironmentFile) point at `release` instead.
     Raises DeployError when the settings have no ExecStart.
     """
-    argv = ["systemd-run", "--quiet", "--collect", f"--unit={candidate.unit}", f"--property=RuntimeMaxSec={int(max_seconds)}"]
+    argv = [
+        "systemd-run",
+        "--quiet",
+        "--collect",
+        f"--unit={candidate.unit}",
+        f"--property=RuntimeMaxSec={int(max_seconds)}",
+    ]
     command = ""
     for key, value in settings:
         if key == "ExecStart":
@@ -96,7 +104,11 @@ def stop(unit: str) -> None:
 def exited(unit: str) -> str:
     """Why the candidate stopped answering for good ('' while it runs or boots)."""
     state = run_tool(["systemctl", "is-active", unit], TOOL_TIMEOUT, f"check {unit}").stdout.strip()
-    return "" if state in ("active", "activating", "reloading") else f"the candidate process exited ({unit} is {state or 'gone'})"
+    return (
+        ""
+        if state in ("active", "activating", "reloading")
+        else f"the candidate process exited ({unit} is {state or 'gone'})"
+    )
 
 
 def check_candidate(layout: Layout, release_id: str, candidate: Candidate, health: HealthCheck) -> dict:
@@ -112,7 +124,9 @@ def check_candidate(layout: Layout, release_id: str, candidate: Candidate, healt
     if unit_text is None:
         return {"skipped": "no service unit is recorded with the release"}
     check = replace(health, url=candidate.health_url, deadline=candidate.deadline)
-    argv = run_argv(candidate, service_settings(unit_text), layout.current, layout.release(release_id), candidate.deadline + 60)
+    argv = run_argv(
+        candidate, service_settings(unit_text), layout.current, layout.release(release_id), candidate.deadline + 60
+    )
     stop(candidate.unit)
     started = time.time()
     try:
@@ -124,7 +138,10 @@ def check_candidate(layout: Layout, release_id: str, candidate: Candidate, healt
         stop(candidate.unit)
     if result["healthy"]:
         return result
-    message = f"candidate: release {release_id}, started beside the live one as {candidate.unit}, failed: {check.failure(result)}"
+    message = (
+        f"candidate: release {release_id}, started beside the live one as {candidate.unit}, "
+        f"failed: {check.failure(result)}; it was not switched to"
+    )
     if result["status"] is None:
         result["journal"] = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started)
         message += f"\nLast lines of `journalctl -u {candidate.unit}`:\n" + "\n".join(result["journal"][-10:])

@@ -40,7 +40,7 @@ class UnitChanges:
 
 
 def socket_path_of(unit_path: str) -> str:
-    """Where the socket unit goes: beside the service unit, NAME.socket for NAME.service (systemd pairs them by name)."""
+    """Where the socket unit goes: NAME.socket beside NAME.service (systemd pairs them by name)."""
     base = unit_path[: -len(".service")] if unit_path.endswith(".service") else unit_path
     return base + ".socket"
 
@@ -110,7 +110,9 @@ def _install(store: ReleaseStore, release_id: str, path: str, wanted: str | None
             store.journal("unit_installed", release_id, path=path)
         else:
             # While its file is there: `disable` reads the [Install] section.
-            call_tool(["systemctl", "disable", "--now", "--quiet", os.path.basename(path)], 120, "stop the app's socket")
+            call_tool(
+                ["systemctl", "disable", "--now", "--quiet", os.path.basename(path)], 120, "stop the app's socket"
+            )
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             store.journal("unit_removed", release_id, path=path)

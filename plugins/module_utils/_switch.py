@@ -38,7 +38,8 @@ def activate(
     result's `diff` lists what changes (or would, in check mode): the `current` link,
     then the units at `unit_path` (the service, then its socket). The result's `socket_unit`
     names the socket the release runs behind (no key for none) and `socket_changed` what
-    happened to an installed socket unit (install_units(); no key when nothing). Raises DeployError for a release that does not exist
+    happened to an installed socket unit (install_units(); no key when nothing).
+    Raises DeployError for a release that does not exist
     or is marked failed, and for a unit that cannot be installed (then `current` is
     left as it was); OSError when the link cannot be switched (the unit that was
     installed is put back); ValueError for a damaged release record.

@@ -529,7 +529,7 @@ restarted:
 stage:
   description:
     - V(lock) when O(lock) was refused (another deploy holds the lock).
-    - V(candidate) when the candidate check (O(candidate)) failed: nothing was switched.
+    - V(candidate) when the candidate check (O(candidate)) failed; nothing was switched.
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
