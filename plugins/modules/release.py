@@ -809,6 +809,11 @@ def main() -> None:
             result["metrics"] = write_metrics(layout, params["metrics"], {"switch": elapsed})
             if result["metrics"].get("warning"):
                 module.warn(result["metrics"].pop("warning"))
+        if result.get("socket") == "started":
+            module.warn(
+                f"{result['socket_unit']} now owns the app's port (socket activation): the service was stopped and "
+                "started behind it, a short gap this once; from now on a restart keeps the port open"
+            )
         module.exit_json(elapsed=elapsed, **result)
     details: dict[str, Any] = dict(error.details)
     if state == "staged":
