@@ -12,6 +12,7 @@ deploy by much either: its RuntimeMaxSec ends it, and the next check stops a sta
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -28,6 +29,11 @@ from ansible_collections.deployctl.core.plugins.module_utils._systemctl import j
 CARRIED = ("User", "Group", "Environment", "EnvironmentFile", "WorkingDirectory", "ExecStart")
 # Seconds each systemctl / systemd-run call may take.
 TOOL_TIMEOUT = 60
+# A crash's journal: enough lines to reach the error above its backtrace; the message shows the
+# last SHOWN lines that are not backtrace frames (Ruby's "from FILE:LINE", Python's "File ...").
+JOURNAL_LINES = 80
+SHOWN = 10
+FRAME = re.compile(r"\]:\s+(from \S+:\d+|File \")")
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,9 @@ def check_candidate(layout: Layout, release_id: str, candidate: Candidate, healt
         f"failed: {check.failure(result)}; it was not switched to"
     )
     if result["status"] is None:
-        result["journal"] = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started)
-        message += f"\nLast lines of `journalctl -u {candidate.unit}`:\n" + "\n".join(result["journal"][-10:])
+        journal = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started, lines=JOURNAL_LINES)
+        result["journal"] = [line for line in journal if not FRAME.search(line)][-SHOWN:]
+        message += f"\nLast lines of `journalctl -u {candidate.unit}` (backtraces left out):\n" + "\n".join(
+            result["journal"]
+        )
     raise DeployError(message, stage="candidate", switched=False, changed=False, candidate=result)

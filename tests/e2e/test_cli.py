@@ -244,7 +244,11 @@ def test_two_deploys_started_together_with_20_stored_runs_one_proceeds_one_exits
 
 
 def test_a_failed_health_check_is_reverted_exit_1(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
-    run = deployctl("deploy", ENV, "--ref", "v3-unhealthy", "-e", "deploy_health_deadline=8", "--json")
+    # Past the candidate check (which would stop v3-unhealthy before the switch): the revert after it.
+    run = deployctl(
+        "deploy", ENV, "--ref", "v3-unhealthy", "-e", "deploy_health_deadline=8", "-e", "deploy_candidate_check=false",
+        "--json",
+    )  # fmt: skip
     assert run.rc == 1, run.out + run.err
     assert run.doc["result"] == "reverted"
     for host, result in run.hosts.items():
@@ -270,7 +274,7 @@ def test_a_failure_with_nothing_to_go_back_to_exits_2(fleet: Fleet, commits: dic
     try:
         run = deployctl(
             "deploy", ENV, "--ref", "v3-unhealthy", "--limit", host, "--json",
-            "-e", f"deploy_to={fresh}", "-e", "deploy_health_deadline=5",
+            "-e", f"deploy_to={fresh}", "-e", "deploy_health_deadline=5", "-e", "deploy_candidate_check=false",
         )  # fmt: skip
         assert run.rc == 2, run.out + run.err
         assert list(run.hosts) == [host]

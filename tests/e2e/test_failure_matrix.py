@@ -82,6 +82,9 @@ class Failure:
 # The check starts right after the restart, in the same call: the deadline must cover the
 # broken release's boot on a loaded machine, so that what it answers (500) is what is reported.
 FAST_HEALTH = {"deploy_health_deadline": 15}
+# Past the candidate check, which would stop these releases before the switch (stage "candidate",
+# test_zero_downtime.py): the rows of the restart and the health check after the switch.
+PAST_THE_CANDIDATE = {"deploy_candidate_check": False}
 MATRIX = [
     Failure("preflight", "v1", {"deploy_keep_releases": 0}, 5, "invalid",
             "deploy_keep_releases (0) must be at least 1", created=False),
@@ -107,10 +110,10 @@ MATRIX = [
     Failure("switch", "v1", {"deploy_service_name": "sample-blocked"}, 1, "aborted",
             "/etc/systemd/system/sample-blocked.service", created=True, arrange=unit_path_blocked),
     # A unit systemd refuses: the revert brings back the unit that served v2 with it.
-    Failure("restart", "v1", {"deploy_service_exec_start": "bin/no-such-server"}, 1, "reverted",
+    Failure("restart", "v1", {"deploy_service_exec_start": "bin/no-such-server", **PAST_THE_CANDIDATE}, 1, "reverted",
             "sample.service", created=True, extra_words=("REVERTED: current points at",)),
-    Failure("verify", "v3-unhealthy", FAST_HEALTH, 1, "reverted", "status 500, expected 200", created=True,
-            extra_words=("REVERTED: current points at",)),
+    Failure("verify", "v3-unhealthy", {**FAST_HEALTH, **PAST_THE_CANDIDATE}, 1, "reverted", "status 500, expected 200",
+            created=True, extra_words=("REVERTED: current points at",)),
     # The new release is live and healthy: a failed cleanup warns, it does not revert.
     Failure("cleanup", "v1", {}, 0, "deployed", "cleanup failed, old releases were kept", created=False,
             serves="v1", arrange=damaged_old_record, playbook_rc=0, awx_status="successful"),

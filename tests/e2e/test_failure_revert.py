@@ -11,6 +11,9 @@ from tests.e2e.poller import HealthPoller
 
 # Fail fast: the unhealthy release never gets better.
 FAST_HEALTH = ("-e", "deploy_health_deadline=8")
+# The candidate check stops v3-unhealthy before the switch (test_zero_downtime.py): these tests
+# turn it off to exercise the health check after the switch and the revert.
+PAST_THE_CANDIDATE = ("-e", "deploy_candidate_check=false")
 
 
 @pytest.mark.parametrize(
@@ -42,7 +45,7 @@ def test_failure_before_the_switch_leaves_the_live_release_untouched(fleet, comm
 
 def test_failed_health_check_switches_back_and_restarts_the_previous_release(fleet, commits, on_v2):
     with HealthPoller(f"http://127.0.0.1:{fleet.http_port('web1')}/up") as poller:
-        run = fleet.deploy("v3-unhealthy", *FAST_HEALTH)
+        run = fleet.deploy("v3-unhealthy", *FAST_HEALTH, *PAST_THE_CANDIDATE)
 
     assert run.rc == 2
     for host, live in on_v2.items():
@@ -80,7 +83,7 @@ def test_a_full_disk_stops_the_deploy_before_anything_changes(fleet, on_v2):
 def test_first_deploy_with_nothing_to_revert_to_says_so_and_deletes_nothing(fleet):
     fresh = (
         "-e", "deploy_to=/srv/fresh", "-e", "deploy_service_name=fresh", "-e", "deploy_app_port=3100",
-        "-e", "deploy_keep_releases=1", *FAST_HEALTH,
+        "-e", "deploy_keep_releases=1", *FAST_HEALTH, *PAST_THE_CANDIDATE,
     )  # fmt: skip
     run = fleet.deploy("v3-unhealthy", *fresh)
     assert run.rc == 2

@@ -76,7 +76,16 @@ def test_node_exporter_serves_the_deploy_metrics_and_a_reverted_deploy_says_so(f
     }
     assert info["ref"]  # the ref that deployed it (v2, or another name of its commit)
 
-    run = fleet.deploy("v3-unhealthy", "-e", "deploy_health_deadline=8", "-e", "deploy_hosts=web1")
+    # Past the candidate check (it would stop v3-unhealthy before the switch): a reverted deploy.
+    run = fleet.deploy(
+        "v3-unhealthy",
+        "-e",
+        "deploy_health_deadline=8",
+        "-e",
+        "deploy_hosts=web1",
+        "-e",
+        "deploy_candidate_check=false",
+    )
     assert run.rc == 2 and "REVERTED" in run.output, run.output[-3000:]
 
     after = scrape(fleet, "web1")

@@ -208,17 +208,17 @@ def test_the_pipeline_tests_deploys_gates_reverts_and_rolls_back(fleet: Fleet, a
     assert revision(fleet, "web1") == revision(fleet, "web2") == v2b
 
     # A release that boots but does not answer: the staging job fails with deployctl's exit code,
-    # staging keeps serving, production is never offered.
+    # staging keeps serving (the candidate check stops it before the switch), production is never offered.
     puma = (app.work / "config/puma.rb").read_text().replace('Integer(ENV.fetch("PORT", "3000"))', "3999")
     app.push("listens on the wrong port", files={"config/puma.rb": puma})
     run = app.pipeline("--manual", "deploy:production")
     assert run.rc != 0 and run.result("deploy:staging") == "FAIL", run.output[-4000:]
     assert any("FAIL 1" in line for line in run.log("deploy:staging")), run.log("deploy:staging")[-5:]
-    assert any("reverted" in line for line in run.log("deploy:staging"))
+    assert any("aborted" in line for line in run.log("deploy:staging"))
     assert run.result("deploy:production") is None
     report = app.report("deploy:staging")
     assert (report["exit_code"], report["hosts"]["web1"]["outcome"], report["hosts"]["web1"]["stage"]) == (
-        1, "reverted", "verify",
+        1, "aborted", "candidate",
     )  # fmt: skip
     assert (revision(fleet, "web1"), revision(fleet, "web2")) == (v2b, v2b)
 

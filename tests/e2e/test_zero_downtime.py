@@ -56,7 +56,7 @@ def test_a_deploy_and_a_rollback_drop_no_request(fleet, commits):
 
 def test_a_bad_release_never_takes_traffic(fleet, commits, on_v2):
     for ref, evidence in [
-        ("v3-unhealthy", 'status 500, expected 200; answered 5xx for'),
+        ("v3-unhealthy", "status 500, expected 200; answered 5xx for"),
         ("v3-crash", "deliberately crashing at boot"),
     ]:
         with pollers(fleet) as polled:

@@ -27,6 +27,8 @@ BROKEN_WEB3 = """\
 ---
 sample_db_host: nowhere.fleet.internal
 deploy_health_deadline: 15
+# The candidate check would catch the 503 before the switch: this host tests the revert after it.
+deploy_candidate_check: false
 """
 
 

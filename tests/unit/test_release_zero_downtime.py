@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ansible_collections.deployctl.core.plugins.module_utils._candidate import run_argv, service_settings, Candidate
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, run_argv, service_settings
 from ansible_collections.deployctl.core.plugins.modules import release
 from tests.unit.conftest import FakeCommands, Upstream, run_module, stage_and_build
 
@@ -36,7 +36,11 @@ SOCKET = HEADER + "[Socket]\nListenStream=0.0.0.0:3000\n\n[Install]\nWantedBy=so
 RESTART = ["systemctl", "restart", "shop"]
 STOP = ["systemctl", "stop", "shop"]
 START_SOCKET = ["systemctl", "restart", "shop.socket"]
-CRASH_JOURNAL = "Nov 30 07:00:01 web1 bundle[99]: config.ru:5: deliberately crashing at boot (RuntimeError)\n"
+CRASH_JOURNAL = (
+    "Nov 30 07:00:01 web1 bundle[99]: config.ru:5: deliberately crashing at boot (RuntimeError)\n"
+    "Nov 30 07:00:01 web1 bundle[99]:         from /usr/bin/puma:25:in `load'\n"
+    "Nov 30 07:00:01 web1 systemd[1]: shop-candidate.service: Failed with result 'exit-code'.\n"
+)
 
 
 class Answers(BaseHTTPRequestHandler):
@@ -315,8 +319,12 @@ def test_a_candidate_that_crashes_fails_at_once_with_its_journal(
 
     assert (result["stage"], result["switched"]) == ("candidate", False)
     assert "the candidate process exited (shop-candidate is failed)" in result["msg"]
-    assert "Last lines of `journalctl -u shop-candidate`:" in result["msg"]
-    assert result["msg"].endswith("deliberately crashing at boot (RuntimeError)")
+    # The error and systemd's verdict, without the backtrace's frames.
+    assert result["msg"].endswith(
+        "Last lines of `journalctl -u shop-candidate` (backtraces left out):\n"
+        "Nov 30 07:00:01 web1 bundle[99]: config.ru:5: deliberately crashing at boot (RuntimeError)\n"
+        "Nov 30 07:00:01 web1 systemd[1]: shop-candidate.service: Failed with result 'exit-code'."
+    )
     assert result["candidate"]["attempts"] == 1
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
     journal = [c for c in systemd.calls() if c[0] == "journalctl"][-1]
