@@ -149,7 +149,7 @@ def check_candidate(layout: Layout, release_id: str, candidate: Candidate, healt
         f"failed: {check.failure(result)}; it was not switched to"
     )
     if result["status"] is None:
-        journal = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started, lines=JOURNAL_LINES)
+        journal = journal_tail(candidate.unit, TOOL_TIMEOUT, since=started, count=JOURNAL_LINES)
         result["journal"] = [line for line in journal if not FRAME.search(line)][-SHOWN:]
         message += f"\nLast lines of `journalctl -u {candidate.unit}` (backtraces left out):\n" + "\n".join(
             result["journal"]

@@ -72,10 +72,10 @@ def _enable(name: str, timeout: float) -> None:
         call_tool(["systemctl", "enable", "--quiet", name], timeout, f"enable {name}")
 
 
-def journal_tail(name: str, timeout: float, since: float | None = None, lines: int = JOURNAL_LINES) -> list[str]:
-    """The last `lines` lines the unit wrote to the journal (since epoch seconds `since`, when
+def journal_tail(name: str, timeout: float, since: float | None = None, count: int = JOURNAL_LINES) -> list[str]:
+    """The last `count` lines the unit wrote to the journal (since epoch seconds `since`, when
     given); a line that says why when they cannot be read."""
-    argv = ["journalctl", "-u", name, "-n", str(lines), "--no-pager"]
+    argv = ["journalctl", "-u", name, "-n", str(count), "--no-pager"]
     if since is not None:
         argv.append(f"--since=@{int(since)}")
     try:

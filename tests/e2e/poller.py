@@ -89,7 +89,7 @@ class HealthPoller:
         counts: dict[str, int] = {}
         for answer in self.answers:
             if answer.failed:
-                kind = answer.error or f"{answer.status // 100}xx"
+                kind = answer.error or f"{(answer.status or 0) // 100}xx"
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
