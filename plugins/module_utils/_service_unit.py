@@ -88,11 +88,21 @@ def install_units(
     if socket_wanted is not None:
         changes.socket_unit = os.path.basename(socket_path)
     # The socket first: the service unit requires it.
+    socket_before = read_text(socket_path)
     socket_diff = _install(store, release_id, socket_path, socket_wanted, check)
     if socket_diff is not None:
         changes.socket = "removed" if socket_wanted is None else "installed"
         changes.diffs.append(socket_diff)
-    service_diff = _install(store, release_id, unit_path, wanted, check)
+    try:
+        service_diff = _install(store, release_id, unit_path, wanted, check)
+    except OSError:
+        if socket_diff is not None and socket_wanted is not None and not check:
+            # No socket unit of a release whose service unit could not be installed stays behind.
+            if socket_before is None:
+                os.unlink(socket_path)
+            else:
+                atomic_write(socket_path, socket_before, mode=0o644, uid=0, gid=0)
+        raise
     if service_diff is not None:
         changes.service = True
         changes.diffs.insert(0, service_diff)

@@ -508,8 +508,9 @@ submodules:
   sample: [vendor/engine]
 unit_changed:
   description:
-    - Whether the service unit at O(unit_path) was (or, in check mode, would be) replaced by
-      the one recorded with the release. Part of C(changed).
+    - Whether the service unit at O(unit_path) (or the socket unit beside it, see O(socket_unit))
+      was (or, in check mode, would be) replaced by the one recorded with the release, or the
+      socket unit removed. Part of C(changed).
     - Always V(false) without O(unit_path), for a release recorded without a unit, and in check
       mode for a release that check mode only pretended to stage.
   returned: state is active

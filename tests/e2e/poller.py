@@ -71,7 +71,9 @@ class HealthPoller:
             status, revision, error = None, None, ""
             sent = time.monotonic()
             try:
-                with urllib.request.urlopen(self.url, timeout=10) as response:  # noqa: S310 - our own test host
+                # As long as a browser waits: a request queued in the socket during a restart on a
+                # loaded machine may take the new release's whole boot (seconds) to be answered.
+                with urllib.request.urlopen(self.url, timeout=30) as response:  # noqa: S310 - our own test host
                     status, revision = response.status, json.loads(response.read()).get("revision")
             except urllib.error.HTTPError as err:
                 status = err.code

@@ -8,6 +8,7 @@ holds a file BROKEN.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ansible_collections.deployctl.core.plugins.module_utils import _service_unit
 from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, run_argv, service_settings
 from ansible_collections.deployctl.core.plugins.modules import release
 from tests.unit.conftest import FakeCommands, Upstream, run_module, stage_and_build
@@ -373,3 +375,29 @@ def test_a_candidate_url_that_is_not_http_is_refused(
 
     assert result["msg"] == "candidate.health_url 'ftp://x/up' must start with http:// or https://"
     assert json.dumps(result).count("systemd-run") == 0
+
+
+def test_a_service_unit_that_cannot_be_installed_leaves_no_socket_unit_behind(
+    deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = tmp_path / "shop.service"
+    stage_and_build(deploy_to, upstream, R1, service_unit=SERVICE, socket_unit=SOCKET)
+    write = _service_unit.atomic_write
+
+    def disk_full_for_the_service(path: str, *args: Any, **kwargs: Any) -> None:
+        # The disk fills up between the socket unit and the service unit.
+        if path == str(unit):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        write(path, *args, **kwargs)
+
+    monkeypatch.setattr(_service_unit, "atomic_write", disk_full_for_the_service)
+
+    result = activate(deploy_to, R1, unit)
+
+    assert result["msg"] == (
+        f"cannot install the service unit of release {R1} at {unit}: [Errno 28] No space left on device: "
+        f"'{unit}'; current was not switched"
+    )
+    assert not (tmp_path / "shop.socket").exists() and not unit.exists()
+    assert not (deploy_to / "current").exists()
+    assert systemctl_calls(systemd) == []
