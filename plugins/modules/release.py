@@ -889,6 +889,11 @@ def candidate_request(params: dict, health: HealthCheck | None) -> Candidate | N
     url = options["health_url"]
     if not url.startswith(("http://", "https://")):
         raise InputError(f"candidate.health_url {url!r} must start with http:// or https://")
+    if url == health.url:
+        raise InputError(
+            f"candidate.health_url {url!r} is the live app's health URL: the candidate would not be the one "
+            "answering (set deploy_candidate_health_url to its side port, or deploy_candidate_check: false)"
+        )
     service = params["restart_service"] or "app"
     return Candidate(
         unit=options["unit"] or f"{service}-candidate",

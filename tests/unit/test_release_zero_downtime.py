@@ -401,3 +401,13 @@ def test_a_service_unit_that_cannot_be_installed_leaves_no_socket_unit_behind(
     assert not (tmp_path / "shop.socket").exists() and not unit.exists()
     assert not (deploy_to / "current").exists()
     assert systemctl_calls(systemd) == []
+
+
+def test_a_candidate_url_that_is_the_live_one_is_refused(
+    deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, server: str
+) -> None:
+    unit = candidate_live(deploy_to, upstream, tmp_path)
+    result = activate(deploy_to, R2, unit, health_url=server, candidate={"health_url": server})
+
+    assert result["msg"].startswith(f"candidate.health_url '{server}' is the live app's health URL")
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
