@@ -256,7 +256,8 @@ def check(deploy_to: Path, unit: Path, url: str, **health: Any) -> dict[str, Any
         deploy_to,
         R2,
         unit,
-        health_url=url,
+        # The live app's URL: the same server here (it answers for R2, which is live after the switch).
+        health_url=url + "?live",
         health_interval=0.05,
         health_deadline=health.pop("deadline", 5),
         candidate={"health_url": url, "environment": {"PORT": "13000"}, "deadline": 2},
