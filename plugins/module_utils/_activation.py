@@ -98,10 +98,17 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
             if not result["health"]["healthy"]:
                 details = {key: value for key, value in result.items() if key != "diff"}
                 raise DeployError(request.health.failure(result["health"]), stage="verify", **details)
-    except DeployError as err:
+    # After the switch, whatever breaks must put the previous release back, not only a DeployError.
+    except Exception as err:
+        if not isinstance(err, DeployError):
+            # Unforeseen (a bug, an exception nobody expected from a library): still a failure after the
+            # switch, reported with what the switch did, so that it is switched back like any other.
+            details = {key: value for key, value in result.items() if key != "diff"}
+            stage = "verify" if "restarted" in result else "restart"
+            err = DeployError(f"{stage}: {type(err).__name__}: {err}", stage=stage, **details)
         if request.revert and err.details.get("switched") and err.details.get("previous"):
             err.details["revert"] = _switch_back(layout, store, request, err.details)
-        raise
+        raise err
     if request.outage_since is not None:
         result["outage_seconds"] = round(time.time() - request.outage_since, 1)
     if request.keep_releases is not None:

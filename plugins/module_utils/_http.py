@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import ssl
 import time
 import urllib.error
@@ -135,6 +136,14 @@ def probe(
             return response.status, response.read(4096).decode("utf-8", errors="replace"), ""
     except urllib.error.HTTPError as err:
         return err.code, err.read(4096).decode("utf-8", errors="replace"), ""
+    except http.client.RemoteDisconnected as err:
+        # Before OSError (it is a ConnectionResetError too): the server closed without a status line.
+        return None, "", f"no answer: {err}"
+    except http.client.HTTPException as err:
+        # Something answered that is not HTTP (another daemon on that port: sshd's banner...): not healthy.
+        # Not catching it crashed the module after the switch, so that nothing switched back.
+        said = f"{type(err).__name__} {str(err)[:120]!r}"
+        return None, "", f"not an HTTP answer: {said} (is another program on that port?)"
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         return None, "", f"no answer: {reason}"

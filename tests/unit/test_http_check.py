@@ -141,3 +141,26 @@ def test_a_self_signed_certificate_fails_unless_validate_certs_is_false(https_se
 
     accepted = run_module(http_check, {"url": f"{https_server}/up", "validate_certs": False})
     assert (accepted.get("failed"), accepted["status"]) == (None, 200)
+
+
+def test_a_port_that_answers_something_other_than_http_is_unhealthy_not_a_crash() -> None:
+    # sshd on the health port (a wrong deploy_app_port): its banner is no HTTP status line. That used to
+    # raise out of the module after the switch, so that nothing switched back.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def banner() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n")
+                    time.sleep(0.05)
+
+        threading.Thread(target=banner, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/up"
+        result = run_module(http_check, {"url": url, "deadline": 0.5, "interval": 0.1})
+    assert result["failed"] is True and result["status"] is None
+    assert "not an HTTP answer: BadStatusLine 'SSH-2.0-OpenSSH_9.2p1" in result["msg"], result["msg"]
+    assert "is another program on that port?" in result["msg"]

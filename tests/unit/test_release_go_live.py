@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.modules import deploy_lock, release, release_command
 from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, stage_and_build, staged_args
 
@@ -245,4 +246,27 @@ def test_the_host_header_goes_with_the_check_and_with_the_revert_check(
 
     assert result["failed"] is True and result["health"]["status"] == 500, "the new release answered the site"
     assert result["revert"]["health"]["healthy"] is True, "the previous release answered the site again"
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_an_unforeseen_error_after_the_switch_is_switched_back_too(
+    deploy_to: Path, app: str, r1_live: Path, systemd: FakeCommands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever raises after current moved (here the health check itself), the previous release goes back:
+    # an exception out of the module would leave current on the new release and the role none the wiser.
+    checked = HealthCheck.run
+
+    def run_breaking_once(check: HealthCheck) -> dict[str, Any]:
+        if check.body_contains == R2:
+            raise RuntimeError("a bug in the check")
+        return checked(check)
+
+    monkeypatch.setattr(HealthCheck, "run", run_breaking_once)
+
+    result = go_live(deploy_to, R2, app, r1_live)
+
+    assert result["failed"] is True and result["stage"] == "verify"
+    assert result["msg"] == "verify: RuntimeError: a bug in the check"
+    assert (result["switched"], result["previous"]) == (True, R1)
+    assert result["revert"]["health"]["healthy"] is True
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
