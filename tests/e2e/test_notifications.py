@@ -144,8 +144,11 @@ def test_the_webhook_gets_the_documented_document(notified: Notified) -> None:
         "release": notified.ok_release, "commit": commit, "outcome": "deployed",
     }  # fmt: skip
     for host in ("web1", "web2"):
-        assert body["hosts"][host] == {"outcome": "deployed", "release": notified.ok_release, "commit": commit,
-                                       "current": notified.ok_release}  # fmt: skip
+        # v1 over v2 (the ref depends on what the hosts ran) carries the newer-schema warning: not compared here.
+        result = {key: value for key, value in body["hosts"][host].items() if key != "warning"}
+        assert result == {"outcome": "deployed", "release": notified.ok_release, "commit": commit,
+                          "current": notified.ok_release}  # fmt: skip
+        assert notified.ref == "v1" or "warning" not in body["hosts"][host]
     assert body["started_at"] <= body["finished_at"] and body["by"]
 
 
@@ -195,8 +198,8 @@ def test_an_awx_job_shows_what_each_receiver_answered_in_its_artifacts(notified:
     assert (job.status, job.rc) == ("successful", 0), job.stdout[-3000:]
     assert {h["outcome"] for h in job.hosts.values()} == {"rolled_back"}
     assert job.artifacts["deployctl"]["notifications"] == {
-        "grafana": {"ok": True, "status": 200, "message": "Grafana: HTTP 200"},
-        "webhook": {"ok": True, "status": 200, "message": "the webhook: HTTP 200"},
+        "grafana": {"ok": True, "status": 200, "message": "Grafana answered HTTP 200"},
+        "webhook": {"ok": True, "status": 200, "message": "the webhook answered HTTP 200"},
     }
     assert [(c.method, c.path) for c in notified.awx_calls] == [("POST", "/grafana/api/annotations"),
                                                                   ("POST", "/hooks/awx")]  # fmt: skip
