@@ -10,6 +10,8 @@ named `$(rm -rf ~)`) is ever parsed by a shell. A user who wants one writes `[sh
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -50,6 +52,29 @@ def argv_of(command: Any) -> list[str]:
     if isinstance(command, list | tuple) and command and all(isinstance(word, str | int | float) for word in command):
         return [str(word) for word in command]
     raise ValueError(f"a command is a list of words (argv) or a program's path, not {command!r}")
+
+
+def command_problems(name: str, commands: Any, cwd: str, path: str | None = None) -> list[str]:
+    """What is wrong with one hook variable's commands, found before any host is touched: a value that is
+    not a list of commands, a command that is neither an argv list nor a program's path, a program that is
+    not there (a path relative to cwd, the inventory's directory; a bare name looked up in path, the
+    controller's PATH). An empty list is no problem: the hook is off."""
+    example = "e.g. [[bin/notify, --channel, ops]] or [bin/check-ci]"
+    if isinstance(commands, str | bytes) or not isinstance(commands, list | tuple):
+        return [f"{name} must be a list of commands, each a list of words (argv) or a program's path, {example}"]
+    problems = []
+    for command in commands:
+        try:
+            program = argv_of(command)[0]
+        except ValueError as err:
+            problems.append(f"{name}: {err} ({example})")
+            continue
+        relative = os.sep in program
+        where = os.path.join(cwd, program) if relative else shutil.which(program, path=path)
+        if not where or not os.access(where, os.X_OK) or os.path.isdir(where):
+            found_in = f"relative to the inventory's directory {cwd}" if relative else "on the controller's PATH"
+            problems.append(f"{name}: no program {program!r} to run ({found_in}; it must exist and be executable)")
+    return problems
 
 
 def run_outcome(outcomes: Iterable[str]) -> str:

@@ -127,7 +127,13 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _deploy_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    """Raises runner.InputError for --on-batch-failure without --serial (one batch: nothing to revert beyond it)."""
     extravars: dict[str, Any] = {"deploy_ref": args.ref}
+    if args.on_batch_failure and not args.serial:
+        raise runner.InputError(
+            f"--on-batch-failure {args.on_batch_failure} says what a failing batch does to the earlier ones: "
+            "give --serial too (e.g. --serial 1,50%), or leave it out"
+        )
     if args.on_batch_failure:
         extravars["deploy_on_batch_failure"] = args.on_batch_failure
     return _with_serial(args, extravars)
@@ -247,9 +253,15 @@ def serial_batches(text: str) -> list[int | str]:
     """
     batches: list[int | str] = []
     for part in (part.strip() for part in text.split(",")):
-        if part.isdigit() and int(part) > 0:
+        number = part.removesuffix("%")
+        if number.isdigit() and (int(number) < 1 or (part.endswith("%") and int(number) > 100)):
+            raise argparse.ArgumentTypeError(
+                f"{part!r} in {text!r}: a batch holds at least one host and at most 100%: "
+                "give batch sizes such as 1,50%"
+            )
+        if part.isdigit():
             batches.append(int(part))
-        elif part.endswith("%") and part[:-1].isdigit() and 0 < int(part[:-1]) <= 100:
+        elif part.endswith("%") and number.isdigit():
             batches.append(part)
         else:
             raise argparse.ArgumentTypeError(

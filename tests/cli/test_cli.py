@@ -178,7 +178,12 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
             "argument --serial: 'half' in '1,half' is neither a number of hosts nor a percentage: "
             "give batch sizes such as 1,50%",
         ),
-        (["--serial", "0"], "argument --serial: '0' in '0' is neither a number of hosts nor a percentage"),
+        (["--serial", "0"], "argument --serial: '0' in '0': a batch holds at least one host and at most 100%"),
+        (["--serial", "1,150%"], "'150%' in '1,150%': a batch holds at least one host and at most 100%"),
+        (
+            ["--on-batch-failure", "revert_all"],
+            "--on-batch-failure revert_all says what a failing batch does to the earlier ones: give --serial too",
+        ),
         (["--forks", "0", "--json"], "--forks 0: give at least 1"),
         (
             ["--tags", "build"],

@@ -369,11 +369,16 @@ def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> No
         (["unlock", ENV, "--reason", ""], True, {}, "--reason is empty"),
         (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_local_after": "bin/notify"}'], True, {},
          "deploy_local_after must be a list of commands, each a list of words (argv) or a program's path"),
+        (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_local_before": [42]}'], True, {},
+         "deploy_local_before: a command is a list of words (argv) or a program's path, not 42"),
+        (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_local_after": [["bin/notfy", "--ref"]]}'], True, {},
+         "deploy_local_after: no program 'bin/notfy' to run (relative to the inventory's directory"),
         (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_after_switch_tasks": ["hooks/a.yml"]}'], True, {},
          "deploy_after_switch_tasks must be the path of one task file (a string)"),
     ],
     ids=["unknown-env", "no-ref", "empty-ref", "wrong-vault-password", "preflight", "argument-spec", "no-password",
-         "no-host", "no-reason", "local-hook-not-a-list", "hook-not-a-path"],
+         "no-host", "no-reason", "local-hook-not-a-list", "local-hook-not-argv", "local-hook-no-program",
+         "hook-not-a-path"],
 )  # fmt: skip
 def test_bad_input_exits_5_and_touches_no_host(
     fleet: Fleet, args: list[str], password: bool, env: dict[str, str], says: str

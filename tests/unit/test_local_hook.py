@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.deployctl.core.plugins.plugin_utils._local_hook import (
     argv_of,
+    command_problems,
     environment,
     failure_message,
     run_commands,
@@ -96,3 +97,35 @@ def test_a_missing_program_and_a_slow_one_fail_with_their_reason(tmp_path: Path)
     slow = run_commands([["sh", "-c", "echo started; sleep 5"]], {"PATH": "/usr/bin:/bin"}, str(tmp_path), 0.5)[0]
     assert slow.rc is None and slow.error == "did not finish within 0.5 s and was killed"
     assert slow.seconds < 4
+
+
+def test_commands_that_cannot_run_are_named_before_the_deploy(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "notify").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "notify").chmod(0o755)
+    (tmp_path / "bin" / "plain").write_text("not executable")
+    commands = [["bin/notify", "--ref", "v2"], "sh", ["bin/notfy"], ["bin/plain"], ["no-such-tool-here"], 42, ["bin"]]
+    problems = command_problems("deploy_local_after", commands, str(tmp_path), "/usr/bin:/bin")
+    assert problems == [
+        f"deploy_local_after: no program 'bin/notfy' to run (relative to the inventory's directory {tmp_path}; "
+        "it must exist and be executable)",
+        f"deploy_local_after: no program 'bin/plain' to run (relative to the inventory's directory {tmp_path}; "
+        "it must exist and be executable)",
+        "deploy_local_after: no program 'no-such-tool-here' to run (on the controller's PATH; "
+        "it must exist and be executable)",
+        "deploy_local_after: a command is a list of words (argv) or a program's path, not 42 "
+        "(e.g. [[bin/notify, --channel, ops]] or [bin/check-ci])",
+        "deploy_local_after: no program 'bin' to run (on the controller's PATH; it must exist and be executable)",
+    ]
+
+
+@pytest.mark.parametrize("value", ["bin/notify", {"cmd": "bin/notify"}, 7])
+def test_a_hook_variable_that_is_not_a_list_is_refused_whole(value, tmp_path: Path) -> None:
+    assert command_problems("deploy_local_before", value, str(tmp_path)) == [
+        "deploy_local_before must be a list of commands, each a list of words (argv) or a program's path, "
+        "e.g. [[bin/notify, --channel, ops]] or [bin/check-ci]"
+    ]
+
+
+def test_no_commands_is_no_problem(tmp_path: Path) -> None:
+    assert command_problems("deploy_local_before", [], str(tmp_path)) == []
