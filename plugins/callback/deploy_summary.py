@@ -16,7 +16,8 @@ description:
     the play that never started (a failed serial batch stops the rollout) are listed as untouched.
   - For playbooks/logs.yml (outcomes with a C(source)), prints each host's log lines as C(HOST | line) instead.
   - A notification receiver that failed (C(deployctl.notifications), see M(deployctl.core.deploy_notify))
-    adds a warning line.
+    adds a warning line; a failed C(deploy_local_after) command (M(deployctl.core.deploy_local_hook)) a
+    FAILED line (every host's outcome stands; the run failed after them).
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
     read (status, releases, unlock).
 version_added: 0.1.0
@@ -63,11 +64,24 @@ def log_lines(reported: dict[str, Any]) -> str:
     return "\n".join(lines) if lines else "no log lines"
 
 
+LOCAL_HOOK_ACTIONS = {"deploy_local_hook", "deployctl.core.deploy_local_hook"}
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
     CALLBACK_NAME = "deployctl.core.deploy_summary"
     CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # deploy_local_after commands that failed: no host's outcome carries them (they ran after the hosts').
+        self._local_after_failed: list[str] = []
+
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        task = result._task
+        if task.action in LOCAL_HOOK_ACTIONS and result._result.get("stage") == "local_after" and not ignore_errors:
+            self._local_after_failed.append(str(result._result.get("msg", "")))
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         data = stats.custom.get("_run", {}).get("deployctl")
@@ -114,4 +128,6 @@ class CallbackModule(CallbackBase):
         for name, sent in sorted((data.get("notifications") or {}).items()):
             if not sent.get("ok"):
                 lines.append(f"  warning: notification to {name} failed: {sent.get('message', '')}")
+        for message in dict.fromkeys(self._local_after_failed):
+            lines.append(f"  FAILED after the deploy (nothing was reverted): {message}")
         self._display.display("\n".join(lines))

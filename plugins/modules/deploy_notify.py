@@ -68,7 +68,9 @@ options:
     elements: str
     default: []
   last_batch:
-    description: Whether this is the run's last serial batch.
+    description:
+      - Whether the run ends with this serial batch (the last one, or one that stops the rollout). Only then
+        are the receivers told, once, about every host of the run.
     type: bool
     default: true
 attributes:

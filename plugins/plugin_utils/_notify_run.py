@@ -89,8 +89,9 @@ def skip_reason(hosts: Mapping[str, Mapping[str, Any]], last_batch: bool) -> str
     if all(r.get("bad_input") or r.get("outcome") == "invalid" for r in hosts.values()):
         # An unknown ref, a refused rollback: nothing was changed anywhere (CLI exit 5), nothing to tell.
         return "every host refused the input before changing anything"
-    if not last_batch and all(o in SUCCEEDED for o in outcomes):
-        # A later serial batch tells the whole run; a failed one stops the rollout, so it tells now.
+    if not last_batch:
+        # A later serial batch tells the whole run (a failure deploy_max_fail_percentage tolerates included);
+        # a batch that stops the rollout is the run's last.
         return "a later serial batch notifies"
     return ""
 

@@ -590,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     if code == ExitCode.FAILED and hosts_ok and outcome.local_hook_failures(run):
         # Every host deployed; only the deploy_local_after command failed (Kamal's post-deploy hook fails the run).
         meaning = progress.LOCAL_HOOK_FAILED
+    else:
+        meaning = outcome.part_way(code, results)
     return finish(args, talk, document, code, outcome.run_problems(run, results), status, meaning)
 
 

@@ -104,10 +104,15 @@ def outcome_of(result: Mapping[str, Any]) -> str:
     return outcome
 
 
+# Prefixes that name no stage of their own: the hook include points ("Hooks: after the lock") are the hooks'.
+STAGE_ALIASES = {"hooks": "hook"}
+
+
 def stage_of(task_name: str | None) -> str | None:
     """The stage a task belongs to: "Build: run the build" -> "build"; None for unprefixed names."""
     match = STAGE_PREFIX.match(task_name or "")
-    return match.group(1).lower() if match else None
+    stage = match.group(1).lower() if match else None
+    return STAGE_ALIASES.get(stage, stage) if stage else None
 
 
 @dataclass
@@ -202,6 +207,9 @@ class Run:
         host = self.host(data["host"])
         task = str(data.get("task") or "")
         stage = stage_of(task)
+        if stage is None and host.stage == "hook":
+            # A user's hook task (named as the user likes): its time is the hook's.
+            stage = "hook"
         # Everything after the failure handling starts belongs to it (it restarts and checks too); not the
         # run's own last steps (the controller-side deploy_local_after commands come after it in the play).
         if host.stage == "revert" and stage not in ("report", "unlock", "local"):
@@ -307,6 +315,28 @@ def run_exit_code(run: Run, results: Mapping[str, Mapping[str, Any]], rc: int, s
         # ansible-playbook failed in a way no host's result accounts for.
         return ExitCode.FAILED
     return code
+
+
+# Outcomes after which a host runs something other than what it ran before the run, healthy.
+CHANGED = {"deployed": "runs the new release", "rolled_back": "was rolled back", "restored": "was restored"}
+
+
+def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The closing words of a run that failed on some hosts (exit 1 or 5) while others changed and stay so
+    (a rolling deploy stopped after an earlier batch went live; revert_all that could not cross a migration;
+    a rollback refused on one host of several), or None when every host is as the exit code's meaning says:
+    "what was serving before serves again" / "nothing changed" would be untrue there."""
+    if code not in (ExitCode.REVERTED, ExitCode.BAD_INPUT):
+        return None
+    changed: dict[str, list[str]] = {}
+    for host, result in results.items():
+        if outcome_of(result) in CHANGED:
+            changed.setdefault(CHANGED[outcome_of(result)], []).append(host)
+    if not changed:
+        return None
+    done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
+    failed = "bad input on a host (nothing changed there)" if code == ExitCode.BAD_INPUT else "failed part-way"
+    return f"{failed}: {done}; every other host serves what it served before"
 
 
 def local_hook_failures(run: Run) -> list[str]:

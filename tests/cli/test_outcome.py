@@ -25,6 +25,7 @@ from tests.cli.conftest import events, replay
         ("Require a ref", None),
         ("Validating arguments against arg spec 'main' - Deploy a release of a Rails-style application", None),
         ("Show the releases (* marks current)", None),
+        ("Hooks: after the lock, before the fetch", "hook"),
         ("Two words: are not a stage", None),
         ("Lock:no space after the colon", None),
         ("", None),
@@ -323,3 +324,30 @@ def test_a_failed_local_after_command_is_the_run_s_problem_though_every_host_dep
     assert outcome.local_hook_failures(run) == [said]
     assert said in outcome.run_problems(run, results)
     assert "every host's deploy succeeded, then a deploy_local_after command failed" in progress.LOCAL_HOOK_FAILED
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code", "said"),
+    [
+        # A rollout stopped in its second batch: the canary keeps the new release.
+        (
+            {"web1": "deployed", "web2": "reverted", "web3": "aborted"},
+            ExitCode.REVERTED,
+            "failed part-way: web1 runs the new release; every other host serves what it served before",
+        ),
+        # A rollback refused on one host of two.
+        (
+            {"web1": "rolled_back", "web2": "invalid"},
+            ExitCode.BAD_INPUT,
+            "bad input on a host (nothing changed there): web1 was rolled back; every other host serves what it "
+            "served before",
+        ),
+        ({"web1": "reverted", "web2": "aborted"}, ExitCode.REVERTED, None),
+        ({"web1": "invalid", "web2": "unchanged"}, ExitCode.BAD_INPUT, None),
+        ({"web1": "deployed", "web2": "failed"}, ExitCode.FAILED, None),
+    ],
+)
+def test_a_run_that_failed_part_way_does_not_claim_every_host_is_as_before(outcomes, code, said) -> None:
+    results = {host: {"outcome": outcome_} for host, outcome_ in outcomes.items()}
+    assert outcome.exit_code(outcomes.values()) == code
+    assert outcome.part_way(code, results) == said

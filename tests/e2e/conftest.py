@@ -56,6 +56,18 @@ VAULT_PROMPT = r"^Vault password \(demo\):\s*$"
 NOT_IN_A_PROJECT = shutil.ignore_patterns(".venv", ".cache", ".git", ".ansible", "*_cache", "__pycache__")
 
 
+def inventory_with_host_vars(dest: Path, host: str, host_vars: str, base: Path | None = None) -> Path:
+    """A copy of an inventory (default: this worker's) in `dest`, with a host_vars file for one host: a host
+    set apart for a test (a sabotaged health check). Its group_vars link points where the original's does."""
+    base = base or INVENTORY
+    dest.mkdir(parents=True)
+    (dest / "hosts.yml").write_text((base / "hosts.yml").read_text())
+    (dest / "group_vars").symlink_to((base / "group_vars").resolve(), target_is_directory=True)
+    (dest / "host_vars").mkdir()
+    (dest / "host_vars" / f"{host}.yml").write_text(host_vars)
+    return dest
+
+
 @dataclass
 class Run:
     rc: int

@@ -199,6 +199,11 @@ def test_a_failing_local_after_command_fails_the_run_and_says_every_host_succeed
     assert "deploy_local_after command `sh -c echo" in said and "exited 4" in said, said
     closing = "exit 2: every host's deploy succeeded, then a deploy_local_after command failed (see above); "
     assert closing + "nothing was reverted" in said, said
+    # ansible-playbook: exit 2, and its DEPLOY SUMMARY says it under the hosts' lines.
+    playbook = Fleet(inventory).deploy("v2")
+    assert playbook.rc == 2, playbook.output[-3000:]
+    summary = flat(playbook.output[playbook.output.rindex("DEPLOY SUMMARY") :])
+    assert "FAILED after the deploy (nothing was reverted): deploy_local_after command `sh -c echo" in summary, summary
     for host in fleet.hosts:
         # The deploy's result stands (v2 serves; a new release when an earlier test left v2 live with other
         # variables), the lock is free.

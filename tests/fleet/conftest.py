@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import conftest as e2e
 from tests.e2e.conftest import VAULT_ID, Fleet, Run
 from tests.harness import targets
 
@@ -43,12 +44,7 @@ class FleetHosts(Fleet):
 
 def inventory_with_host_vars(dest: Path, host: str, host_vars: str) -> Path:
     """A copy of the fleet's inventory in `dest`, with a host_vars file for one host."""
-    dest.mkdir(parents=True)
-    (dest / "hosts.yml").write_text((INVENTORY / "hosts.yml").read_text())
-    (dest / "group_vars").symlink_to((INVENTORY / "group_vars").resolve(), target_is_directory=True)
-    (dest / "host_vars").mkdir()
-    (dest / "host_vars" / f"{host}.yml").write_text(host_vars)
-    return dest
+    return e2e.inventory_with_host_vars(dest, host, host_vars, INVENTORY)
 
 
 @pytest.fixture(scope="session")
