@@ -8,6 +8,7 @@ DEPLOY_TO/releases/.staging-ID  a release being built (not yet a release)
 DEPLOY_TO/shared/             directories and files linked into every release
 DEPLOY_TO/current             -> releases/ID, switched by rename
 DEPLOY_TO/.deployctl/         lock, per-release state (ID.json, ID.service), journal, build logs (root only)
+DEPLOY_TO/.deployctl/runs/    run records of sliced deploys (RUN_ID.json), on the coordinator host only
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Layout:
         self.journal = os.path.join(self.meta, "journal.jsonl")
         self.lock = os.path.join(self.meta, "lock")
         self.running = os.path.join(self.meta, "running")
+        self.runs = os.path.join(self.meta, "runs")
 
     def release(self, release_id: str) -> str:
         return os.path.join(self.releases, release_id)
@@ -47,6 +49,10 @@ class Layout:
 
     def log(self, release_id: str, stage: str) -> str:
         return os.path.join(self.logs, f"{release_id}-{stage}.log")
+
+    def run_record(self, run_id: str) -> str:
+        """The record that the slices of one sliced deploy share (see _run_record)."""
+        return os.path.join(self.runs, f"{run_id}.json")
 
     def pidfile(self, stage: str) -> str:
         return os.path.join(self.running, f"{stage}.json")

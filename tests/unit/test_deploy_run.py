@@ -1,0 +1,92 @@
+"""deploy_run: the run record shared by the slices of a sliced deploy (join, gate, report)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import stat
+from pathlib import Path
+from typing import Any
+
+from ansible_collections.deployctl.core.plugins.modules import deploy_run
+from tests.unit.conftest import run_module
+
+RUN = "7001"
+C1 = "a" * 40
+C2 = "b" * 40
+
+
+def call(deploy_to: Path, state: str, slice_id: str, check_mode: bool = False, **args: Any) -> dict[str, Any]:
+    args = {"deploy_to": str(deploy_to), "run_id": RUN, "state": state, "slice": slice_id, "coordinator": "web1", **args}
+    return run_module(deploy_run, args, check_mode=check_mode)
+
+
+def record(deploy_to: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((deploy_to / ".deployctl" / "runs" / f"{RUN}.json").read_text())
+    return data
+
+
+def join(deploy_to: Path, slice_id: str, release_id: str) -> str:
+    return str(call(deploy_to, "joined", slice_id, hosts=[f"host-of-{slice_id}"], release_id=release_id)["release_id"])
+
+
+def test_the_first_slice_sets_the_release_id_and_the_others_adopt_it(tmp_path):
+    preview = call(tmp_path, "joined", "101", check_mode=True, release_id="20261130T100000Z")
+    assert (preview["created"], preview["changed"]) == (True, True)
+    assert not (tmp_path / ".deployctl" / "runs").exists()
+
+    first = call(tmp_path, "joined", "101", hosts=["web1", "web2"], release_id="20261130T100000Z")
+    later = call(tmp_path, "joined", "102", hosts=["web3", "web4"], release_id="20261130T100005Z")
+    assert (first["created"], later["created"]) == (True, False)
+    assert later["release_id"] == "20261130T100000Z"
+    assert record(tmp_path)["slices"]["102"]["hosts"] == ["web3", "web4"]
+    runs = tmp_path / ".deployctl" / "runs"
+    assert stat.S_IMODE(runs.stat().st_mode) == 0o700
+    assert stat.S_IMODE((runs / f"{RUN}.json").stat().st_mode) == 0o600
+
+
+def test_slices_joining_at_the_same_moment_agree_on_one_release_id(tmp_path):
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        ids = pool.starmap(join, [(tmp_path, str(n), f"20261130T10000{n}Z") for n in range(3)])
+    assert len(set(ids)) == 1
+    assert ids[0] == record(tmp_path)["release_id"]
+    assert sorted(record(tmp_path)["slices"]) == ["0", "1", "2"]
+
+
+def test_a_slice_waits_for_the_migrating_slice_and_times_out_naming_the_record(tmp_path):
+    call(tmp_path, "joined", "101", release_id="20261130T100000Z")
+    # The slice that holds the migrate host does not wait.
+    assert not call(tmp_path, "gate", "101", commit=C1, migrating=True).get("failed")
+
+    waited = call(tmp_path, "gate", "102", commit=C1, wait_timeout=1)
+    assert waited.get("failed")
+    assert waited["msg"].startswith(f"sliced run {RUN}: waited 1 s before the switch for the slice that holds")
+    assert f"Run record: web1:{tmp_path}/.deployctl/runs/{RUN}.json" in waited["msg"]
+
+    call(tmp_path, "reported", "101", outcomes={"web1": {"outcome": "deployed"}}, migration={"status": "migrated"})
+    passed = call(tmp_path, "gate", "102", commit=C1, wait_timeout=1)
+    assert not passed.get("failed")
+    assert passed["record"]["migration"]["status"] == "migrated"
+
+
+def test_a_failure_of_another_slice_or_another_commit_stops_a_slice_before_its_switch(tmp_path):
+    call(tmp_path, "joined", "101", release_id="20261130T100000Z")
+    assert not call(tmp_path, "gate", "101", commit=C1, migrating=True).get("failed")
+
+    moved = call(tmp_path, "gate", "103", commit=C2, wait_timeout=1)
+    assert moved["msg"].startswith(f"sliced run {RUN}: this slice resolved deploy_ref to {C2}, an earlier slice to {C1}")
+
+    outcome = {"outcome": "reverted", "stage": "verify", "message": "GET /up answered 503", "hook": None}
+    call(tmp_path, "reported", "101", outcomes={"web2": outcome}, migration={"status": "migrated"})
+    stopped = call(tmp_path, "gate", "102", commit=C1, wait_timeout=1)
+    assert (stopped.get("failed"), stopped["stage"]) == (True, "switch")
+    assert (
+        "another slice failed before this slice switched, so no host of this slice switched: "
+        "web2 (slice 101) reverted at stage verify: GET /up answered 503." in stopped["msg"]
+    )
+    assert record(tmp_path)["hosts"]["web2"] == {"slice": "101", **{k: v for k, v in outcome.items() if v}}
+
+
+def test_a_run_id_that_is_no_file_name_is_refused(tmp_path):
+    result = call(tmp_path, "joined", "101", release_id="20261130T100000Z", run_id="../x")
+    assert result["msg"].startswith("run id '../x' is not valid")
