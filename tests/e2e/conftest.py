@@ -88,16 +88,19 @@ class AwxJob:
         return (self.artifacts.get("deployctl") or {}).get("hosts") or {}
 
 
-def awx_job(private_data_dir: Path, playbook: str, survey: dict, limit: str = "web1,web2") -> AwxJob:
+def awx_job(
+    private_data_dir: Path, playbook: str, survey: dict, limit: str = "web1,web2", inventory: Path | None = None
+) -> AwxJob:
     """An AWX-like job: the project copied into project/ (once per directory), the survey's answers
-    as extra vars, the vault password answered at its prompt as AWX's Vault credential does."""
+    as extra vars, the vault password answered at its prompt as AWX's Vault credential does.
+    `inventory`: the job's own (a job slice's holds only its hosts); the project's e2e inventory by default."""
     project = copy_project(private_data_dir)
     (private_data_dir / "env").mkdir(exist_ok=True)
     (private_data_dir / "env" / "extravars").write_text(json.dumps(survey))
     job = ansible_runner.run(
         private_data_dir=str(private_data_dir),
         playbook=playbook,
-        inventory=str(project / INVENTORY.relative_to(REPO_ROOT)),
+        inventory=str(inventory or project / INVENTORY.relative_to(REPO_ROOT)),
         cmdline=f"--vault-id demo@prompt --limit {limit}",
         passwords={VAULT_PROMPT: DEMO_PASSWORD},
         # ansible-playbook must be on the runner's PATH (PLATFORM.md).
