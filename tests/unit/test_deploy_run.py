@@ -17,7 +17,14 @@ C2 = "b" * 40
 
 
 def call(deploy_to: Path, state: str, slice_id: str, check_mode: bool = False, **args: Any) -> dict[str, Any]:
-    args = {"deploy_to": str(deploy_to), "run_id": RUN, "state": state, "slice": slice_id, "coordinator": "web1", **args}
+    args = {
+        "deploy_to": str(deploy_to),
+        "run_id": RUN,
+        "state": state,
+        "slice": slice_id,
+        "coordinator": "web1",
+        **args,
+    }
     return run_module(deploy_run, args, check_mode=check_mode)
 
 
@@ -74,7 +81,9 @@ def test_a_failure_of_another_slice_or_another_commit_stops_a_slice_before_its_s
     assert not call(tmp_path, "gate", "101", commit=C1, migrating=True).get("failed")
 
     moved = call(tmp_path, "gate", "103", commit=C2, wait_timeout=1)
-    assert moved["msg"].startswith(f"sliced run {RUN}: this slice resolved deploy_ref to {C2}, an earlier slice to {C1}")
+    assert moved["msg"].startswith(
+        f"sliced run {RUN}: this slice resolved deploy_ref to {C2}, an earlier slice to {C1}"
+    )
 
     outcome = {"outcome": "reverted", "stage": "verify", "message": "GET /up answered 503", "hook": None}
     call(tmp_path, "reported", "101", outcomes={"web2": outcome}, migration={"status": "migrated"})
