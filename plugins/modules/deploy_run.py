@@ -107,8 +107,8 @@ record:
   description: The whole record after the call (run_id, release_id, commit, slices, migration, hosts).
   returned: always
   type: dict
-path:
-  description: The record's path on the coordinator.
+record_path:
+  description: The record's path on the coordinator (not C(path), which would add the file's attributes to the result).
   returned: always
   type: str
 """
@@ -153,17 +153,17 @@ def main() -> None:
                 commit=record.get("commit", ""),
                 created=created,
                 record=record,
-                path=run.path,
+                record_path=run.path,
             )
         if module.check_mode:
-            module.exit_json(changed=False, record=run.read(), path=run.path)
+            module.exit_json(changed=False, record=run.read(), record_path=run.path)
         if p["state"] == "gate":
             record = run.gate(p["slice"], p["commit"], p["migrating"], p["wait_timeout"])
         else:
             record = run.report(p["slice"], p["outcomes"], p["migration"])
     except DeployError as err:
-        module.fail_json(msg=err.msg, path=run.path, **err.details)
-    module.exit_json(changed=p["state"] == "reported", record=record, path=run.path)
+        module.fail_json(msg=err.msg, record_path=run.path, **err.details)
+    module.exit_json(changed=p["state"] == "reported", record=record, record_path=run.path)
 
 
 if __name__ == "__main__":

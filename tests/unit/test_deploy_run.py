@@ -89,6 +89,8 @@ def test_a_failure_of_another_slice_or_another_commit_stops_a_slice_before_its_s
     call(tmp_path, "reported", "101", outcomes={"web2": outcome}, migration={"status": "migrated"})
     stopped = call(tmp_path, "gate", "102", commit=C1, wait_timeout=1)
     assert (stopped.get("failed"), stopped["stage"]) == (True, "switch")
+    assert stopped["record_path"] == f"{tmp_path}/.deployctl/runs/{RUN}.json"
+    assert "mode" not in stopped
     assert (
         "another slice failed before this slice switched, so no host of this slice switched: "
         "web2 (slice 101) reverted at stage verify: GET /up answered 503." in stopped["msg"]
