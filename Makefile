@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e fleet test bench test-fleet ee clean
+.PHONY: setup demo demo-down lint unit molecule e2e hosts fleet test bench test-fleet ee clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -43,9 +43,15 @@ molecule: setup
 e2e: setup
 	pytest -q -n 2 --dist loadfile tests/e2e
 
-test: lint unit molecule e2e fleet
+# The e2e and the fleet tests together, in the same two workers: each e2e file is one unit of work, the
+# fleet's files one unit (six hosts of their own), given first so that it runs beside the e2e files
+# rather than after them (tests/conftest.py).
+hosts: setup
+	pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests/fleet tests/e2e
 
-# Rolling deploys over six container hosts (tests/fleet), after the e2e hosts are gone.
+test: lint unit molecule hosts
+
+# Rolling deploys over six container hosts (tests/fleet) alone.
 fleet: setup
 	pytest -q tests/fleet
 
