@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_VAULT := --vault-id demo@inventories/demo/demo-vault-password.txt
 DEMO_DEPLOY := ansible-playbook playbooks/deploy.yml -i inventories/demo $(DEMO_VAULT)
 
-.PHONY: setup demo demo-down lint unit molecule e2e hosts fleet test bench test-fleet ee clean
+.PHONY: setup demo demo-down lint unit molecule e2e hosts fleet test bench bench-fleet test-fleet ee clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tests/harness/setup.sh
@@ -58,6 +58,11 @@ fleet: setup
 # Not part of `make test`: figures, not pass/fail (see tests/bench/deploy_speed.py).
 bench: setup
 	python -m tests.bench.deploy_speed
+
+# Not part of `make test` either: how the deploy scales with the fleet on one controller, 2, 4 and 8 hosts,
+# also through the execution environment and with forks below the host count (tests/bench/fleet_speed.py).
+bench-fleet: setup
+	python -m tests.bench.fleet_speed --hosts 2,4,8 --rounds 2 --ee 8 --forks 4
 
 # The execution environment image, built here FROM a local Debian base (no registry), cached by recipe;
 # prints its name. tests/e2e/test_execution_environment.py builds it the same way when it is missing.

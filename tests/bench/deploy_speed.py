@@ -71,12 +71,18 @@ class Run:
     rss_mib: float = 0.0  # peak RSS of the largest process
 
 
-def ansible_playbook(play: str, *args: str, env: dict[str, str] | None = None) -> Run:
-    """One run with its own SSH control path dir: no connection of an earlier run is reused."""
+def ansible_playbook(play: str, *args: str, env: dict[str, str] | None = None, inventory: str = INVENTORY) -> Run:
+    """One ansible-playbook run, timed."""
+    return timed([targets.tool("ansible-playbook"), play, "-i", inventory, "--vault-id", VAULT_ID, *args], env)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> Run:
+    """One run of argv (from the repository) with its own SSH control path dir: no connection of an
+    earlier run is reused. Exits with the end of its output when it fails."""
     with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as control_dir, tempfile.TemporaryFile("w+") as log:
         started = time.monotonic()
         proc = subprocess.Popen(
-            [targets.tool("ansible-playbook"), play, "-i", INVENTORY, "--vault-id", VAULT_ID, *args],
+            argv,
             cwd=targets.REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -85,31 +91,33 @@ def ansible_playbook(play: str, *args: str, env: dict[str, str] | None = None) -
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-        cpu = usage.ru_utime + usage.ru_stime + close_masters(control_dir)
+        left_cpu, left_rss = close_masters(control_dir)
         if proc.returncode != 0:
             log.seek(0)
-            sys.exit(f"{play} {' '.join(args)} failed:\n{log.read()[-3000:]}")
-    return Run(seconds, cpu, usage.ru_maxrss / 1024)
+            sys.exit(f"{' '.join(argv[1:])} failed:\n{log.read()[-3000:]}")
+    return Run(seconds, usage.ru_utime + usage.ru_stime + left_cpu, max(usage.ru_maxrss, left_rss) / 1024)
 
 
-def close_masters(control_dir: str) -> float:
+def close_masters(control_dir: str) -> tuple[float, int]:
     """Stop the SSH masters a run left (ControlPersist): the CPU seconds of them and of any other
-    process the run left behind, reaped here as their subreaper."""
+    process the run left behind, reaped here as their subreaper (an EE's conmon, with the container's
+    processes it reaped), and the peak RSS in KiB of the largest of them."""
     for sock in Path(control_dir).iterdir():
         if sock.is_socket():
             subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "localhost"], capture_output=True)
-    cpu, deadline = 0.0, time.monotonic() + 10
+    cpu, rss, deadline = 0.0, 0, time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             pid, _, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:  # none left
-            return cpu
+            return cpu, rss
         if pid == 0:
             time.sleep(0.02)
             continue
         cpu += usage.ru_utime + usage.ru_stime
-    print("warning: a process left by ansible-playbook outlived it by 10 s", file=sys.stderr)
-    return cpu
+        rss = max(rss, usage.ru_maxrss)
+    print("warning: a process left by the run outlived it by 10 s", file=sys.stderr)
+    return cpu, rss
 
 
 def ssh(port: int, command: str, stdin: str = "") -> str:
@@ -140,9 +148,10 @@ def floor(ports: list[int], ref: str, config: str) -> Run:
     return Run(time.monotonic() - started)
 
 
-def reset_to_v1(first_port: int) -> None:
-    """v1 live on every host with v1's schema, so that v2 brings its migration again (not timed)."""
-    ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1")
+def reset_to_v1(first_port: int, *args: str, inventory: str = INVENTORY) -> None:
+    """v1 live on every host (or those args --limit to) with v1's schema, so that v2 brings its
+    migration again (not timed)."""
+    ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1", *args, inventory=inventory)
     ssh(first_port, MIGRATE_DOWN)
 
 

@@ -32,12 +32,10 @@ from tests.e2e.conftest import (
     serve,
     set_stats,
 )
-from tests.harness import podman, targets
+from tests.harness import navigator, podman, targets
 from tests.harness.ee_image import ensure_ee_image
 
 IDENT = "job"
-# ansible-navigator's stdout carries ansible-runner's event markers between terminal escapes.
-EVENT_MARKER = re.compile(r"\x1b\[K[A-Za-z0-9+/=]*\x1b\[\d+D|\x1b\[[0-9;]*[A-Za-z]")
 
 
 @pytest.fixture(scope="module")
@@ -54,25 +52,18 @@ def on_v1(fleet: Fleet, commits: dict[str, str]) -> dict[str, str]:
 def test_ansible_navigator_deploys_from_inside_the_execution_environment(
     fleet, commits, on_v2, vault_secrets, ee_image, tmp_path
 ):
-    # podman refuses navigator's container without it; setup.sh makes it, but /dev is lost on a reboot.
-    Path("/dev/mqueue").mkdir(exist_ok=True)
     proc = subprocess.run(
-        [
-            targets.tool("ansible-navigator"), "run", "playbooks/deploy.yml",
-            "-i", str(fleet.inventory), "--vault-id", VAULT_ID, "-e", "deploy_ref=v1",
-            "--ee", "true", "--eei", ee_image, "--pull-policy", "never", "--mode", "stdout",
-            # The hosts publish their SSH ports on the machine's loopback; the key the inventory names.
-            "--co=--net=host", "--eev", f"{targets.SSH_KEY.parent}:{targets.SSH_KEY.parent}:ro",
-            # No playbook artifact: it would keep every event of the run in a file beside the playbook.
-            "--pae", "false", "--lf", str(tmp_path / "navigator.log"),
-        ],
+        navigator.run_command(
+            "playbooks/deploy.yml", str(fleet.inventory), ee_image, tmp_path / "navigator.log",
+            "--vault-id", VAULT_ID, "-e", "deploy_ref=v1",
+        ),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         env=podman.environment(),
         timeout=900,
     )  # fmt: skip
-    output = EVENT_MARKER.sub("", proc.stdout + proc.stderr)
+    output = navigator.EVENT_MARKER.sub("", proc.stdout + proc.stderr)
     assert proc.returncode == 0, output[-4000:]
 
     summary = re.search(r"DEPLOY SUMMARY: v1 as release (\S+)", output)
