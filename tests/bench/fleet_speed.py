@@ -3,7 +3,7 @@ CPU and peak memory for 2, 4 and 8 container hosts (inventory-fleet/hosts.yml), 
 and, with --ee, by ansible-navigator inside the execution environment (tests/harness/ee_image.py).
 
 Each run deploys a new commit with one migration (v1 live -> deploy v2, v1 and its schema put back
-on those hosts, untimed, before it: deploy_speed.reset_to_v1). The ways of running interleave in
+on those hosts, untimed, before it: deploy_speed.reset_to_v1, a host's first deploy too). The ways of running interleave in
 every round, and at the largest host count ansible-playbook also runs with --forks below the host
 count (default: half of it), to show what forks buys. Printed: the medians of the rounds per host
 count and way, per host (wall seconds / hosts, CPU seconds / hosts), each way's ratio to
@@ -17,6 +17,7 @@ RSS MiB: the peak RSS of the largest process. The machine is shared: compare the
 
     make bench-fleet       (2, 4 and 8 hosts, 2 rounds, the EE at 8 hosts and forks 4 at 8 hosts)
     python -m tests.bench.fleet_speed --hosts 2,4,8 --rounds 2 --ee 8 --forks 4
+    DEPLOYCTL_KEEP_HOSTS=1 python -m tests.bench.fleet_speed ...   (reuse running hosts, leave them)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import ctypes
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +99,12 @@ def deploy_v2(names: list[str], way: Way, image: str) -> Run:
             "playbooks/deploy.yml", INVENTORY, image, Path(logs) / "navigator.log", "--vault-id", VAULT_ID, *args
         )
         return timed(argv, podman.environment())
+
+
+def answers(port: int) -> bool:
+    """Whether the host on this SSH port answers."""
+    argv = ["ssh", *targets.ssh_options(), "-p", str(port), "root@127.0.0.1", "true"]
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
 def ways_at(count: int, largest: int, ee_counts: set[int], forks: int) -> list[Way]:
@@ -178,9 +186,13 @@ def main() -> None:
 
     started = time.monotonic()
     image = ensure_ee_image() if ee_counts else ""
-    targets.up(INVENTORY, [VAULT_ID])
     hosts = targets.inventory(INVENTORY, [VAULT_ID])
     names = sorted(hosts, key=lambda name: int(hosts[name]["ansible_port"]))
+    # DEPLOYCTL_KEEP_HOSTS=1, as for the e2e tests: hosts that answer are reused and left running (on a
+    # loaded machine, eight hosts can take longer to start than targets.up waits).
+    keep = os.environ.get("DEPLOYCTL_KEEP_HOSTS") == "1"
+    if not (keep and all(answers(int(hosts[name]["ansible_port"])) for name in names)):
+        targets.up(INVENTORY, [VAULT_ID])
     first_port = int(hosts[names[0]]["ansible_port"])
     if largest > len(names):
         sys.exit(f"--hosts: the inventory has {len(names)} hosts")
@@ -189,7 +201,6 @@ def main() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     print(f"load average at the start: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     try:
-        ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1", inventory=INVENTORY)  # warm: first release
         results: dict[tuple[int, Way], Measured] = {}
         loads: dict[tuple[int, Way], list[float]] = defaultdict(list)
         for round_ in range(1, args.rounds + 1):
@@ -209,7 +220,8 @@ def main() -> None:
                     )
             report(list(results.values()), round_)  # after each round: a run cut short still tells
     finally:
-        targets.down(INVENTORY, [VAULT_ID])
+        if not keep:
+            targets.down(INVENTORY, [VAULT_ID])
     print(f"\nbench took {(time.monotonic() - started) / 60:.1f} minutes")
 
 
