@@ -2,14 +2,15 @@
 CPU and peak memory for 2, 4 and 8 container hosts (inventory-fleet/hosts.yml), by ansible-playbook
 and, with --ee, by ansible-navigator inside the execution environment (tests/harness/ee_image.py).
 
-Each run deploys a new commit with one migration (v1 live -> deploy v2, v1 and its schema put back
-on those hosts, untimed, before it: deploy_speed.reset_to_v1, a host's first deploy too). The ways of running interleave in
-every round, and at the largest host count ansible-playbook also runs with --forks below the host
-count (default: half of it), to show what forks buys. Printed: the medians of the rounds per host
-count and way, per host (wall seconds / hosts, CPU seconds / hosts), each way's ratio to
-ansible-playbook at the same count, the 1-minute load average at the end of the runs (median),
-and a straight line fitted through ansible-playbook's medians (wall = a + b x hosts), with the
-number of hosts it reaches within 5 and 15 minutes: an extrapolation beyond the hosts measured.
+Each run deploys a new commit with one migration (v1 live -> deploy v2, v1 and its schema put
+back on those hosts, untimed, before it: deploy_speed.reset_to_v1, a host's first deploy too). The
+ways of running interleave in every round, and at the largest host count ansible-playbook also runs
+with --forks below the host count (default: half of it), to show what forks buys. Printed: the
+medians of the rounds per host count and way, per host (wall seconds / hosts, CPU seconds / hosts),
+each way's ratio to ansible-playbook at the same count, the 1-minute load average at the end of the
+runs (median), and a straight line fitted through ansible-playbook's medians (wall = a + b x hosts),
+with the number of hosts it reaches within 5 and 15 minutes: an extrapolation beyond the hosts
+measured.
 
 CPU s: the controller's CPU seconds (user+sys of the run and all its descendants: ansible-playbook's
 workers and SSH masters; for the EE, podman, conmon and every process in the EE's container).
