@@ -70,17 +70,34 @@ class RunRecord:
         finally:
             os.close(fd)  # releases the flock
 
-    def join(self, slice_id: str, hosts: list[str], release_id: str, check: bool) -> tuple[dict, bool]:
-        """Create the record with `release_id`, or adopt the one there. Returns (record, created)."""
+    def join(self, slice_id: str, hosts: list[str], release_id: str, check: bool, ref: str = "") -> tuple[dict, bool]:
+        """Create the record with `release_id` and `ref`, or adopt the one there. Returns (record, created).
+
+        Raises DeployError when the record there was made for another ref: the run ID was used before, and
+        adopting its record would deploy that run's commit under this run's ref."""
+        record = self.read()
         if check:
-            record = self.read()
-            return record or {"run_id": self.run_id, "release_id": release_id, "commit": ""}, not record
+            self._check_ref(record, ref)
+            return record or {"run_id": self.run_id, "release_id": release_id, "commit": "", "ref": ref}, not record
         with self.changing() as record:
+            self._check_ref(record, ref)
             created = not record
             if created:
-                record.update(run_id=self.run_id, release_id=release_id, commit="", created_at=_now(), hosts={})
+                record.update(
+                    run_id=self.run_id, release_id=release_id, ref=ref, commit="", created_at=_now(), hosts={}
+                )
             record.setdefault("slices", {})[slice_id] = {"hosts": hosts, "joined_at": _now()}
         return record, created
+
+    def _check_ref(self, record: dict, ref: str) -> None:
+        if record and ref and record.get("ref", ref) != ref:
+            commit = f" (commit {record['commit'][:12]})" if record.get("commit") else ""
+            raise DeployError(
+                f"sliced run {self.run_id}: its run record was made for ref {record['ref']}{commit} on "
+                f"{record.get('created_at', '?')}, and this slice deploys {ref}: the run ID was used before. Give "
+                f"each run its own deploy_run_id (AWX's workflow job ID is). Run record: {self.where}",
+                input_error=True,
+            )
 
     def gate(
         self,

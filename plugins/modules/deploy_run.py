@@ -46,6 +46,12 @@ options:
   release_id:
     description: The release ID this slice proposes; the record's wins when it exists (O(state=joined)).
     type: str
+  ref:
+    description:
+      - The ref this slice deploys (O(state=joined)), recorded by the first slice; a slice with another ref
+        fails (the run ID was used before: adopting the record would deploy its commit under this ref).
+    type: str
+    default: ""
   commit:
     description: The commit this slice deploys (O(state=gate)).
     type: str
@@ -129,6 +135,7 @@ def main() -> None:
             "slice": {"type": "str", "required": True},
             "hosts": {"type": "list", "elements": "str", "default": []},
             "release_id": {"type": "str"},
+            "ref": {"type": "str", "default": ""},
             "commit": {"type": "str", "default": ""},
             "migrating": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 900},
@@ -146,7 +153,7 @@ def main() -> None:
         module.fail_json(msg=err.msg)
     try:
         if p["state"] == "joined":
-            record, created = run.join(p["slice"], p["hosts"], p["release_id"], module.check_mode)
+            record, created = run.join(p["slice"], p["hosts"], p["release_id"], module.check_mode, p["ref"])
             module.exit_json(
                 changed=created,
                 release_id=record["release_id"],

@@ -163,7 +163,10 @@ class HostRun:
         return (self.finished or time.monotonic()) - self.started
 
     def failure_message(self) -> str:
-        problem = self.unreachable or (self.failures[-1] if self.failures else None)
+        """The last failure of this host's own; a deploy_local_after command's failure is the run's (the
+        first host only ran it: run_problems says it), and would hide why this host's deploy failed."""
+        own = [failure for failure in self.failures if failure.stage != "local"]
+        problem = self.unreachable or (own[-1] if own else None)
         return problem.message if problem else ""
 
     def failed_on_input(self) -> bool:
@@ -291,7 +294,7 @@ def results(run: Run) -> dict[str, dict[str, Any]]:
         elif "outcome" not in result:
             # No report: the failure handling itself failed, so nothing says what serves now.
             result = {"outcome": "failed", "message": host.failure_message() or "the run ended without a report"}
-        elif result["outcome"] not in ("invalid", "unreachable") and host.failures:
+        elif result["outcome"] not in ("invalid", "unreachable") and host.failure_message():
             # The role's closing failure tells the whole story: what failed, and what serves now.
             result["detail"] = host.failure_message()
         result["stages"] = {stage: round(seconds, 2) for stage, seconds in host.stages.items()}

@@ -323,7 +323,29 @@ def test_a_failed_local_after_command_is_the_run_s_problem_though_every_host_dep
     assert outcome.run_exit_code(run, results, 2, "failed") == ExitCode.FAILED
     assert outcome.local_hook_failures(run) == [said]
     assert said in outcome.run_problems(run, results)
+    # Said once, as the run's problem: not again as web1's detail.
+    assert "detail" not in results["web1"]
     assert "every host's deploy succeeded, then a deploy_local_after command failed" in progress.LOCAL_HOOK_FAILED
+
+
+def test_a_failed_local_after_command_does_not_hide_why_the_deploy_failed() -> None:
+    run = replay("deploy_reverted")
+    before = outcome.results(run)
+    host = next(name for name, result in before.items() if result.get("detail"))
+    run.feed(
+        {
+            "event": "runner_on_failed",
+            "event_data": {
+                "host": host, "task": "Local: run the controller-side hook commands",
+                "task_action": "deployctl.core.deploy_local_hook", "duration": 0.2, "ignore_errors": None,
+                "res": {"failed": True, "msg": "deploy_local_after command ['./notify-chat'] exited 3"},
+            },
+        },
+        now=1e9,
+    )  # fmt: skip
+    after = outcome.results(run)
+    assert after[host]["detail"] == before[host]["detail"]
+    assert "REVERTED" in after[host]["detail"]
 
 
 @pytest.mark.parametrize(

@@ -290,6 +290,33 @@ def test_a_rollout_stopped_after_its_first_batch_says_which_host_changed(
     assert "what was serving before serves again" not in words
 
 
+def test_a_sliced_run_id_used_before_for_another_ref_is_refused_before_any_host_is_touched(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any
+) -> None:
+    """Adopting the old run record would deploy its commit under the new ref: exit 5, naming both refs."""
+    run_id = f"reused-{int(time.time())}"
+    sliced = ["-e", f"deploy_run_id={run_id}", "-e", "deploy_migrate_host=web1"]
+    try:
+        first = deployctl("deploy", ENV, "--ref", "v2", *sliced)
+        assert first.rc == 0, first.out + first.err
+        journals = {host: journal_length(fleet, host) for host in fleet.hosts}
+        again = deployctl("deploy", ENV, "--ref", "v1", *sliced)
+        assert again.rc == 5, again.out + again.err
+        said = " ".join((again.out + again.err).split())
+        assert f"sliced run {run_id}: its run record was made for ref v2 (commit {commits['v2'][:12]})" in said, said
+        assert "this slice deploys v1: the run ID was used before. Give each run its own deploy_run_id" in said
+        playbook = fleet.deploy("v1", *sliced)
+        assert playbook.rc == 2, playbook.output[-3000:]
+        summary = " ".join(playbook.output[playbook.output.rindex("DEPLOY SUMMARY") :].split())
+        assert "invalid untouched: the input was rejected before any host was touched (sliced run" in summary, summary
+        assert {host: journal_length(fleet, host) for host in fleet.hosts} == journals
+        for host in fleet.hosts:
+            assert fleet.current(host) == on_v2[host] and fleet.health(host)[1]["revision"] == commits["v2"]
+            assert lock_state(fleet, host) == "free"
+    finally:
+        fleet.ssh("web1", f"rm -f {DEPLOY_TO}/.deployctl/runs/{run_id}.json {DEPLOY_TO}/.deployctl/runs/{run_id}.lock")
+
+
 def test_a_failure_with_nothing_to_go_back_to_exits_2(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
     """The first deploy into a new directory has no previous release: it fails and stays failed."""
     host = min(fleet.hosts)

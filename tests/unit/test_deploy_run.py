@@ -101,3 +101,19 @@ def test_a_failure_of_another_slice_or_another_commit_stops_a_slice_before_its_s
 def test_a_run_id_that_is_no_file_name_is_refused(tmp_path):
     result = call(tmp_path, "joined", "101", release_id="20261130T100000Z", run_id="../x")
     assert result["msg"].startswith("run id '../x' is not valid")
+
+
+def test_a_run_id_used_before_for_another_ref_is_refused_naming_both(tmp_path):
+    call(tmp_path, "joined", "101", hosts=["web1"], release_id="20261130T100000Z", ref="v2")
+    call(tmp_path, "gate", "101", commit=C1, migrating=True)
+    for check_mode in (True, False):
+        refused = call(tmp_path, "joined", "102", check_mode, hosts=["web2"], release_id="20261201T090000Z", ref="v1")
+        assert refused["failed"], refused
+        assert refused["msg"].startswith(
+            f"sliced run {RUN}: its run record was made for ref v2 (commit {C1[:12]}) on "
+        ), refused["msg"]
+        words = "this slice deploys v1: the run ID was used before. Give each run its own deploy_run_id"
+        assert words in refused["msg"]
+    assert "102" not in record(tmp_path)["slices"]
+    # The same ref joins as before.
+    assert call(tmp_path, "joined", "103", hosts=["web3"], release_id="x", ref="v2")["release_id"] == "20261130T100000Z"
