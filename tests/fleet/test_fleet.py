@@ -56,8 +56,9 @@ def fleet_state(fleet: FleetHosts) -> dict[str, HostState]:
 
 
 def batches(output: str) -> list[list[str]]:
-    """The serial batches as the output shows them: the role is included once per batch."""
-    return [m.split(", ") for m in re.findall(r"^included: deployctl\.core\.deploy for (.+)$", output, re.M)]
+    """The serial batches as the output shows them: the role is included once per batch (its hosts listed in
+    the order they reached the include, which varies: sorted here)."""
+    return [sorted(m.split(", ")) for m in re.findall(r"^included: deployctl\.core\.deploy for (.+)$", output, re.M)]
 
 
 def release_lines(output: str) -> list[str]:
