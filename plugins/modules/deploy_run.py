@@ -49,7 +49,7 @@ options:
   ref:
     description:
       - The ref this slice deploys (O(state=joined)), recorded by the first slice; a slice with another ref
-        fails (the run ID was used before: adopting the record would deploy its commit under this ref).
+        fails (the run ID was used before; adopting the record would deploy its commit under this ref).
     type: str
     default: ""
   commit:
