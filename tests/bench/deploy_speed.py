@@ -1,7 +1,8 @@
 """How long deployctl takes to deploy, against the floor and against ansible-playbook alone.
 
 For 1, 2 and 4 container hosts (inventory/hosts.yml), on the same hosts, in rounds
-that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen):
+that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; and, with
+--compare CHECKOUT, deployctl from another checkout of this repository, as "other"):
 
 - new commit: v1 live -> deploy v2, which brings one migration (v1 and v1's schema
   are put back, untimed, before each of these runs);
@@ -10,7 +11,12 @@ that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen
   (its start-up: no host is contacted) and a play with one ping per host;
 - the database dump taken before the migration, next to the migration: two more v1 -> v2
   deploys per round, through `deployctl deploy --json`, without and with the dump (it is taken
-  in the migrate call): the difference of their migrate calls is what the dump costs.
+  in the migrate call): the difference of their migrate calls is what the dump costs
+  (--no-dump: not measured, and every deploy runs with deploy_db_backup=false).
+
+With --compare CHECKOUT (e.g. a git worktree of main), the other checkout's deploys run with its
+playbooks/deploy.yml, its ansible.cfg and so its collection (cwd CHECKOUT), on the same hosts, with
+this checkout's inventory and ansible-playbook: A/B, the ratios of the medians this / other.
 
 The floor (floor.sh) does the deploy's work as plain bash over SSH in deployctl's
 shape: stage on every host at once, migrate on the first host, switch on every host
@@ -23,6 +29,7 @@ The machine is shared: absolute times vary, ratios less so.
     make bench            (3 rounds at 1, 2 and 4 hosts: about 20 minutes, 30 with --mitogen)
     python -m tests.bench.deploy_speed --hosts 1,2 --rounds 1
     python -m tests.bench.deploy_speed --mitogen    (ansible_mitogen importable: pip install mitogen)
+    python -m tests.bench.deploy_speed --hosts 1 --rounds 1 --compare ../wt-base --no-dump
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness import targets
@@ -71,19 +78,35 @@ class Run:
     rss_mib: float = 0.0  # peak RSS of the largest process
 
 
-def ansible_playbook(play: str, *args: str, env: dict[str, str] | None = None, inventory: str = INVENTORY) -> Run:
-    """One ansible-playbook run, timed."""
-    return timed([targets.tool("ansible-playbook"), play, "-i", inventory, "--vault-id", VAULT_ID, *args], env)
+@dataclass
+class Variant:
+    """How deployctl's deploys run: from which checkout (its playbooks/deploy.yml, ansible.cfg and
+    collection), with which environment variables."""
+
+    checkout: Path = targets.REPO_ROOT
+    env: dict[str, str] = field(default_factory=dict)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> Run:
-    """One run of argv (from the repository) with its own SSH control path dir: no connection of an
-    earlier run is reused. Exits with the end of its output when it fails."""
+def ansible_playbook(
+    play: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    inventory: str = INVENTORY,
+    checkout: Path = targets.REPO_ROOT,
+) -> Run:
+    """One ansible-playbook run from checkout (a relative play is that checkout's; its ansible.cfg), timed."""
+    argv = [targets.tool("ansible-playbook"), play, "-i", inventory, "--vault-id", VAULT_ID, *args]
+    return timed(argv, {"ANSIBLE_CONFIG": str(checkout / "ansible.cfg"), **(env or {})}, cwd=checkout)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path = targets.REPO_ROOT) -> Run:
+    """One run of argv (from cwd, by default this repository) with its own SSH control path dir: no
+    connection of an earlier run is reused. Exits with the end of its output when it fails."""
     with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as control_dir, tempfile.TemporaryFile("w+") as log:
         started = time.monotonic()
         proc = subprocess.Popen(
             argv,
-            cwd=targets.REPO_ROOT,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir, **(env or {})},
@@ -148,10 +171,10 @@ def floor(ports: list[int], ref: str, config: str) -> Run:
     return Run(time.monotonic() - started)
 
 
-def reset_to_v1(first_port: int, *args: str, inventory: str = INVENTORY) -> None:
-    """v1 live on every host (or those args --limit to) with v1's schema, so that v2 brings its
-    migration again (not timed)."""
-    ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1", *args, inventory=inventory)
+def reset_to_v1(first_port: int, *args: str, inventory: str = INVENTORY, checkout: Path = targets.REPO_ROOT) -> None:
+    """v1 live on every host (or those args --limit to) with v1's schema, deployed by checkout, so that
+    v2 brings its migration again (not timed)."""
+    ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1", *args, inventory=inventory, checkout=checkout)
     ssh(first_port, MIGRATE_DOWN)
 
 
@@ -169,19 +192,20 @@ def mitogen_env() -> dict[str, str]:
 
 
 def one_round(
-    names: list[str], ports: dict[str, int], config: str, variants: dict[str, dict[str, str]]
+    names: list[str], ports: dict[str, int], config: str, variants: dict[str, Variant], deploy_args: list[str]
 ) -> dict[str, Run]:
-    """Every figure for these hosts, once: "new floor", "noop floor", "new deployctl", ..., "ping play"."""
+    """Every figure for these hosts, once: "new floor", "noop floor", "new deployctl", ..., "ping play".
+    deploy_args go to every deploy (e.g. -e deploy_db_backup=false)."""
     limit = ("--limit", ",".join(names))
-    deploy_v2 = ("playbooks/deploy.yml", "-e", "deploy_ref=v2", *limit)
+    deploy_v2 = ("playbooks/deploy.yml", "-e", "deploy_ref=v2", *limit, *deploy_args)
     runs = {}
-    reset_to_v1(ports[names[0]])
+    reset_to_v1(ports[names[0]], *limit, *deploy_args)
     runs["new floor"] = floor([ports[name] for name in names], "v2", config)
     runs["noop floor"] = floor([ports[name] for name in names], "v2", config)
-    for variant, env in variants.items():
-        reset_to_v1(ports[names[0]])
-        runs[f"new {variant}"] = ansible_playbook(*deploy_v2, env=env)
-        runs[f"noop {variant}"] = ansible_playbook(*deploy_v2, env=env)
+    for name, variant in variants.items():
+        reset_to_v1(ports[names[0]], *limit, *deploy_args, checkout=variant.checkout)
+        runs[f"new {name}"] = ansible_playbook(*deploy_v2, env=variant.env, checkout=variant.checkout)
+        runs[f"noop {name}"] = ansible_playbook(*deploy_v2, env=variant.env, checkout=variant.checkout)
     runs["empty play"] = ansible_playbook(str(HERE / "empty_play.yml"), *limit)
     runs["ping play"] = ansible_playbook(str(HERE / "ping_play.yml"), *limit)
     return runs
@@ -199,7 +223,7 @@ def backup_and_migration(first: str, first_port: int) -> BackupCost:
     migrate calls (--json: stages migrate + backup) differ by what the dump costs."""
     seconds = []
     for backup in ("false", "true"):
-        reset_to_v1(first_port)
+        reset_to_v1(first_port, "--limit", first)
         proc = subprocess.run(
             [sys.executable, "-m", "deployctl", "deploy", INVENTORY, "--ref", "v2", "--limit", first, "--json",
              "--vault-id", VAULT_ID, "-e", f"deploy_db_backup={backup}"],
@@ -229,10 +253,18 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
+def this_over_other(runs: dict[str, list[Run]], kind: str, field: str) -> str:
+    """The A/B ratio of medians: deployctl from this checkout / from the other (--compare)."""
+    return f"{median(runs[f'{kind} deployctl'], field) / median(runs[f'{kind} other'], field):.2f}x"
+
+
 def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds: int, costs: list[BackupCost]) -> None:
     header = ["hosts", "floor"]
     for variant in variants:
         header += [variant, "ratio", "CPU s", "CPU s/host", "RSS MiB"]
+    compare = "other" in variants
+    if compare:
+        header += ["this/other s", "this/other CPU"]
 
     def cells(runs: dict[str, list[Run]], kind: str, count: int) -> list[str]:
         row = [str(count), f"{median(runs[f'{kind} floor']):.1f}s"]
@@ -242,6 +274,8 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
             cpu = median(runs[key], "cpu")
             row += [f"{median(runs[key]):.1f}s", f"{ratio:.2f}x", f"{cpu:.1f}", f"{cpu / count:.2f}"]
             row.append(f"{median(runs[key], 'rss_mib'):.0f}")
+        if compare:
+            row += [this_over_other(runs, kind, "seconds"), this_over_other(runs, kind, "cpu")]
         return row
 
     rows = []
@@ -271,6 +305,26 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     title = f"ansible-playbook alone (same inventory and ansible.cfg), median of {rounds} rounds"
     table(title, ["hosts", "empty play", "CPU s", "RSS MiB", "ping play", "CPU s", "RSS MiB"], rows)
 
+    if costs:
+        dump_table(costs, rounds)
+
+    print(f"""
+floor: floor.sh, the same work as plain bash over SSH, no safety (stage on every host at once,
+  migrate on the first host, switch on every host at once). ratio: deployctl's time / the floor's.
+Times: wall seconds from start to exit. CPU s: controller CPU (user+sys) of ansible-playbook and all
+  its descendants, SSH masters included; CPU s/host: that / hosts. RSS MiB: peak RSS, largest process.
+empty play: no task, no host contacted (ansible-playbook's own start-up); ping play: one
+  ansible.builtin.ping per host. above empty play: the no-op's median minus the empty play's.
+Targets (issue): new commit + migration <= {TARGET_RATIO}x the floor at 1 and 4 hosts; no-op redeploy
+  <= {TARGET_NOOP} s above the empty play; controller CPU per host per deploy: compare CPU s/host with
+  about {REFERENCE_CPU} s per host for a hand-written playbook (reference).""")
+    if compare:
+        print("""other: deployctl from the --compare checkout (its deploy.yml, ansible.cfg, collection); this/other:
+  this checkout's median / the other's, in seconds and in controller CPU seconds (so also per host).""")
+
+
+def dump_table(costs: list[BackupCost], rounds: int) -> None:
+    """The medians of the migrate call's seconds with and without the dump, and what the dump costs."""
     with_dump = statistics.median(cost.with_dump for cost in costs)
     without = statistics.median(cost.without for cost in costs)
     cost = with_dump - without
@@ -288,16 +342,14 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
         ],
     )
 
-    print(f"""
-floor: floor.sh, the same work as plain bash over SSH, no safety (stage on every host at once,
-  migrate on the first host, switch on every host at once). ratio: deployctl's time / the floor's.
-Times: wall seconds from start to exit. CPU s: controller CPU (user+sys) of ansible-playbook and all
-  its descendants, SSH masters included; CPU s/host: that / hosts. RSS MiB: peak RSS, largest process.
-empty play: no task, no host contacted (ansible-playbook's own start-up); ping play: one
-  ansible.builtin.ping per host. above empty play: the no-op's median minus the empty play's.
-Targets (issue): new commit + migration <= {TARGET_RATIO}x the floor at 1 and 4 hosts; no-op redeploy
-  <= {TARGET_NOOP} s above the empty play; controller CPU per host per deploy: compare CPU s/host with
-  about {REFERENCE_CPU} s per host for a hand-written playbook (reference).""")
+
+def other_checkout(path: Path) -> Path:
+    """The --compare checkout, absolute; exits unless it has the deploy playbook and ansible.cfg."""
+    checkout = path.resolve()
+    for needed in ("playbooks/deploy.yml", "ansible.cfg"):
+        if not (checkout / needed).is_file():
+            sys.exit(f"--compare: {checkout} has no {needed}: not a checkout of deployctl")
+    return checkout
 
 
 def main() -> None:
@@ -305,9 +357,20 @@ def main() -> None:
     parser.add_argument("--hosts", default="1,2,4", help="host counts, comma-separated (default 1,2,4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per host count (default 3)")
     parser.add_argument("--mitogen", action="store_true", help="also time deployctl under Mitogen for Ansible")
+    parser.add_argument(
+        "--compare", type=Path, metavar="CHECKOUT", help="also time deployctl from another checkout (A/B)"
+    )
+    parser.add_argument(
+        "--no-dump", action="store_true", help="deploy with deploy_db_backup=false; do not measure the dump"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.hosts.split(",")]
-    variants = {"deployctl": {}, **({"mitogen": mitogen_env()} if args.mitogen else {})}
+    variants = {"deployctl": Variant()}
+    if args.mitogen:
+        variants["mitogen"] = Variant(env=mitogen_env())
+    if args.compare:
+        variants["other"] = Variant(checkout=other_checkout(args.compare))
+    deploy_args = ["-e", "deploy_db_backup=false"] if args.no_dump else []
 
     started = time.monotonic()
     targets.up(INVENTORY, [VAULT_ID])
@@ -320,14 +383,17 @@ def main() -> None:
     # process, which counts their CPU. (After targets.up: podman's conmon processes are not ours.)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     try:
-        ansible_playbook("playbooks/deploy.yml", "-e", "deploy_ref=v1")  # warm: mirror, user, unit, first release
+        warm = ("playbooks/deploy.yml", "-e", "deploy_ref=v1", "--limit", ",".join(names[: max(counts)]))
+        for checkout in dict.fromkeys(v.checkout for v in variants.values()):  # mirror, user, unit, first release
+            ansible_playbook(*warm, *deploy_args, checkout=checkout)
         config = ssh(ports[names[0]], "cat /srv/sample/current/config/production.yml")
         results: dict[int, dict[str, list[Run]]] = {count: defaultdict(list) for count in counts}
         costs: list[BackupCost] = []
         for round_ in range(1, args.rounds + 1):
-            costs.append(backup_and_migration(names[0], ports[names[0]]))
+            if not args.no_dump:
+                costs.append(backup_and_migration(names[0], ports[names[0]]))
             for count in counts:
-                figures = one_round(names[:count], ports, config, variants)
+                figures = one_round(names[:count], ports, config, variants, deploy_args)
                 for key, run in figures.items():
                     results[count][key].append(run)
                 progress = ", ".join(f"{key} {run.seconds:.1f}s" for key, run in figures.items())
