@@ -1,8 +1,8 @@
 """How long deployctl takes to deploy, against the floor and against ansible-playbook alone.
 
 For 1, 2 and 4 container hosts (inventory/hosts.yml), on the same hosts, in rounds
-that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; and, with
---compare CHECKOUT, deployctl from another checkout of this repository, as "other"):
+that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; with the opt-in
+strategy deployctl.core.linear, with --skip-strategy; and, with --compare CHECKOUT, deployctl from another checkout of this repository, as "other"):
 
 - new commit: v1 live -> deploy v2, which brings one migration (v1 and v1's schema
   are put back, untimed, before each of these runs);
@@ -358,6 +358,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per host count (default 3)")
     parser.add_argument("--mitogen", action="store_true", help="also time deployctl under Mitogen for Ansible")
     parser.add_argument(
+        "--skip-strategy",
+        action="store_true",
+        help="also time deployctl with the strategy deployctl.core.linear (skipped tasks without a worker)",
+    )
+    parser.add_argument(
         "--compare", type=Path, metavar="CHECKOUT", help="also time deployctl from another checkout (A/B)"
     )
     parser.add_argument(
@@ -368,6 +373,8 @@ def main() -> None:
     variants = {"deployctl": Variant()}
     if args.mitogen:
         variants["mitogen"] = Variant(env=mitogen_env())
+    if args.skip_strategy:
+        variants["strategy"] = Variant(env={"ANSIBLE_STRATEGY": "deployctl.core.linear"})
     if args.compare:
         variants["other"] = Variant(checkout=other_checkout(args.compare))
     deploy_args = ["-e", "deploy_db_backup=false"] if args.no_dump else []

@@ -15,7 +15,14 @@ from tests.harness.targets import tool
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = REPO_ROOT / "collections/ansible_collections/deployctl/core/plugins"
 # ansible-doc's plugin types, by the plugins/ directory that holds them.
-TYPES = {"modules": "module", "filter": "filter", "lookup": "lookup", "callback": "callback", "vars": "vars"}
+TYPES = {
+    "modules": "module",
+    "filter": "filter",
+    "lookup": "lookup",
+    "callback": "callback",
+    "vars": "vars",
+    "strategy": "strategy",
+}
 
 
 def bad_descriptions(entries: dict | None, where: str) -> list[str]:
