@@ -1,8 +1,9 @@
 """How long deployctl takes to deploy, against the floor and against ansible-playbook alone.
 
 For 1, 2 and 4 container hosts (inventory/hosts.yml), on the same hosts, in rounds
-that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; with the opt-in
-strategy deployctl.core.linear, with --skip-strategy; and, with --compare CHECKOUT, deployctl from another checkout of this repository, as "other"):
+that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; with the
+opt-in strategy deployctl.core.linear, with --skip-strategy; and, with --compare CHECKOUT,
+deployctl from another checkout of this repository, as "other"):
 
 - new commit: v1 live -> deploy v2, which brings one migration (v1 and v1's schema
   are put back, untimed, before each of these runs);
