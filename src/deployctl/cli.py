@@ -395,10 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     staged.add_argument(
         "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
     )
+    # No --tags: a deploy or a rollback runs every stage (playbooks/tasks/whole_run.yml).
     staged.add_argument(
-        "--tags", metavar="TAGS", help="only these stages' tasks (ansible-playbook --tags; a deploy needs them all)"
+        "--skip-tags",
+        metavar="TAGS",
+        help="leave out optional stages: verify, cleanup, notify (ansible-playbook --skip-tags)",
     )
-    staged.add_argument("--skip-tags", metavar="TAGS", help="not these stages' tasks (ansible-playbook --skip-tags)")
 
     parser = Parser(
         prog="deployctl",
@@ -489,35 +491,20 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
     )
 
 
-# The stages a deploy or a rollback cannot go without: a tag selection that leaves one out
-# would run half a deploy (and report it as a failure that was not reverted).
-NEEDED_STAGES = ("preflight", "lock", "fetch", "build", "migrate", "switch")
-
-
 def playbook_options(args: argparse.Namespace) -> list[str]:
-    """The ansible-playbook options the flags stand for (--diff, --forks, --tags, --skip-tags).
+    """The ansible-playbook options the flags stand for (--diff, --forks, --skip-tags).
 
-    Raises runner.InputError for --forks below 1, and for a deploy or rollback whose --tags or
-    --skip-tags would leave out a stage in NEEDED_STAGES.
+    Raises runner.InputError for --forks below 1. Which stages --skip-tags may leave out is the
+    playbook's to say (playbooks/tasks/whole_run.yml), as for ansible-playbook and AWX users.
     """
-    diff, tags_given, skip_given = (getattr(args, name, None) for name in ("diff", "tags", "skip_tags"))
-    if args.command in ("deploy", "rollback"):
-        tags = set(filter(None, (tags_given or "").split(",")))
-        skipped = set(filter(None, (skip_given or "").split(",")))
-        left_out = [stage for stage in NEEDED_STAGES if (tags and stage not in tags) or stage in skipped]
-        if left_out:
-            raise runner.InputError(
-                f"a {args.command} needs the stages {', '.join(NEEDED_STAGES)}; --tags/--skip-tags would leave out "
-                f"{', '.join(left_out)}. Skip only optional stages (--skip-tags verify,cleanup)"
-            )
+    diff, skip_given = (getattr(args, name, None) for name in ("diff", "skip_tags"))
     options = ["--diff"] if diff else []
     if args.forks is not None:
         if args.forks < 1:
             raise runner.InputError(f"--forks {args.forks}: give at least 1")
         options += ["--forks", str(args.forks)]
-    for flag, value in (("--tags", tags_given), ("--skip-tags", skip_given)):
-        if value:
-            options += [flag, value]
+    if skip_given:
+        options += ["--skip-tags", skip_given]
     return options
 
 

@@ -10,6 +10,7 @@ deployctl from another checkout of this repository, as "other"):
 - no-op: deploy v2 again, right after that run made it live;
 - ansible-playbook alone, with the same inventory and settings: a play with no task
   (its start-up: no host is contacted) and a play with one ping per host;
+- the safe floor: floor.sh with the dump and the candidate check that deployctl does by default;
 - the database dump taken before the migration, next to the migration: two more v1 -> v2
   deploys per round, through `deployctl deploy --json`, without and with the dump (it is taken
   in the migrate call): the difference of their migrate calls is what the dump costs
@@ -156,11 +157,14 @@ def ssh(port: int, command: str, stdin: str = "") -> str:
     return proc.stdout
 
 
-def floor(ports: list[int], ref: str, config: str) -> Run:
+def floor(ports: list[int], ref: str, config: str, dump: bool = False, candidate: bool = False) -> Run:
+    """floor.sh's deploy of ref on these hosts; with the dump before the migration and the candidate
+    check before the switch when told (the safe floor)."""
     release = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-floor"
 
     def phase(port: int, *args: str, stdin: str = "") -> str:
-        return ssh(port, f"bash -c {FLOOR} floor.sh {shlex.join(args)}", stdin).strip()
+        flags = f"DUMP={int(dump)} CANDIDATE={int(candidate)}"
+        return ssh(port, f"{flags} bash -c {FLOOR} floor.sh {shlex.join(args)}", stdin).strip()
 
     started = time.monotonic()
     with ThreadPoolExecutor(len(ports)) as pool:
@@ -193,16 +197,24 @@ def mitogen_env() -> dict[str, str]:
 
 
 def one_round(
-    names: list[str], ports: dict[str, int], config: str, variants: dict[str, Variant], deploy_args: list[str]
+    names: list[str],
+    ports: dict[str, int],
+    config: str,
+    variants: dict[str, Variant],
+    deploy_args: list[str],
+    dump: bool,
 ) -> dict[str, Run]:
-    """Every figure for these hosts, once: "new floor", "noop floor", "new deployctl", ..., "ping play".
-    deploy_args go to every deploy (e.g. -e deploy_db_backup=false)."""
+    """Every figure for these hosts, once: "new floor", "noop floor", "new safe floor", "new deployctl", ...,
+    "ping play". deploy_args go to every deploy (e.g. -e deploy_db_backup=false); dump: whether they dump
+    the database before the migration (the safe floor does when they do)."""
     limit = ("--limit", ",".join(names))
     deploy_v2 = ("playbooks/deploy.yml", "-e", "deploy_ref=v2", *limit, *deploy_args)
     runs = {}
     reset_to_v1(ports[names[0]], *limit, *deploy_args)
     runs["new floor"] = floor([ports[name] for name in names], "v2", config)
     runs["noop floor"] = floor([ports[name] for name in names], "v2", config)
+    reset_to_v1(ports[names[0]], *limit, *deploy_args)
+    runs["new safe floor"] = floor([ports[name] for name in names], "v2", config, dump=dump, candidate=True)
     for name, variant in variants.items():
         reset_to_v1(ports[names[0]], *limit, *deploy_args, checkout=variant.checkout)
         runs[f"new {name}"] = ansible_playbook(*deploy_v2, env=variant.env, checkout=variant.checkout)
@@ -282,9 +294,18 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     rows = []
     for count, runs in results.items():
         ratio = median(runs["new deployctl"]) / median(runs["new floor"])
-        rows.append([*cells(runs, "new", count), verdict(ratio <= TARGET_RATIO) if count in (1, 4) else "-"])
+        safe = median(runs["new safe floor"])
+        rows.append(
+            [
+                *cells(runs, "new", count),
+                verdict(ratio <= TARGET_RATIO) if count in (1, 4) else "-",
+                f"{safe:.1f}s",
+                *(f"{median(runs[f'new {variant}']) / safe:.2f}x" for variant in variants),
+            ]
+        )
     title = f"New commit with one migration (v1 live -> deploy v2), median of {rounds} rounds"
-    table(title, [*header, f"target <={TARGET_RATIO}x (1, 4 hosts)"], rows)
+    safe_header = ["safe floor", *(f"{variant}/safe floor" for variant in variants)]
+    table(title, [*header, f"target <={TARGET_RATIO}x (1, 4 hosts)", *safe_header], rows)
 
     rows = []
     for count, runs in results.items():
@@ -312,6 +333,9 @@ def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds
     print(f"""
 floor: floor.sh, the same work as plain bash over SSH, no safety (stage on every host at once,
   migrate on the first host, switch on every host at once). ratio: deployctl's time / the floor's.
+safe floor: floor.sh doing the work of deployctl's safety too: the database dump before the migration
+  (not with --no-dump) and the candidate check (the release started on a side port and checked before
+  the switch); deployctl/safe floor: what deployctl's own machinery costs beyond that work.
 Times: wall seconds from start to exit. CPU s: controller CPU (user+sys) of ansible-playbook and all
   its descendants, SSH masters included; CPU s/host: that / hosts. RSS MiB: peak RSS, largest process.
 empty play: no task, no host contacted (ansible-playbook's own start-up); ping play: one
@@ -401,7 +425,7 @@ def main() -> None:
             if not args.no_dump:
                 costs.append(backup_and_migration(names[0], ports[names[0]]))
             for count in counts:
-                figures = one_round(names[:count], ports, config, variants, deploy_args)
+                figures = one_round(names[:count], ports, config, variants, deploy_args, dump=not args.no_dump)
                 for key, run in figures.items():
                     results[count][key].append(run)
                 progress = ", ".join(f"{key} {run.seconds:.1f}s" for key, run in figures.items())

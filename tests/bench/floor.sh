@@ -9,19 +9,41 @@
 #   floor.sh migrate ID     bin/rails db:migrate in releases/ID
 #   floor.sh switch ID      point current at releases/ID, restart, poll the health URL until
 #                           it shows the commit
+# The safe floor: the same work as deployctl's default deploy, still without its bookkeeping:
+# with DUMP=1 migrate first dumps the database (pg_dump, as deploy_db_backup); with CANDIDATE=1
+# switch first starts the release beside the live one on a side port and polls its health (as
+# deploy_candidate_check), then stops it.
 set -euo pipefail
 app=/srv/sample
+with_dump=${DUMP:-0} with_candidate=${CANDIDATE:-0}
 
 as_app() {
   runuser -u sample -- env -i HOME=/home/sample PATH=/usr/bin:/bin RAILS_ENV=production "$@" >/dev/null
 }
 
-healthy() {
+healthy() { # COMMIT [PORT]
   for _ in $(seq 120); do
-    curl -fs http://127.0.0.1:3000/up | grep -q "$1" && return 0
+    curl -fs "http://127.0.0.1:${2:-3000}/up" | grep -q "$1" && return 0
     sleep 0.25
   done
   return 1
+}
+
+# The database of config/production.yml (ruby: the app's own YAML), password in the environment only.
+dump() {
+  ruby -ryaml -e 'd = YAML.load_file("config/production.yml")["database"]
+    ENV["PGPASSWORD"] = d["password"].to_s
+    exec("pg_dump", "--format=custom", "--no-owner", "--no-privileges", "-h", d["host"], "-p", d["port"].to_s,
+         "-U", d["username"], "-f", ARGV[0], d["name"])' "$app/floor.dump"
+}
+
+# The release on a side port, as the service would run it, until it answers with its commit.
+candidate() {
+  local release=$app/releases/$1
+  systemd-run --quiet --unit sample-floor-candidate --uid sample --gid sample -p WorkingDirectory="$release" \
+    -E PORT=13000 -E RAILS_ENV=production /usr/bin/bundle exec puma -C config/puma.rb
+  healthy "$(cat "$release/REVISION")" 13000 || { systemctl stop sample-floor-candidate; return 1; }
+  systemctl stop sample-floor-candidate
 }
 
 case $1 in
@@ -52,9 +74,11 @@ stage)
   ;;
 migrate)
   cd "$app/releases/$2"
+  if ((with_dump)); then dump; fi
   as_app bin/rails db:migrate
   ;;
 switch)
+  if ((with_candidate)); then candidate "$2"; fi
   ln -sfn "releases/$2" "$app/current.tmp" && mv -T "$app/current.tmp" "$app/current"
   systemctl restart sample
   healthy "$(cat "$app/releases/$2/REVISION")"

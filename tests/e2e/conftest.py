@@ -89,11 +89,17 @@ class AwxJob:
 
 
 def awx_job(
-    private_data_dir: Path, playbook: str, survey: dict, limit: str = "web1,web2", inventory: Path | None = None
+    private_data_dir: Path,
+    playbook: str,
+    survey: dict,
+    limit: str = "web1,web2",
+    inventory: Path | None = None,
+    job_tags: str = "",
 ) -> AwxJob:
     """An AWX-like job: the project copied into project/ (once per directory), the survey's answers
     as extra vars, the vault password answered at its prompt as AWX's Vault credential does.
-    `inventory`: the job's own (a job slice's holds only its hosts); the project's e2e inventory by default."""
+    `inventory`: the job's own (a job slice's holds only its hosts); the project's e2e inventory by default.
+    `job_tags`: the job template's Job Tags, which AWX passes as --tags."""
     project = copy_project(private_data_dir)
     (private_data_dir / "env").mkdir(exist_ok=True)
     (private_data_dir / "env" / "extravars").write_text(json.dumps(survey))
@@ -101,7 +107,7 @@ def awx_job(
         private_data_dir=str(private_data_dir),
         playbook=playbook,
         inventory=str(inventory or project / INVENTORY.relative_to(REPO_ROOT)),
-        cmdline=f"--vault-id demo@prompt --limit {limit}",
+        cmdline=f"--vault-id demo@prompt --limit {limit}" + (f" --tags {job_tags}" if job_tags else ""),
         passwords={VAULT_PROMPT: DEMO_PASSWORD},
         # ansible-playbook must be on the runner's PATH (PLATFORM.md).
         envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},

@@ -224,3 +224,46 @@ def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_d
         said = flat(str(result.get("message", "")) + " " + str(result.get("warning", "")))
         assert flat(case.words) in said, (host, result)
     check_hosts(fleet, case, before, commits)
+
+
+def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v2, awx_dir) -> None:
+    """A deploy's report, revert and hooks belong to no stage (playbooks/tasks/whole_run.yml): a --tags
+    selection, even of every stage, would switch without the restart, the check or the revert."""
+    before = snapshot(fleet)
+    every_stage = "preflight,lock,fetch,build,migrate,switch"
+    played = fleet.deploy("v1", "--tags", every_stage)
+    assert played.rc == 2, played.output[-3000:]
+    assert (
+        "--tags build,fetch,lock,migrate,preflight,switch would run only the tasks of those stages, but a deploy "
+        "runs every stage: its report, its revert on failure and its hooks belong to none of them"
+    ) in flat(played.output)
+    rolled = fleet.playbook("rollback.yml", "--skip-tags", "cleanup,switch")
+    assert rolled.rc == 2, rolled.output[-3000:]
+    assert "--skip-tags cleanup,switch would leave out switch, which a rollback needs" in flat(rolled.output)
+
+    cli = deployctl("deploy", ENV, "--ref", "v1", "--skip-tags", "verify,migrate")
+    assert cli.rc == 5, cli.out + cli.err
+    said = flat(cli.out + cli.err)
+    assert "would leave out migrate, which a deploy needs. Leave out only optional stages: --skip-tags" in said
+    assert "exit 5: bad input" in said
+
+    job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": "v1"}, job_tags="switch")
+    assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
+    assert "--tags switch would run only the tasks of those stages" in flat(job.stdout)
+    assert "Run it without --tags (in AWX, with empty Job Tags)" in flat(job.stdout)
+
+    # No host touched: nothing recorded, no journal line, every host serving v2 with its lock free.
+    assert snapshot(fleet) == before
+    for host in fleet.hosts:
+        assert fleet.health(host)[1].get("revision") == commits["v2"]
+        assert lock_state(fleet, host) == "free"
+
+
+def test_skip_tags_cleanup_keeps_the_old_releases(fleet, commits, on_v2) -> None:
+    # With nothing to run after the switch, the switch's call cleans up: it must honour --skip-tags cleanup too.
+    kept = {host: set(fleet.ssh(host, f"ls {DEPLOY_TO}/releases").split()) for host in fleet.hosts}
+    run = deployctl("deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=1", "--skip-tags", "cleanup")
+    assert run.rc == 0, run.out + run.err
+    for host, releases in kept.items():
+        assert fleet.health(host)[1].get("revision") == commits["v1"]
+        assert releases < set(fleet.ssh(host, f"ls {DEPLOY_TO}/releases").split()), host
