@@ -402,10 +402,12 @@ def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> No
          "deploy_local_after: no program 'bin/notfy' to run (relative to the inventory's directory"),
         (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_after_switch_tasks": ["hooks/a.yml"]}'], True, {},
          "deploy_after_switch_tasks must be the path of one task file (a string)"),
+        (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_after_swtich_tasks": "hooks/a.yml"}'], True, {},
+         "deploy_after_swtich_tasks names no hook point: the points are deploy_before_lock_tasks, deploy_after_lock"),
     ],
     ids=["unknown-env", "no-ref", "empty-ref", "wrong-vault-password", "preflight", "argument-spec", "no-password",
          "no-host", "no-reason", "local-hook-not-a-list", "local-hook-not-argv", "local-hook-no-program",
-         "hook-not-a-path"],
+         "hook-not-a-path", "hook-misspelt"],
 )  # fmt: skip
 def test_bad_input_exits_5_and_touches_no_host(
     fleet: Fleet, args: list[str], password: bool, env: dict[str, str], says: str
