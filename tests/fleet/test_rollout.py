@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import DEPLOY_TO, REPO_ROOT, VAULT_ID, Run
+from tests.e2e.recorder import Recorder
 from tests.fleet.conftest import FleetHosts, inventory_with_host_vars
 from tests.fleet.test_fleet import BATCHES, ROLLING, batches, fleet_state
 from tests.harness import targets
@@ -192,11 +193,14 @@ def reverted_all(fleet: FleetHosts, commits, moved_ref, tmp_path_factory: pytest
     git("update-ref", f"refs/heads/{BRANCH}", newer)
     inventory = inventory_with_host_vars(tmp_path_factory.mktemp("revert_all") / "inventory", "web5", BROKEN_WEB5)
     report = inventory.parent / "report.json"
-    run = deployctl(
-        "deploy", str(inventory), "--ref", BRANCH, "--serial", "1,50%",
-        "--on-batch-failure", "revert_all", "--report", str(report),
-    )  # fmt: skip
-    return {"run": run, "before": before, "after": fleet_state(fleet), "report": json.loads(report.read_text())}
+    with Recorder() as webhook:
+        run = deployctl(
+            "deploy", str(inventory), "--ref", BRANCH, "--serial", "1,50%",
+            "--on-batch-failure", "revert_all", "--report", str(report),
+            "-e", f"deploy_webhook_url={webhook.url}/hooks/deploy",
+        )  # fmt: skip
+    return {"run": run, "before": before, "after": fleet_state(fleet), "report": json.loads(report.read_text()),
+            "webhook": [call.json() for call in webhook.take()]}  # fmt: skip
 
 
 def test_revert_all_puts_every_host_back_on_its_previous_release_after_a_third_batch_failure(fleet, reverted_all):
@@ -225,6 +229,13 @@ def test_revert_all_puts_every_host_back_on_its_previous_release_after_a_third_b
     assert f"web1, web2, web3, web4, web6: {rollout}, and deploy_on_batch_failure is revert_all" in words
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"
+
+    # The notifications tell the same: every host reverted, none deployed (one call, at the run's end).
+    [told] = reverted_all["webhook"]
+    assert told["outcome"] == "reverted"
+    assert {host: result["outcome"] for host, result in told["hosts"].items()} == dict.fromkeys(fleet.hosts, "reverted")
+    assert told["hosts"]["web1"]["current"] == before["web1"].current
+    assert told["hosts"]["web1"]["message"].startswith(rollout)
 
 
 def test_a_rollback_in_batches_stops_after_the_failing_batch(fleet, on_v2, reverted_all, tmp_path: Path):
