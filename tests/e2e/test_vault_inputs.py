@@ -40,7 +40,10 @@ def test_a_wrong_vault_password_names_the_vault_id_and_the_file(fleet, on_v2, tm
         f"{INVENTORY}/group_vars/all/vault.yml: encrypted with vault id demo, for which no vault password given matches"
         in " ".join(run.output.split())
     )
-    assert "--vault-id demo@prompt" in run.output
+    assert (
+        "pass the right one, e.g. --vault-password-file PASSWORD_FILE, --vault-id demo@PASSWORD_FILE or "
+        "--vault-id demo@prompt."
+    ) in " ".join(run.output.split())
     assert host_state(fleet) == before
 
 
