@@ -61,6 +61,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+class RefuseTags(argparse.Action):
+    """--tags on a deploy or a rollback: refused as bad input, saying why and what to use instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        optional = "notify" if parser.prog.endswith("rollback") else "verify,cleanup,notify"
+        parser.error(
+            "--tags: a deploy or a rollback runs every stage (its report, its revert on failure and its hooks "
+            f"belong to none); leave out optional stages with --skip-tags {optional}"
+        )
+
+
 Table = Callable[[Run, Results, int], RenderableType]
 
 
@@ -395,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     staged.add_argument(
         "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
     )
-    # No --tags: a deploy or a rollback runs every stage (playbooks/tasks/whole_run.yml).
+    # No --tags: a deploy or a rollback runs every stage (playbooks/tasks/whole_run.yml). Not offered,
+    # but answered with why, rather than argparse's "unrecognized arguments".
+    staged.add_argument("--tags", action=RefuseTags, nargs="?", help=argparse.SUPPRESS)
     staged.add_argument(
         "--skip-tags",
         metavar="TAGS",

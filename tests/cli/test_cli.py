@@ -186,7 +186,7 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
         ),
         (["--forks", "0", "--json"], "--forks 0: give at least 1"),
         # A deploy runs every stage (which ones --skip-tags may leave out: tests/e2e/test_failure_matrix.py).
-        (["--tags", "build"], "unrecognized arguments: --tags build"),
+        (["--tags", "build"], "--tags: a deploy or a rollback runs every stage (its report, its revert on failure"),
     ],
 )
 def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:

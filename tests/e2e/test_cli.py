@@ -404,10 +404,14 @@ def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> No
          "deploy_after_switch_tasks must be the path of one task file (a string)"),
         (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_after_swtich_tasks": "hooks/a.yml"}'], True, {},
          "deploy_after_swtich_tasks names no hook point: the points are deploy_before_lock_tasks, deploy_after_lock"),
+        (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_aftr_switch_tasks": "hooks/a.yml"}'], True, {},
+         "deploy_aftr_switch_tasks names no hook point"),
+        (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_local_aftr": ["bin/notify"]}'], True, {},
+         "deploy_local_aftr is no setting of deployctl: the commands on the controller are deploy_local_before and"),
     ],
     ids=["unknown-env", "no-ref", "empty-ref", "wrong-vault-password", "preflight", "argument-spec", "no-password",
          "no-host", "no-reason", "local-hook-not-a-list", "local-hook-not-argv", "local-hook-no-program",
-         "hook-not-a-path", "hook-misspelt"],
+         "hook-not-a-path", "hook-misspelt", "hook-misspelt-stage", "local-hook-misspelt"],
 )  # fmt: skip
 def test_bad_input_exits_5_and_touches_no_host(
     fleet: Fleet, args: list[str], password: bool, env: dict[str, str], says: str

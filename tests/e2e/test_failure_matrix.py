@@ -237,14 +237,24 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
         "--tags build,fetch,lock,migrate,preflight,switch would run only the tasks of those stages, but a deploy "
         "runs every stage: its report, its revert on failure and its hooks belong to none of them"
     ) in flat(played.output)
-    rolled = fleet.playbook("rollback.yml", "--skip-tags", "cleanup,switch")
+    # --skip-tags always skips every task tagged always, the refusal's own too: an untagged one catches it.
+    unguarded = fleet.deploy("v1", "--skip-tags", "always")
+    assert unguarded.rc == 2, unguarded.output[-3000:]
+    assert "--skip-tags always would leave out what a deploy needs (always)" in flat(unguarded.output)
+    rolled = fleet.playbook("rollback.yml", "--skip-tags", "notify,untagged")
     assert rolled.rc == 2, rolled.output[-3000:]
-    assert "--skip-tags cleanup,switch would leave out switch, which a rollback needs" in flat(rolled.output)
+    assert (
+        "--skip-tags notify,untagged would leave out what a rollback needs (untagged). Leave out only optional "
+        "stages: --skip-tags notify"
+    ) in flat(rolled.output)
 
     cli = deployctl("deploy", ENV, "--ref", "v1", "--skip-tags", "verify,migrate")
     assert cli.rc == 5, cli.out + cli.err
     said = flat(cli.out + cli.err)
-    assert "would leave out migrate, which a deploy needs. Leave out only optional stages: --skip-tags" in said
+    assert (
+        "--skip-tags migrate,verify would leave out what a deploy needs (migrate). Leave out only optional stages: "
+        "--skip-tags verify,cleanup,notify"
+    ) in said
     assert "exit 5: bad input" in said
 
     job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": "v1"}, job_tags="switch")
