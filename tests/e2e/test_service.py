@@ -43,8 +43,14 @@ def test_one_service_variable_keeps_the_defaults_and_odd_values_reach_the_app(fl
 
 def test_a_unit_change_that_breaks_the_app_is_reverted_with_its_release(fleet, commits, on_v2):
     unit_before = {host: fleet.ssh(host, f"cat {UNIT}") for host in fleet.hosts}
-    # Same commit, another unit: a new release; the app then listens where nobody checks.
-    broken = {"deploy_service_environment": {"PORT": "3999"}, "deploy_health_deadline": 8}
+    # Same commit, another unit: a new release; the app then listens where nobody checks. The candidate
+    # (on its side port, PORT set over the unit's) passes; its deadline stays long, as the first boot of a
+    # release under the whole suite's load can take more than the 8 s given to the check after the switch.
+    broken = {
+        "deploy_service_environment": {"PORT": "3999"},
+        "deploy_health_deadline": 8,
+        "deploy_candidate_deadline": 60,
+    }
     run = deployctl("deploy", ENV, "--ref", "v2", "-e", json.dumps(broken), "--json")
     assert run.rc == 1, run.out + run.err
     for host, result in run.hosts.items():
