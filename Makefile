@@ -45,9 +45,9 @@ e2e: setup
 
 # The e2e and the fleet tests together, in the same two workers: each e2e file is one unit of work, the
 # fleet's files one unit (six hosts of their own), given first so that it runs beside the e2e files
-# rather than after them (tests/conftest.py).
+# rather than after them (tests/conftest.py). --durations: the slowest tests, to see where the suite's time goes.
 hosts: setup
-	pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests/fleet tests/e2e
+	pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests/fleet tests/e2e
 
 test: lint unit molecule hosts
 

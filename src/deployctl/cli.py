@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
 from rich.console import Console, RenderableType
 from rich.text import Text
 
@@ -61,14 +62,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+def optional_stages(run: str, playbooks: Path = runner.PLAYBOOKS) -> str:
+    """The stages a run ("deploy", "rollback") may leave out, as --skip-tags takes them ("verify,cleanup,notify").
+
+    Read from playbooks/tasks/whole_run.yml, the refusal every entry point meets, so that the CLI offers
+    exactly what the playbook accepts. Raises KeyError for a run that file does not know.
+    """
+    refusal = yaml.safe_load((playbooks / "tasks" / "whole_run.yml").read_text(encoding="utf-8"))[0]
+    return str(refusal["vars"]["deployctl_tags"][run]["optional"])
+
+
 class RefuseTags(argparse.Action):
     """--tags on a deploy or a rollback: refused as bad input, saying why and what to use instead."""
 
+    def __init__(self, *args: Any, optional: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.optional = optional
+
     def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
-        optional = "notify" if parser.prog.endswith("rollback") else "verify,cleanup,notify"
         parser.error(
             "--tags: a deploy or a rollback runs every stage (its report, its revert on failure and its hooks "
-            f"belong to none); leave out optional stages with --skip-tags {optional}"
+            f"belong to none); leave out optional stages with --skip-tags {self.optional}"
         )
 
 
@@ -401,19 +415,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the --json result to FILE (e.g. a CI job's artifact), keeping the tables and progress",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity (-vvv...)")
-    # Only for the commands that run the deploy role's stages: elsewhere they would be accepted and mean nothing.
-    staged = Parser(add_help=False)
-    staged.add_argument(
-        "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
-    )
-    # No --tags: a deploy or a rollback runs every stage (playbooks/tasks/whole_run.yml). Not offered,
-    # but answered with why, rather than argparse's "unrecognized arguments".
-    staged.add_argument("--tags", action=RefuseTags, nargs="?", help=argparse.SUPPRESS)
-    staged.add_argument(
-        "--skip-tags",
-        metavar="TAGS",
-        help="leave out optional stages: verify, cleanup, notify (ansible-playbook --skip-tags)",
-    )
 
     parser = Parser(
         prog="deployctl",
@@ -433,9 +434,28 @@ def build_parser() -> argparse.ArgumentParser:
                 dest=f"{group}_command", required=True, parser_class=Parser
             )
         parser_for = (groups[group] if group else sub).add_parser
-        parents = [common, staged] if command.stages else [common]
+        parents = [common, _staged_parser(command.name)] if command.stages else [common]
         command.arguments(parser_for(name, parents=parents, help=command.help, description=command.help))
     return parser
+
+
+def _staged_parser(run: str) -> Parser:
+    """--diff, --skip-tags: only for the commands that run the deploy role's stages (elsewhere they would be
+    accepted and mean nothing), with the optional stages of that run."""
+    optional = optional_stages(run)
+    staged = Parser(add_help=False)
+    staged.add_argument(
+        "--diff", action="store_true", help="record what changes (the current link, the service unit); -v prints it"
+    )
+    # No --tags: a deploy or a rollback runs every stage (playbooks/tasks/whole_run.yml). Not offered,
+    # but answered with why, rather than argparse's "unrecognized arguments".
+    staged.add_argument("--tags", action=RefuseTags, optional=optional, nargs="?", help=argparse.SUPPRESS)
+    staged.add_argument(
+        "--skip-tags",
+        metavar="TAGS",
+        help=f"leave out optional stages: {optional.replace(',', ', ')} (ansible-playbook --skip-tags)",
+    )
+    return staged
 
 
 def _init_parser(sub: argparse._SubParsersAction) -> None:

@@ -213,9 +213,10 @@ class Run:
         if stage is None and host.stage == "hook":
             # A user's hook task (named as the user likes): its time is the hook's.
             stage = "hook"
-        # Everything after the failure handling starts belongs to it (it restarts and checks too); not the
-        # run's own last steps (the controller-side deploy_local_after commands come after it in the play).
-        if host.stage == "revert" and stage not in ("report", "unlock", "local"):
+        # Everything after the switch back starts belongs to it (it restarts and checks too); not the failure's
+        # bookkeeping ("Failure: ..."), nor the run's own last steps (the controller-side deploy_local_after
+        # commands come after it in the play). A host never switched has no revert: it gets no revert time.
+        if host.stage == "revert" and stage not in ("failure", "report", "unlock", "local"):
             stage = "revert"
         if kind == "runner_on_start":
             host.task, host.running = task, True

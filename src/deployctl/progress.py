@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -38,7 +38,7 @@ OUTCOME_STYLE = {
     "interrupted": "bold red",
 }
 # Bookkeeping stages: their time counts in the total, they get no column of their own.
-UNLISTED_STAGES = {"preflight", "report", "unlock"}
+UNLISTED_STAGES = {"preflight", "failure", "report", "unlock"}
 STAGE_ORDER = [
     "lock", "setup", "fetch", "build", "test", "backup", "migrate", "restore", "switch", "restart", "verify", "cleanup",
     "revert",
@@ -446,19 +446,43 @@ def unlock_table(results: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+# A host's failure that repeats this many lines of one shown before it points there instead.
+SAME_LINES = 4
+
+
 def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
     """What went wrong on each host that did not succeed, in the role's own words; then warnings
     (a deploy that succeeded but, say, could not clean up old releases)."""
     said: dict[tuple[str, str], list[str]] = {}  # the same words from several hosts: said once, naming them
     for name, result in results.items():
         if result.get("detail") or result.get("message"):
-            said.setdefault((str(result.get("detail") or result["message"]), "red"), []).append(name)
+            text = str(result.get("detail") or result["message"])
+            if (text, "red") not in said:
+                text = told_before(text, {names[0]: words for (words, _), names in said.items()})
+            said.setdefault((text, "red"), []).append(name)
     for name, result in results.items():
         if result.get("warning"):
             said.setdefault(("warning: " + str(result["warning"]), "yellow"), []).append(name)
     return Group(
         *(Text.assemble((f"{', '.join(names)}: ", "bold"), (text, style)) for (text, style), names in said.items())
     )
+
+
+def told_before(text: str, shown: Mapping[str, str]) -> str:
+    """`text` with the lines after its first that repeat those of a failure shown before (at least SAME_LINES of
+    them, from the second line on) replaced by a pointer to it. A failure one host had for all (the migrations:
+    a run_once call) reaches every host with the same output, up to 40 lines; each host's first line differs."""
+    lines = text.split("\n")
+    for name, words in shown.items():
+        earlier = words.split("\n")
+        same = 0
+        for line, other in zip(lines[1:], earlier[1:], strict=False):
+            if line != other:
+                break
+            same += 1
+        if same >= SAME_LINES:
+            return "\n".join([lines[0], f"(the same {same} lines as {name}'s, above)", *lines[1 + same :]])
+    return text
 
 
 def notifications(found: dict[str, dict[str, Any]]) -> RenderableType:

@@ -204,6 +204,23 @@ def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any
 
 
 @pytest.mark.parametrize(
+    ("argv", "optional"),
+    [(["deploy", "staging", "--ref", "v2"], "verify,cleanup,notify"), (["rollback", "staging"], "notify")],
+)
+def test_the_optional_stages_offered_are_the_playbooks(capsys: Any, argv: list[str], optional: str) -> None:
+    # The CLI reads them from playbooks/tasks/whole_run.yml: a rollback has no verify or cleanup to leave out.
+    with pytest.raises(SystemExit) as helped:
+        cli.main([argv[0], "--help"])
+    assert helped.value.code == 0
+    offered = " ".join(capsys.readouterr().out.split())
+    assert f"leave out optional stages: {optional.replace(',', ', ')} (ansible-playbook --skip-tags)" in offered
+    with pytest.raises(SystemExit) as refused:
+        cli.main([*argv, "--tags", "switch"])
+    assert refused.value.code == 5
+    assert f"leave out optional stages with --skip-tags {optional}" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["deploy", "staging"],
@@ -313,6 +330,31 @@ def test_the_deploy_table_fits_narrow_terminals() -> None:
     assert "Seconds per stage" in narrow
     assert all(len(line) <= 80 for line in narrow.splitlines())
     assert "verify" in narrow and "revert" in narrow
+
+
+def test_a_host_never_switched_shows_no_revert() -> None:
+    # The migration failed before any switch: the failure's bookkeeping is no revert, and the table says none.
+    run = replay("deploy_aborted_migration")
+    for name, host in run.targets.items():
+        assert "revert" not in host.stages, (name, host.stages)
+        assert host.stages.get("failure", 0) > 0, name
+    assert "Revert" not in _table_text(progress.deploy_table(run, outcome.results(run), 160), 160)
+    # A host switched back has its revert's time.
+    assert all(host.stages.get("revert", 0) > 0 for host in replay("deploy_reverted").targets.values())
+
+
+def test_a_failure_every_host_shares_is_told_once() -> None:
+    # The failed migrations (one run_once call) reach both hosts with the same 40-line output: web2 points at web1's.
+    told = _table_text(progress.problems(outcome.results(replay("deploy_aborted_migration"))), 120)
+    assert told.count("Tasks: TOP => db:migrate") == 1
+    assert "failed on web2 at stage migrate" in told
+    assert told.rstrip().endswith("(the same 28 lines as web1's, above)")
+    # A few lines in common (the closing "Nothing live was changed ...") are said again.
+    first, second = (
+        "failed on web1:\nboom\nNothing live was changed.",
+        "failed on web2:\nbang\nNothing live was changed.",
+    )
+    assert progress.told_before(second, {"web1": first}) == second
 
 
 def test_live_progress_shows_each_host_s_stage_task_and_times() -> None:

@@ -197,6 +197,10 @@ def test_a_failure_at_each_stage_through_the_cli(fleet, commits, on_v2, case: Fa
     assert flat(case.words) in said
     assert f"exit {case.cli_exit}: " in said
     assert "Traceback" not in run.err
+    if case.stage == "migrate":
+        # The migrate call's output reaches both hosts (a run_once call): told once, web2's points at web1's.
+        assert said.count("Tasks: TOP => db:migrate") == 1, said
+        assert "lines as web1's, above)" in said
     check_hosts(fleet, case, before, commits)
 
     # What --json would print: the results the run published, kept in its artifacts.
@@ -256,6 +260,15 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
         "--skip-tags verify,cleanup,notify"
     ) in said
     assert "exit 5: bad input" in said
+    # The untagged refusal is per host too: every host is reported as refused input, none left out.
+    for command in (("deploy", ENV, "--ref", "v1"), ("rollback", ENV)):
+        refused = deployctl(*command, "--skip-tags", "always", "--json")
+        assert refused.rc == 5, refused.out + refused.err
+        assert {host: result["outcome"] for host, result in refused.hosts.items()} == dict.fromkeys(
+            fleet.hosts, "invalid"
+        ), refused.out
+        for result in refused.hosts.values():
+            assert f"would leave out what a {command[0]} needs (always)" in flat(result["message"])
 
     job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": "v1"}, job_tags="switch")
     assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
