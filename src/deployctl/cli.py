@@ -263,36 +263,13 @@ def worst_command_status(results: Results) -> int | None:
 
 
 def _serial_argument(parser: argparse.ArgumentParser) -> None:
+    # Passed on as text, as an AWX survey gives it: the playbooks read it and refuse a size that is none
+    # (filter deployctl.core.serial_batches, playbooks/tasks/whole_run.yml), for every entry point alike.
     parser.add_argument(
         "--serial",
-        type=serial_batches,
         metavar="BATCHES",
         help="roll out in batches: sizes or percentages, e.g. 1,50%% (a canary host, then half of the others)",
     )
-
-
-def serial_batches(text: str) -> list[int | str]:
-    """--serial's value as deploy_serial takes it: "1,50%" -> [1, "50%"].
-
-    Raises argparse.ArgumentTypeError, whose message argparse prints as it is (exit 5).
-    """
-    batches: list[int | str] = []
-    for part in (part.strip() for part in text.split(",")):
-        number = part.removesuffix("%")
-        if number.isdigit() and (int(number) < 1 or (part.endswith("%") and int(number) > 100)):
-            raise argparse.ArgumentTypeError(
-                f"{part!r} in {text!r}: a batch holds at least one host and at most 100%: "
-                "give batch sizes such as 1,50%"
-            )
-        if part.isdigit():
-            batches.append(int(part))
-        elif part.endswith("%") and number.isdigit():
-            batches.append(part)
-        else:
-            raise argparse.ArgumentTypeError(
-                f"{part!r} in {text!r} is neither a number of hosts nor a percentage: give batch sizes such as 1,50%"
-            )
-    return batches
 
 
 def _with_serial(args: argparse.Namespace, extravars: dict[str, Any]) -> dict[str, Any]:

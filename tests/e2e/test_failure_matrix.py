@@ -274,6 +274,17 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
     assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
     assert "--tags switch would run only the tasks of those stages" in flat(job.stdout)
     assert "Run it without --tags (in AWX, with empty Job Tags)" in flat(job.stdout)
+    # Batch sizes that are none: Ansible would run every host at once (0) or crash on the survey's text.
+    zero = deployctl("deploy", ENV, "--ref", "v1", "--serial", "0,50%", "--json")
+    assert zero.rc == 5, zero.out + zero.err
+    for result in zero.hosts.values():
+        assert (result["outcome"], result["stage"]) == ("invalid", "preflight"), zero.out
+        assert (
+            "deploy_serial 0,50%: 0 is not a batch size: a batch is a number of hosts (1 or more)" in result["message"]
+        )
+    survey = awx_job(awx_dir, "playbooks/rollback.yml", {"deploy_serial": "1,150%"})
+    assert (survey.status, survey.rc) == ("failed", 2), survey.stdout[-3000:]
+    assert "deploy_serial 1,150%: 150% is not a batch size" in flat(survey.stdout)
 
     # No host touched: nothing recorded, no journal line, every host serving v2 with its lock free.
     assert snapshot(fleet) == before
