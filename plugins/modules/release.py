@@ -825,6 +825,8 @@ def main() -> None:
             created=staging is not None and staging.created,
             user_created=staging is not None and staging.user_created,
         )
+        # What serves on: a failure before the stage read it (an unknown ref) must not be reported as no release.
+        details.setdefault("previous", layout.current_release() or "")
     module.fail_json(msg=error.msg, **details)
 
 

@@ -58,6 +58,8 @@ OUTCOME_EXIT = {
     "would_deploy": ExitCode.OK,
     "unlocked": ExitCode.OK,
     "ok": ExitCode.OK,
+    # In the play, never reached: its batch was not started (an earlier one failed). Changes no exit code.
+    "untouched": ExitCode.OK,
     "reverted": ExitCode.REVERTED,
     "aborted": ExitCode.REVERTED,
     "failed": ExitCode.FAILED,
@@ -284,6 +286,9 @@ def notifications(run: Run) -> dict[str, dict[str, Any]]:
     return (run.stats.get("deployctl") or {}).get("notifications") or {}
 
 
+UNTOUCHED = "not reached: an earlier batch failed, so this one was not started; it serves what it served before"
+
+
 def results(run: Run) -> dict[str, dict[str, Any]]:
     """Each host's result: its published report, else what the events show; with its timings."""
     published = reports(run)
@@ -301,6 +306,10 @@ def results(run: Run) -> dict[str, dict[str, Any]]:
         result["stages"] = {stage: round(seconds, 2) for stage, seconds in host.stages.items()}
         result["duration"] = round(host.duration, 2)
         found[name] = result
+    # The hosts of the play that no batch reached have no event: the playbook names them (play_hosts).
+    for name in (run.stats.get("deployctl") or {}).get("play_hosts") or []:
+        if name not in found and name != CONTROLLER:
+            found[name] = {"outcome": "untouched", "message": UNTOUCHED, "stages": {}, "duration": 0.0}
     return found
 
 

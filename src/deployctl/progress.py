@@ -28,6 +28,7 @@ OUTCOME_STYLE = {
     "unlocked": "bold green",
     "would_deploy": "bold cyan",
     "unchanged": "green",
+    "untouched": "dim",
     "ok": "green",
     "reverted": "bold yellow",
     "aborted": "bold yellow",
@@ -140,7 +141,7 @@ def deploy_table(run: Run, results: dict[str, dict[str, Any]], width: int) -> Ta
     for stage in [*stages, "total"]:
         table.add_column(stage.capitalize(), justify="right", no_wrap=True)
     for name, result in results.items():
-        host = run.targets[name]
+        host = run.targets.get(name) or HostRun(name)  # untouched: no event
         durations = [host.stages.get(stage) for stage in stages] + [host.duration]
         table.add_row(
             name,
@@ -157,7 +158,7 @@ def deploy_table(run: Run, results: dict[str, dict[str, Any]], width: int) -> Ta
     for header in ("Host", "Release", "Result", "Seconds per stage"):
         narrow.add_column(header, no_wrap=header != "Seconds per stage")
     for name, result in results.items():
-        host = run.targets[name]
+        host = run.targets.get(name) or HostRun(name)
         stage_times = [f"{stage}\u00a0{host.stages[stage]:.1f}" for stage in stages if stage in host.stages]
         narrow.add_row(
             name,

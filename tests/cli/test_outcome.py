@@ -373,3 +373,23 @@ def test_a_run_that_failed_part_way_does_not_claim_every_host_is_as_before(outco
     results = {host: {"outcome": outcome_} for host, outcome_ in outcomes.items()}
     assert outcome.exit_code(outcomes.values()) == code
     assert outcome.part_way(code, results) == said
+
+
+def test_a_host_whose_batch_never_started_is_untouched() -> None:
+    # web1's batch failed its migrations and stopped the rollout: web2, of the play (play_hosts) but in a later
+    # batch, has no event and no report; it is listed as untouched, and its exit code is web1's.
+    run = Run()
+    for event in events("deploy_aborted_migration"):
+        if (event.get("event_data") or {}).get("host") == "web2":
+            continue
+        if event["event"] == "playbook_on_stats":
+            event["event_data"]["artifact_data"]["deployctl"]["hosts"].pop("web2")
+        run.feed(event)
+    results = outcome.results(run)
+    assert results["web1"]["outcome"] == "aborted"
+    assert results["web2"]["outcome"] == "untouched"
+    assert "an earlier batch failed, so this one was not started" in results["web2"]["message"]
+    assert outcome.run_exit_code(run, results, 2, "failed") == ExitCode.REVERTED
+    console = Console(width=160, record=True)
+    console.print(progress.deploy_table(run, results, 160))
+    assert any(line.split()[:1] == ["web2"] and "untouched" in line for line in console.export_text().splitlines())

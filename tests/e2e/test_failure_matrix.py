@@ -227,6 +227,10 @@ def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_d
         assert result["outcome"] == case.outcome, (host, result)
         said = flat(str(result.get("message", "")) + " " + str(result.get("warning", "")))
         assert flat(case.words) in said, (host, result)
+        if "current" in result and case.serves == "v2" and case.stage != "lock":
+            # What serves on, also when the fetch stopped early (an unknown ref): never "no release". (Another
+            # deploy's lock stops every host before any of them is read: their `current` is unknown, "".)
+            assert result["current"] == before[host]["current"], (host, result)
     check_hosts(fleet, case, before, commits)
 
 
@@ -260,15 +264,22 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
         "--skip-tags verify,cleanup,notify"
     ) in said
     assert "exit 5: bad input" in said
-    # The untagged refusal is per host too: every host is reported as refused input, none left out.
-    for command in (("deploy", ENV, "--ref", "v1"), ("rollback", ENV)):
-        refused = deployctl(*command, "--skip-tags", "always", "--json")
+    # Skipping the tagged refusal (always, tagged) or its untagged copy too (always,untagged) meets another copy,
+    # per host: every host is reported as refused input, none left out.
+    for command, skipped in (
+        (("deploy", ENV, "--ref", "v1"), "always"),
+        (("rollback", ENV), "always"),
+        (("deploy", ENV, "--ref", "v1"), "tagged"),
+        (("deploy", ENV, "--ref", "v1"), "untagged,always"),
+    ):
+        refused = deployctl(*command, "--skip-tags", skipped, "--json")
         assert refused.rc == 5, refused.out + refused.err
         assert {host: result["outcome"] for host, result in refused.hosts.items()} == dict.fromkeys(
             fleet.hosts, "invalid"
         ), refused.out
+        needs = ", ".join(sorted(skipped.split(",")))
         for result in refused.hosts.values():
-            assert f"would leave out what a {command[0]} needs (always)" in flat(result["message"])
+            assert f"would leave out what a {command[0]} needs ({needs})" in flat(result["message"])
 
     job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": "v1"}, job_tags="switch")
     assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
@@ -301,3 +312,13 @@ def test_skip_tags_cleanup_keeps_the_old_releases(fleet, commits, on_v2) -> None
     for host, releases in kept.items():
         assert fleet.health(host)[1].get("revision") == commits["v1"]
         assert releases < set(fleet.ssh(host, f"ls {DEPLOY_TO}/releases").split()), host
+
+
+def test_a_batch_never_started_is_listed_untouched_by_the_cli(fleet, commits, on_v2) -> None:
+    # web1's batch fails its build and stops the rollout: web2's batch never starts. It has no event of its own,
+    # but the CLI lists it (the playbook's play_hosts), as the summary callback does.
+    run = deployctl("deploy", ENV, "--ref", "v3-broken-build", "--serial", "1", "--json")
+    assert run.rc == 1, run.out + run.err
+    assert {host: result["outcome"] for host, result in run.hosts.items()} == {"web1": "aborted", "web2": "untouched"}
+    assert "an earlier batch failed, so this one was not started" in run.hosts["web2"]["message"]
+    assert fleet.health("web2")[1].get("revision") == commits["v2"]

@@ -67,6 +67,15 @@ def test_unknown_ref_is_input_and_creates_nothing(deploy_to: Path, upstream: Ups
     assert nothing_staged(deploy_to)
 
 
+def test_a_refused_stage_names_the_release_that_serves_on(deploy_to: Path, upstream: Upstream) -> None:
+    # Refused before the stage read what is live: the role reports `current` from `previous`, never "no release".
+    deploy(deploy_to, upstream, R1)
+    result = staged(deploy_to, upstream, R2, version="v9")
+    refused(result)
+    assert result["previous"] == R1
+    assert staged(deploy_to.parent / "fresh", upstream, R2, version="v9")["previous"] == ""
+
+
 @pytest.mark.parametrize("check_mode", [False, True], ids=["real", "check"])
 def test_an_unreachable_repository_is_no_input_error(deploy_to: Path, tmp_path: Path, check_mode: bool) -> None:
     gone = Upstream(path=tmp_path / "gone.git", url=f"file://{tmp_path}/gone.git", v1="", v2="")
