@@ -149,6 +149,8 @@ class HostRun:
     # Seconds per stage, for the tasks that ran (skipped tasks do not make a stage).
     stages: dict[str, float] = field(default_factory=dict)
     results: list[TaskResult] = field(default_factory=list)
+    # The failure handling found the host switched to the new release: it is a revert (revert.yml's note).
+    switched: bool = False
 
     @property
     def failures(self) -> list[TaskResult]:
@@ -215,9 +217,17 @@ class Run:
         if stage is None and host.stage == "hook":
             # A user's hook task (named as the user likes): its time is the hook's.
             stage = "hook"
+        facts = data["res"].get("ansible_facts") if isinstance(data.get("res"), dict) else None
+        noted = facts.get("__deploy_failure") if isinstance(facts, dict) else None
+        if isinstance(noted, dict) and str(noted.get("switched")).lower() == "true":
+            host.switched = True
+        # The failure's bookkeeping ("Failure: ...") is the revert's on a host that was switched (its switch's
+        # call switched back, or restore.yml does); a host never switched has no revert and gets no revert time.
+        if stage == "failure" and host.switched:
+            stage = "revert"
         # Everything after the switch back starts belongs to it (it restarts and checks too); not the failure's
-        # bookkeeping ("Failure: ..."), nor the run's own last steps (the controller-side deploy_local_after
-        # commands come after it in the play). A host never switched has no revert: it gets no revert time.
+        # bookkeeping of a host never switched, nor the run's own last steps (the controller-side
+        # deploy_local_after commands come after it in the play).
         if host.stage == "revert" and stage not in ("failure", "report", "unlock", "local"):
             stage = "revert"
         if kind == "runner_on_start":
