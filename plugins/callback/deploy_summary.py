@@ -46,6 +46,8 @@ RUNS_NOW = {
     "rolled_back": "runs {to} now, rolled back from {from}",
     "rollback_aborted": "runs {current}, unchanged: the rollback stopped at stage {stage}: {message}",
 }
+# A host of a serial batch that never started (an earlier batch stopped the rollout).
+UNTOUCHED = "not reached: an earlier batch failed, so this one was not started; it serves what it served before"
 
 
 # Outcomes of the entry points that change no release (status, releases, unlock).
@@ -95,16 +97,20 @@ class CallbackModule(CallbackBase):
             return
         reported = data["hosts"]
         releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}
-        release = releases.pop() if len(releases) == 1 else "(per host)"
-        # A rollback names no ref: it goes back to a release.
+        release = releases.pop() if len(releases) == 1 else "(per host)" if releases else ""
+        # A rollback names no ref: it goes back to a release. A run refused before any release was chosen
+        # names none.
         rollback = not data.get("ref")
-        lines = [
-            f"ROLLBACK SUMMARY: to {release}" if rollback else f"DEPLOY SUMMARY: {data['ref']} as release {release}"
-        ]
+        if rollback:
+            title = f"ROLLBACK SUMMARY: to {release}" if release else "ROLLBACK SUMMARY"
+        else:
+            title = f"DEPLOY SUMMARY: {data['ref']}" + (f" as release {release}" if release else "")
+        lines = [title]
         for host in sorted(set(reported) | set(data.get("play_hosts", []))):
             outcome = reported.get(host)
             if outcome is None:
-                lines.append(f"  {host:<20} untouched: not reached (an earlier batch failed, or it was unreachable)")
+                # The CLI says the same (src/deployctl/outcome.py UNTOUCHED); an unreachable host has a result.
+                lines.append(f"  {host:<20} untouched: {UNTOUCHED}")
                 continue
             fields = {"release": "?", "commit": "?", "previous": None, "current": "?", "stage": "?", "message": ""}
             fields.update({key: value for key, value in outcome.items() if value not in (None, "")})

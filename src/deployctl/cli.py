@@ -21,6 +21,7 @@ codes are listed in docs/cli.md and in `deployctl --help`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -134,6 +135,13 @@ def _ref_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
 
 
+def _ref_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    """Raises runner.InputError for an empty --ref (the playbook's own answer would name -e deploy_ref)."""
+    if not args.ref.strip():
+        raise runner.InputError("--ref is empty: give the branch, tag or commit to deploy, e.g. --ref v1.4.2")
+    return {"deploy_ref": args.ref}
+
+
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
     _ref_argument(parser)
     parser.add_argument(
@@ -152,8 +160,9 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _deploy_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    """Raises runner.InputError for --on-batch-failure without --serial (one batch: nothing to revert beyond it)."""
-    extravars: dict[str, Any] = {"deploy_ref": args.ref}
+    """Raises runner.InputError for an empty --ref or --serial, and for --on-batch-failure without --serial
+    (one batch: nothing to revert beyond it)."""
+    extravars = _ref_extravars(args)
     if args.on_batch_failure and not args.serial:
         raise runner.InputError(
             f"--on-batch-failure {args.on_batch_failure} says what a failing batch does to the earlier ones: "
@@ -273,7 +282,17 @@ def _serial_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _with_serial(args: argparse.Namespace, extravars: dict[str, Any]) -> dict[str, Any]:
-    return {**extravars, "deploy_serial": args.serial} if getattr(args, "serial", None) else extravars
+    """Raises runner.InputError for an empty --serial: the playbooks read an empty size as unset, every host
+    at once, which is not what someone who typed --serial asked for."""
+    serial = getattr(args, "serial", None)
+    if serial is None:
+        return extravars
+    if not serial.strip():
+        raise runner.InputError(
+            "--serial is empty: give the batch sizes, e.g. --serial 1,50% (a canary host, then half of the "
+            "others), or leave it out to deploy every host at once"
+        )
+    return {**extravars, "deploy_serial": serial}
 
 
 def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -310,7 +329,7 @@ PENDING = Command(
     "pending", "deploy.yml", "the commits and migrations a deploy of REF would bring over the live release",
     _ignore_run(progress.pending_tables), title=lambda args, env: f"What a deploy of {args.ref} to {env} would bring",
     arguments=_ref_argument,
-    extravars=lambda args: {"deploy_ref": args.ref}, check=True,
+    extravars=_ref_extravars, check=True,
 )  # fmt: skip
 COMMANDS = [
     DEPLOY,
@@ -482,12 +501,59 @@ def run_init(args: argparse.Namespace) -> int:
     return int(code)
 
 
+# The flag that sets each variable the CLI passes (for the words of a conflict with -e).
+FLAG_OF = {
+    "deploy_ref": "--ref",
+    "deploy_serial": "--serial",
+    "deploy_on_batch_failure": "--on-batch-failure",
+    "deploy_rollback_to": "--to",
+    "deploy_rollback_restore_db": "--restore-db",
+    "deploy_db_restore_backup": "--backup",
+    "deploy_history_limit": "-n",
+    "deploy_lock_message": "--message",
+    "deploy_unlock_reason": "--reason",
+    "deploy_hosts": "--limit",
+}
+
+
+def user_variables(values: list[str]) -> set[str]:
+    """The names of the variables that -e values set, as far as they can be read without a vault: key=value
+    words, a YAML/JSON mapping, @FILE (an encrypted or unreadable file: none, ansible-playbook reads it)."""
+    names: set[str] = set()
+    for value in values:
+        text = value.strip()
+        if text.startswith("@"):
+            try:
+                text = Path(text[1:]).expanduser().read_text()
+            except (OSError, UnicodeDecodeError):
+                continue
+        elif not text.startswith(("{", "[")):
+            with contextlib.suppress(ValueError):  # unbalanced quotes: ansible-playbook's to refuse
+                names.update(word.partition("=")[0] for word in shlex.split(text) if "=" in word)
+            continue
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if isinstance(loaded, dict):
+            names.update(str(name) for name in loaded)
+    return names
+
+
 def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
+    """Raises runner.InputError for bad flags, and for a variable set both by a flag and by -e (the flag's
+    value would win without a word)."""
     command = command_for(args)
     extravars: dict[str, Any] = command.extravars(args)
     if args.limit:
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
         extravars["deploy_hosts"] = args.limit
+    doubled = sorted(set(extravars) & user_variables(args.extra_vars))
+    if doubled:
+        raise runner.InputError(
+            "; ".join(f"{FLAG_OF.get(name, 'a flag')} and -e {name} both set {name}" for name in doubled)
+            + ": give each once (the flag's value would win)"
+        )
     return runner.Request(
         command="check" if command is PREVIEW else command.name.replace(" ", "-"),
         playbook=command.playbook,

@@ -217,7 +217,8 @@ class Run:
         if stage is None and host.stage == "hook":
             # A user's hook task (named as the user likes): its time is the hook's.
             stage = "hook"
-        facts = data["res"].get("ansible_facts") if isinstance(data.get("res"), dict) else None
+        res: dict[str, Any] = data["res"] if isinstance(data.get("res"), dict) else {}
+        facts = res.get("ansible_facts")
         noted = facts.get("__deploy_failure") if isinstance(facts, dict) else None
         if isinstance(noted, dict) and str(noted.get("switched")).lower() == "true":
             host.switched = True
@@ -245,7 +246,6 @@ class Run:
         }.get(kind)
         if status is None:
             return
-        res: dict[str, Any] = data["res"] if isinstance(data.get("res"), dict) else {}
         host.results.append(
             TaskResult(stage, task, str(data.get("task_action") or ""), status, res, bool(data.get("ignore_errors")))
         )
@@ -296,6 +296,7 @@ def notifications(run: Run) -> dict[str, dict[str, Any]]:
     return (run.stats.get("deployctl") or {}).get("notifications") or {}
 
 
+# The summary callback says the same (plugins/callback/deploy_summary.py UNTOUCHED).
 UNTOUCHED = "not reached: an earlier batch failed, so this one was not started; it serves what it served before"
 
 

@@ -2,7 +2,7 @@
 
 For 1, 2 and 4 container hosts (inventory/hosts.yml), on the same hosts, in rounds
 that interleave floor and deployctl (and deployctl under Mitogen, with --mitogen; with the
-opt-in strategy deployctl.core.linear, with --skip-strategy; and, with --compare CHECKOUT,
+opt-in strategy deployctl.core.linear, with --with-strategy; and, with --compare CHECKOUT,
 deployctl from another checkout of this repository, as "other"):
 
 - new commit: v1 live -> deploy v2, which brings one migration (v1 and v1's schema
@@ -251,8 +251,8 @@ def backup_and_migration(first: str, first_port: int) -> BackupCost:
     return BackupCost(seconds[1], seconds[0], int(dump) / 1024)
 
 
-def median(runs: list[Run], field: str = "seconds") -> float:
-    return statistics.median(getattr(run, field) for run in runs)
+def median(runs: list[Run], figure: str = "seconds") -> float:
+    return statistics.median(getattr(run, figure) for run in runs)
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -266,9 +266,9 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def this_over_other(runs: dict[str, list[Run]], kind: str, field: str) -> str:
+def this_over_other(runs: dict[str, list[Run]], kind: str, figure: str) -> str:
     """The A/B ratio of medians: deployctl from this checkout / from the other (--compare)."""
-    return f"{median(runs[f'{kind} deployctl'], field) / median(runs[f'{kind} other'], field):.2f}x"
+    return f"{median(runs[f'{kind} deployctl'], figure) / median(runs[f'{kind} other'], figure):.2f}x"
 
 
 def report(results: dict[int, dict[str, list[Run]]], variants: list[str], rounds: int, costs: list[BackupCost]) -> None:
@@ -383,7 +383,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per host count (default 3)")
     parser.add_argument("--mitogen", action="store_true", help="also time deployctl under Mitogen for Ansible")
     parser.add_argument(
-        "--skip-strategy",
+        "--with-strategy",
         action="store_true",
         help="also time deployctl with the strategy deployctl.core.linear (skipped tasks without a worker)",
     )
@@ -398,7 +398,7 @@ def main() -> None:
     variants = {"deployctl": Variant()}
     if args.mitogen:
         variants["mitogen"] = Variant(env=mitogen_env())
-    if args.skip_strategy:
+    if args.with_strategy:
         variants["strategy"] = Variant(env={"ANSIBLE_STRATEGY": "deployctl.core.linear"})
     if args.compare:
         variants["other"] = Variant(checkout=other_checkout(args.compare))

@@ -139,8 +139,11 @@ def test_an_unreachable_host_exits_4(replaying: Callable[..., Requests], capsys:
 
 
 def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
+    # A recorded run whose controller play refused an empty deploy_ref (as ansible-playbook and AWX users meet it;
+    # the CLI refuses an empty --ref itself now, test_bad_flags_are_bad_input): the request check's failure is
+    # bad input.
     replaying("deploy_no_ref", 2)
-    assert cli.main(["deploy", "staging", "--ref", ""]) == 5
+    assert cli.main(["deploy", "staging", "--ref", "v2"]) == 5
     captured = capsys.readouterr()
     assert "deploy_ref is not set" in captured.err
     assert f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}" in captured.out
@@ -174,21 +177,44 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        # Batch sizes that are none (--serial 0): the playbook's to refuse (tests/unit/test_serial_batches.py).
+        # Batch sizes that are none (--serial 0): the playbook's to refuse (tests/unit/test_whole_run.py).
         (
             ["--on-batch-failure", "revert_all"],
             "--on-batch-failure revert_all says what a failing batch does to the earlier ones: give --serial too",
         ),
         (["--forks", "0", "--json"], "--forks 0: give at least 1"),
+        # Empty answers (a CI variable left unset): the playbook would name -e deploy_ref, or deploy every host
+        # at once.
+        (["--ref", ""], "--ref is empty: give the branch, tag or commit to deploy, e.g. --ref v1.4.2"),
+        (["--ref", " "], "--ref is empty"),
+        (["--serial", ""], "--serial is empty: give the batch sizes, e.g. --serial 1,50%"),
         # A deploy runs every stage (which ones --skip-tags may leave out: tests/e2e/test_failure_matrix.py).
         (["--tags", "build"], "--tags: a deploy or a rollback runs every stage (its report, its revert on failure"),
     ],
 )
 def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:
+    assert_bad_input(replaying, capsys, ["deploy", "staging", "--ref", "v2", *argv], said)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["pending", "staging", "--ref", ""], "--ref is empty"),
+        (["rollback", "staging", "--serial", ""], "--serial is empty"),
+    ],
+)
+def test_empty_answers_are_bad_input_for_every_command(
+    replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str
+) -> None:
+    assert_bad_input(replaying, capsys, argv, said)
+
+
+def assert_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:
+    """The CLI stops with exit 5 and `said` in its words, before any ansible-playbook run."""
     requests = replaying("deploy_deployed", 0)
     code: int | str | None
     try:
-        code = cli.main(["deploy", "staging", "--ref", "v2", *argv])
+        code = cli.main(argv)
     except SystemExit as stopped:
         code = stopped.code
     captured = capsys.readouterr()
@@ -495,3 +521,31 @@ def test_history_merges_a_run_across_hosts_but_never_two_runs() -> None:
 def test_the_same_problem_on_several_hosts_is_said_once() -> None:
     said = {"web1": {"outcome": "aborted", "message": "refused"}, "web2": {"outcome": "aborted", "message": "refused"}}
     assert _table_text(progress.problems(said), 80).splitlines() == ["web1, web2: refused"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["deploy", "staging", "--ref", "v2", "--serial", "1,50%", "-e", "deploy_serial=0"],
+            "--serial and -e deploy_serial both set deploy_serial: give each once (the flag's value would win)",
+        ),
+        (["deploy", "staging", "--ref", "v2", "-e", '{"deploy_ref": "v3"}'], "--ref and -e deploy_ref both set"),
+        (
+            ["rollback", "staging", "--to", "R1", "--limit", "web1", "-e", "deploy_rollback_to=R2 deploy_hosts=web2"],
+            "--limit and -e deploy_hosts both set deploy_hosts; --to and -e deploy_rollback_to both set",
+        ),
+    ],
+)
+def test_a_variable_set_by_a_flag_and_by_e_is_bad_input(
+    replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str
+) -> None:
+    assert_bad_input(replaying, capsys, argv, said)
+
+
+def test_e_variables_are_read_in_each_form_ansible_takes(tmp_path: Path) -> None:
+    (tmp_path / "vars.yml").write_text("deploy_serial: 2\nother: 1\n")
+    (tmp_path / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162\n")
+    assert cli.user_variables(
+        ["a=1 'b=two words'", '{"c": 3}', "{d: 4}", f"@{tmp_path}/vars.yml", f"@{tmp_path}/vault.yml", "@/nowhere", "'"]
+    ) == {"a", "b", "c", "d", "deploy_serial", "other"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,11 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
     unguarded = fleet.deploy("v1", "--skip-tags", "always")
     assert unguarded.rc == 2, unguarded.output[-3000:]
     assert "--skip-tags always would leave out what a deploy needs (always)" in flat(unguarded.output)
+    # The summary reports every host, as the role's report does for a rejected input.
+    for host in fleet.hosts:
+        assert re.search(rf"^  {host} +invalid +untouched: the input was rejected", unguarded.output, re.M), (
+            unguarded.output[-3000:]
+        )
     rolled = fleet.playbook("rollback.yml", "--skip-tags", "notify,untagged")
     assert rolled.rc == 2, rolled.output[-3000:]
     assert (
@@ -285,6 +291,12 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
     assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
     assert "--tags switch would run only the tasks of those stages" in flat(job.stdout)
     assert "Run it without --tags (in AWX, with empty Job Tags)" in flat(job.stdout)
+    # What an AWX workflow reads (set_stats): every host refused, with the words.
+    assert {host: (result["outcome"], result["stage"]) for host, result in job.hosts.items()} == dict.fromkeys(
+        fleet.hosts, ("invalid", "preflight")
+    ), job.artifacts
+    for result in job.hosts.values():
+        assert "--tags switch would run only the tasks of those stages" in flat(result["message"])
     # Batch sizes that are none: Ansible would run every host at once (0) or crash on the survey's text.
     zero = deployctl("deploy", ENV, "--ref", "v1", "--serial", "0,50%", "--json")
     assert zero.rc == 5, zero.out + zero.err
@@ -296,6 +308,9 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
     survey = awx_job(awx_dir, "playbooks/rollback.yml", {"deploy_serial": "1,150%"})
     assert (survey.status, survey.rc) == ("failed", 2), survey.stdout[-3000:]
     assert "deploy_serial 1,150%: 150% is not a batch size" in flat(survey.stdout)
+    assert {host: result["outcome"] for host, result in survey.hosts.items()} == dict.fromkeys(
+        fleet.hosts, "invalid"
+    ), survey.artifacts
 
     # No host touched: nothing recorded, no journal line, every host serving v2 with its lock free.
     assert snapshot(fleet) == before

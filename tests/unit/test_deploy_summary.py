@@ -101,3 +101,32 @@ def test_a_host_switched_back_with_a_stopped_rollout_says_why_beside_the_host_th
         "reverted",
         "runs R1 again: release R2 failed at stage verify and was reverted",
     ]
+
+
+def test_a_run_refused_before_any_release_names_none() -> None:
+    refused = {"outcome": "invalid", "stage": "preflight", "message": "--skip-tags always would leave out ..."}
+
+    deploy = summary("v1", {"web1": refused})
+    rollback = summary("", {"web1": refused})
+
+    assert deploy[0] == "DEPLOY SUMMARY: v1"
+    assert rollback[0] == "ROLLBACK SUMMARY"
+    assert deploy[1].split(None, 2)[1:] == [
+        "invalid",
+        "untouched: the input was rejected before any host was touched (--skip-tags always would leave out ...)",
+    ]
+
+
+def test_a_host_of_a_batch_never_started_is_untouched_and_keeps_serving() -> None:
+    shown: list[str] = []
+    callback = CallbackModule()
+    callback._display = SimpleNamespace(display=shown.append)
+    deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
+    data = {"ref": "v2", "play_hosts": ["web1", "web2"], "hosts": {"web1": deployed}}
+    callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": data}}))
+
+    line = shown[0].splitlines()[2]
+    assert line.split(None, 1) == [
+        "web2",
+        "untouched: not reached: an earlier batch failed, so this one was not started; it serves what it served before",
+    ]
