@@ -64,8 +64,8 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
     With a candidate check, `candidate` is its result. Raises DeployError when the candidate
     check (stage "candidate": nothing was switched), the switch, the restart (stage "restart")
     or the health check (stage "verify") fails. Its details say whether `current` was switched and, with revert,
-    carry the switch back's own result as `revert` (changed, health, outage_seconds; `error`
-    when the switch back failed too).
+    carry the switch back's own result as `revert` (changed, health, outage_seconds, `elapsed`: the
+    seconds the switch back took, of the call's; `error` when the switch back failed too).
     """
     candidate = None
     if request.candidate and request.health and not check and layout.current_release() != request.release_id:
@@ -131,11 +131,15 @@ def _switch_back(layout: Layout, store: ReleaseStore, failed: GoLive, details: d
         health=replace(failed.health, body_contains=None, deadline=failed.revert_deadline) if failed.health else None,
         outage_since=details.get("switched_at", time.time()),
     )
+    started = time.monotonic()
     try:
-        return go_live(layout, store, back, check=False, diff=False)
+        result = go_live(layout, store, back, check=False, diff=False)
     except DeployError as err:
         # Reported with the first failure, never instead of it.
-        return {"changed": bool(err.details.get("changed", True)), **err.details, "error": err.msg}
+        result = {"changed": bool(err.details.get("changed", True)), **err.details, "error": err.msg}
+    # The revert's share of the call's time (the CLI's Revert column), in seconds.
+    result["elapsed"] = round(time.monotonic() - started, 2)
+    return result
 
 
 def _clean(layout: Layout, store: ReleaseStore, keep_releases: int, check: bool) -> dict:

@@ -220,7 +220,11 @@ class Run:
         res: dict[str, Any] = data["res"] if isinstance(data.get("res"), dict) else {}
         facts = res.get("ansible_facts")
         noted = facts.get("__deploy_failure") if isinstance(facts, dict) else None
+        # Switched: the switch's own call says so when it fails after the switch (and switched back itself),
+        # before the failure's bookkeeping starts; revert.yml's note says so for a later failure.
         if isinstance(noted, dict) and str(noted.get("switched")).lower() == "true":
+            host.switched = True
+        if stage == "switch" and kind == "runner_on_failed" and res.get("switched") is True:
             host.switched = True
         # The failure's bookkeeping ("Failure: ...") is the revert's on a host that was switched (its switch's
         # call switched back, or restore.yml does); a host never switched has no revert and gets no revert time.
@@ -255,16 +259,24 @@ class Run:
                 host.stages[part] = host.stages.get(part, 0.0) + seconds
 
 
+def _elapsed(part: object, seconds: float) -> float | None:
+    """A part's `elapsed` seconds, at most the call's `seconds`; None when the result has none."""
+    if isinstance(part, dict) and isinstance(part.get("elapsed"), int | float):
+        return min(float(part["elapsed"]), seconds)
+    return None
+
+
 def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tuple[str, float]]:
     """How one task's seconds split between stages: the migrate call takes the database dump
     first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
-    (release_command's `stage`) spent them all on the dump."""
+    (release_command's `stage`) spent them all on the dump; a switch call that failed after the
+    switch switched back itself, its last `revert.elapsed` seconds (the release module's result)."""
     if res.get("stage") == "backup":
         return [("backup", seconds)]
-    dumped = res.get("backup")
-    if stage == "migrate" and isinstance(dumped, dict) and isinstance(dumped.get("elapsed"), int | float):
-        part = min(float(dumped["elapsed"]), seconds)
+    if stage == "migrate" and (part := _elapsed(res.get("backup"), seconds)) is not None:
         return [("backup", part), (stage, seconds - part)]
+    if stage == "switch" and (part := _elapsed(res.get("revert"), seconds)) is not None:
+        return [(stage, seconds - part), ("revert", part)]
     return [(stage, seconds)]
 
 

@@ -284,6 +284,22 @@ def test_a_migrate_call_without_a_dump_is_all_migration() -> None:
     assert outcome.stage_parts("migrate", {"rc": 0}, 2.1) == [("migrate", 2.1)]
 
 
+def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None:
+    run = Run()
+    failed = {"failed": True, "stage": "verify", "switched": True, "previous": "R1", "msg": "verify: not healthy",
+              "revert": {"changed": True, "health": {"healthy": True}, "elapsed": 1.5}}  # fmt: skip
+    task = "Switch: point current at the new release, restart the app and check its health"
+    run.feed({"event": "runner_on_start", "event_data": {"host": "web1", "task": task}})
+    ended = {"host": "web1", "task": task, "res": failed, "duration": 9.5}
+    run.feed({"event": "runner_on_failed", "event_data": ended})
+    # The failure's bookkeeping that follows is the revert's too, from its start (the live progress line).
+    run.feed({"event": "runner_on_start", "event_data": {"host": "web1", "task": "Failure: note what failed"}})
+    assert run.hosts["web1"].stage == "revert"
+    assert run.hosts["web1"].stages == pytest.approx({"switch": 8.0, "revert": 1.5})
+    # A switch call that failed before it switched has no revert part.
+    assert outcome.stage_parts("switch", {"failed": True, "switched": False}, 2.0) == [("switch", 2.0)]
+
+
 def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_line() -> None:
     run = Run()
     run.feed({"event": "playbook_on_stats", "event_data": {"artifact_data": {"deployctl": {

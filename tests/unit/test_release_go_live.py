@@ -135,6 +135,8 @@ def test_an_unhealthy_release_is_switched_back_in_the_same_call(
     assert revert["health"]["body"] == f"revision {R1}"
     # The previous release answers again as soon as the health deadline of the new one ran out.
     assert 0.5 <= revert["outage_seconds"] <= time.monotonic() - started + 0.05  # rounded to 0.1 s
+    # Its share of the call's seconds (the CLI's Revert column): from the switch back on, not the failed check's.
+    assert 0 < revert["elapsed"] < revert["outage_seconds"]
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
     assert r1_live.read_text() == UNIT_A
     assert systemd.calls().count(RESTART) == 3  # R1, R2, R1 again
@@ -154,6 +156,7 @@ def test_a_failed_restart_is_switched_back_too(deploy_to: Path, app: str, r1_liv
     )
     assert result["revert"]["changed"] is True
     assert result["revert"]["error"].startswith("cannot restart shop: `systemctl restart shop` exited 1")
+    assert result["revert"]["elapsed"] >= 0
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
 
 
