@@ -38,18 +38,17 @@ unit: setup
 molecule: setup
 	molecule test --all
 
-# Three workers, each with its own container hosts (tests/e2e/conftest.py), a test file per worker at
-# a time: the deploys wait on SSH, systemd and HTTP as much as on the two cores (two workers kept the
-# cores about half busy: 67 CPU minutes in a 72-minute `make test`).
-WORKERS ?= 3
+# Two workers, each with its own container hosts (tests/e2e/conftest.py), a test file per worker at
+# a time. Not more: the two cores are busy all through (about two thirds of it the controller's
+# ansible-playbook, a third the containers); three workers took longer (measured, session 13).
 e2e: setup
-	pytest -q -n $(WORKERS) --dist loadfile tests/e2e
+	pytest -q -n 2 --dist loadfile tests/e2e
 
-# The e2e and the fleet tests together, in the same workers: each e2e file is one unit of work, the
+# The e2e and the fleet tests together, in the same two workers: each e2e file is one unit of work, the
 # fleet's files one unit (six hosts of their own), given first so that it runs beside the e2e files
 # rather than after them (tests/conftest.py). --durations: the slowest tests, to see where the suite's time goes.
 hosts: setup
-	pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests/fleet tests/e2e
+	pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests/fleet tests/e2e
 
 test: lint unit molecule hosts
 
