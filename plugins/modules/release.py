@@ -586,7 +586,7 @@ revert:
   description:
     - With O(revert), after a failed restart or health check of a switched release, the result
       of the switch back to the release that was current (C(changed), C(switched), C(restarted),
-      C(health), C(outage_seconds), C(elapsed): the seconds of this call it took), with C(error) when the
+      C(health), C(outage_seconds), C(elapsed), the seconds of this call it took), with C(error) when the
       switch back failed too.
   returned: failure of state active with revert, when current had been switched
   type: dict
