@@ -98,13 +98,14 @@ class CallbackModule(CallbackBase):
         reported = data["hosts"]
         releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}
         release = releases.pop() if len(releases) == 1 else "(per host)" if releases else ""
-        # A rollback names no ref: it goes back to a release. A run refused before any release was chosen
-        # names none.
-        rollback = not data.get("ref")
+        # A rollback names no ref: it goes back to a release (a run refused as a whole says which it was:
+        # `run`). A run refused before any release was chosen names none.
+        rollback = data.get("run") == "rollback" if data.get("run") else not data.get("ref")
         if rollback:
             title = f"ROLLBACK SUMMARY: to {release}" if release else "ROLLBACK SUMMARY"
         else:
-            title = f"DEPLOY SUMMARY: {data['ref']}" + (f" as release {release}" if release else "")
+            title = f"DEPLOY SUMMARY: {data['ref']}" if data.get("ref") else "DEPLOY SUMMARY"
+            title += f" as release {release}" if release else ""
         lines = [title]
         for host in sorted(set(reported) | set(data.get("play_hosts", []))):
             outcome = reported.get(host)

@@ -186,6 +186,12 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rollback_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    """Raises runner.InputError for an empty --to or --serial."""
+    if args.to is not None and not args.to.strip():
+        raise runner.InputError(
+            "--to is empty: give the release ID to go back to (deployctl releases ENV lists them), or leave it out "
+            "for the previous good release"
+        )
     extravars: dict[str, Any] = {"deploy_rollback_to": args.to} if args.to else {}
     if args.restore_db:
         extravars["deploy_rollback_restore_db"] = True
@@ -290,7 +296,7 @@ def _with_serial(args: argparse.Namespace, extravars: dict[str, Any]) -> dict[st
     if not serial.strip():
         raise runner.InputError(
             "--serial is empty: give the batch sizes, e.g. --serial 1,50% (a canary host, then half of the "
-            "others), or leave it out to deploy every host at once"
+            "others), or leave it out to run on every host at once"
         )
     return {**extravars, "deploy_serial": serial}
 
@@ -449,7 +455,8 @@ def _staged_parser(run: str) -> Parser:
     staged.add_argument(
         "--skip-tags",
         metavar="TAGS",
-        help=f"leave out optional stages: {optional.replace(',', ', ')} (ansible-playbook --skip-tags)",
+        action="append",
+        help=f"leave out optional stages: {optional.replace(',', ', ')} (ansible-playbook --skip-tags), repeatable",
     )
     return staged
 
@@ -540,19 +547,37 @@ def user_variables(values: list[str]) -> set[str]:
     return names
 
 
+def absolute_file(value: str) -> str:
+    """-e @FILE with FILE named from where deployctl was started: ansible-playbook runs in the run's own
+    directory (runner.py), where a relative name finds nothing. Raises runner.InputError for a FILE that is
+    not there (Ansible's own words do not name it)."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:]).expanduser().absolute()
+    if not path.is_file():
+        raise runner.InputError(f"-e {value}: there is no file {path}")
+    return f"@{path}"
+
+
 def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runner.Vaults) -> runner.Request:
     """Raises runner.InputError for bad flags, and for a variable set both by a flag and by -e (the flag's
     value would win without a word)."""
     command = command_for(args)
     extravars: dict[str, Any] = command.extravars(args)
-    if args.limit:
+    if args.limit is not None:
+        # An empty one (a script's unset variable) would be every host.
+        if not args.limit.strip(" ,:"):
+            raise runner.InputError(
+                "--limit is empty: name the hosts or groups (an Ansible host pattern, e.g. --limit web1), or leave it "
+                "out for every host"
+            )
         # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
         extravars["deploy_hosts"] = args.limit
     doubled = sorted(set(extravars) & user_variables(args.extra_vars))
     if doubled:
         raise runner.InputError(
             "; ".join(f"{FLAG_OF.get(name, 'a flag')} and -e {name} both set {name}" for name in doubled)
-            + ": give each once (the flag's value would win)"
+            + ": give it once, one way or the other (the flag's value would win)"
         )
     return runner.Request(
         command="check" if command is PREVIEW else command.name.replace(" ", "-"),
@@ -560,7 +585,7 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
         env=env,
         vaults=vaults,
         extravars=extravars,
-        user_extravars=args.extra_vars,
+        user_extravars=[absolute_file(value) for value in args.extra_vars],
         check=command.check,
         verbosity=args.verbose,
         playbook_options=playbook_options(args),
@@ -570,8 +595,10 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
 def playbook_options(args: argparse.Namespace) -> list[str]:
     """The ansible-playbook options the flags stand for (--diff, --forks, --skip-tags).
 
-    Raises runner.InputError for --forks below 1. Which stages --skip-tags may leave out is the
-    playbook's to say (playbooks/tasks/whole_run.yml), as for ansible-playbook and AWX users.
+    Raises runner.InputError for --forks below 1, and for a --skip-tags selection that skips every task
+    (tagged and untagged, or all): the playbook cannot refuse that one, as none of its tasks runs. Which
+    stages --skip-tags may leave out is the playbook's to say (playbooks/tasks/whole_run.yml), as for
+    ansible-playbook and AWX users.
     """
     diff, skip_given = (getattr(args, name, None) for name in ("diff", "skip_tags"))
     options = ["--diff"] if diff else []
@@ -580,7 +607,15 @@ def playbook_options(args: argparse.Namespace) -> list[str]:
             raise runner.InputError(f"--forks {args.forks}: give at least 1")
         options += ["--forks", str(args.forks)]
     if skip_given:
-        options += ["--skip-tags", skip_given]
+        # Repeated, as ansible-playbook takes it: every value counts (argparse would keep the last).
+        skipped = ",".join(skip_given)
+        names = {name.strip() for name in skipped.split(",")}
+        if "all" in names or {"tagged", "untagged"} <= names:
+            raise runner.InputError(
+                f"--skip-tags {skipped} would skip every task: nothing would run, not even the check that refuses "
+                "it. Leave out only optional stages"
+            )
+        options += ["--skip-tags", skipped]
     return options
 
 

@@ -149,7 +149,9 @@ def test_a_missing_ref_in_the_playbook_is_bad_input(replaying: Callable[..., Req
     assert f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}" in captured.out
 
 
-def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests]) -> None:
+def test_playbook_flags_reach_ansible_playbook(
+    replaying: Callable[..., Requests], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     requests = replaying("deploy_deployed", 0)
     argv = [
         "deploy",
@@ -164,14 +166,20 @@ def test_playbook_flags_reach_ansible_playbook(replaying: Callable[..., Requests
         "--forks",
         "3",
     ]
-    cli.main([*argv, "--skip-tags", "verify,cleanup", "--json"])
+    # --skip-tags repeated, as ansible-playbook takes it: both count. -e @FILE named from here, as ansible-playbook
+    # runs in the run's own directory.
+    (tmp_path / "vars.yml").write_text("deploy_keep_releases: 3\n")
+    monkeypatch.chdir(tmp_path)
+    cli.main([*argv, "--skip-tags", "verify", "--skip-tags", "cleanup", "-e", "@vars.yml", "--json"])
     [request] = requests
     assert request.extravars == {
         "deploy_ref": "v2",
         "deploy_serial": "1,50%",
         "deploy_on_batch_failure": "revert_all",
     }
-    assert request.cmdline()[-5:] == ["--diff", "--forks", "3", "--skip-tags", "verify,cleanup"]
+    assert request.cmdline()[-7:] == [
+        "--diff", "--forks", "3", "--skip-tags", "verify,cleanup", "-e", f"@{tmp_path / 'vars.yml'}",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -201,6 +209,17 @@ def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any
     [
         (["pending", "staging", "--ref", ""], "--ref is empty"),
         (["rollback", "staging", "--serial", ""], "--serial is empty"),
+        (["rollback", "staging", "--to", " "], "--to is empty: give the release ID to go back to"),
+        # A script's unset variable: every host, had it passed.
+        (["deploy", "staging", "--ref", "v2", "--limit", ""], "--limit is empty: name the hosts or groups"),
+        (["status", "staging", "--limit", ","], "--limit is empty"),
+        # Nothing would run, not even the refusal (playbooks/tasks/whole_run.yml).
+        (
+            ["deploy", "staging", "--ref", "v2", "--skip-tags", "tagged", "--skip-tags", "untagged"],
+            "--skip-tags tagged,untagged would skip every task: nothing would run",
+        ),
+        (["rollback", "staging", "--skip-tags", "all"], "--skip-tags all would skip every task"),
+        (["status", "staging", "-e", "@no-such-vars.yml"], "-e @no-such-vars.yml: there is no file /"),
     ],
 )
 def test_empty_answers_are_bad_input_for_every_command(
@@ -528,7 +547,8 @@ def test_the_same_problem_on_several_hosts_is_said_once() -> None:
     [
         (
             ["deploy", "staging", "--ref", "v2", "--serial", "1,50%", "-e", "deploy_serial=0"],
-            "--serial and -e deploy_serial both set deploy_serial: give each once (the flag's value would win)",
+            "--serial and -e deploy_serial both set deploy_serial: give it once, one way or the other (the flag's "
+            "value would win)",
         ),
         (["deploy", "staging", "--ref", "v2", "-e", '{"deploy_ref": "v3"}'], "--ref and -e deploy_ref both set"),
         (

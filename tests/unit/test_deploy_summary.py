@@ -8,11 +8,15 @@ from typing import Any
 from ansible_collections.deployctl.core.plugins.callback.deploy_summary import CallbackModule
 
 
-def summary(ref: str, hosts: dict[str, dict[str, Any]], notifications: dict | None = None) -> list[str]:
+def summary(
+    ref: str, hosts: dict[str, dict[str, Any]], notifications: dict | None = None, run: str | None = None
+) -> list[str]:
     shown: list[str] = []
     callback = CallbackModule()
     callback._display = SimpleNamespace(display=shown.append)
     data = {"ref": ref, "play_hosts": sorted(hosts), "hosts": hosts, "notifications": notifications or {}}
+    if run:
+        data["run"] = run
     callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": data}}))
     return shown[0].splitlines()
 
@@ -111,6 +115,8 @@ def test_a_run_refused_before_any_release_names_none() -> None:
 
     assert deploy[0] == "DEPLOY SUMMARY: v1"
     assert rollback[0] == "ROLLBACK SUMMARY"
+    # Refused as a whole with no ref (--tags skips the controller play's check): a deploy still.
+    assert summary("", {"web1": refused}, run="deploy")[0] == "DEPLOY SUMMARY"
     assert deploy[1].split(None, 2)[1:] == [
         "invalid",
         "untouched: the input was rejected before any host was touched (--skip-tags always would leave out ...)",
