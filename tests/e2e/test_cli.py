@@ -388,7 +388,7 @@ def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> No
     [
         (["releases", "no-such-environment"], True, {}, "unknown environment 'no-such-environment'"),
         (["deploy", ENV], True, {}, "the following arguments are required: --ref"),
-        (["deploy", ENV, "--ref", ""], True, {}, "deploy_ref is not set"),
+        (["deploy", ENV, "--ref", ""], True, {}, "--ref is empty: give the branch, tag or commit to deploy"),
         (["deploy", ENV, "--ref", "v1"], False, {"DEPLOYCTL_VAULT_PASSWORD": "wrong"}, "vault id demo, for which no"),
         (["deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=0"], True, {}, "must be at least 1"),
         (["deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=many"], True, {}, "Validation of arguments failed"),
