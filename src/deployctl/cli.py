@@ -131,15 +131,25 @@ class Command:
     stages: bool = False
 
 
+def given(value: str, flag: str, advice: str, blank: str | None = None) -> str:
+    """`value` of a flag that was given, unless it is empty (only whitespace, or only `blank` characters):
+    a script's unset variable, which most playbooks would read as the flag's default (every host, the
+    previous release) rather than what someone who typed the flag asked for.
+
+    Raises runner.InputError "FLAG is empty: ADVICE".
+    """
+    if not value.strip(blank):
+        raise runner.InputError(f"{flag} is empty: {advice}")
+    return value
+
+
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", required=True, help="branch, tag or commit to deploy")
 
 
 def _ref_extravars(args: argparse.Namespace) -> dict[str, Any]:
     """Raises runner.InputError for an empty --ref (the playbook's own answer would name -e deploy_ref)."""
-    if not args.ref.strip():
-        raise runner.InputError("--ref is empty: give the branch, tag or commit to deploy, e.g. --ref v1.4.2")
-    return {"deploy_ref": args.ref}
+    return {"deploy_ref": given(args.ref, "--ref", "give the branch, tag or commit to deploy, e.g. --ref v1.4.2")}
 
 
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,12 +197,14 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _rollback_extravars(args: argparse.Namespace) -> dict[str, Any]:
     """Raises runner.InputError for an empty --to or --serial."""
-    if args.to is not None and not args.to.strip():
-        raise runner.InputError(
-            "--to is empty: give the release ID to go back to (deployctl releases ENV lists them), or leave it out "
-            "for the previous good release"
+    extravars: dict[str, Any] = {}
+    if args.to is not None:
+        extravars["deploy_rollback_to"] = given(
+            args.to,
+            "--to",
+            "give the release ID to go back to (deployctl releases ENV lists them), or leave it out for the "
+            "previous good release",
         )
-    extravars: dict[str, Any] = {"deploy_rollback_to": args.to} if args.to else {}
     if args.restore_db:
         extravars["deploy_rollback_restore_db"] = True
     return _with_serial(args, extravars)
@@ -235,9 +247,8 @@ def _db_restore_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _db_restore_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.backup.strip():
-        raise runner.InputError("--backup is empty: name the dump to restore (deployctl db backups ENV lists them)")
-    return {"deploy_db_restore_backup": args.backup.strip()}
+    backup = given(args.backup, "--backup", "name the dump to restore (deployctl db backups ENV lists them)")
+    return {"deploy_db_restore_backup": backup.strip()}
 
 
 def _history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,11 +266,8 @@ def _lock_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _lock_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.message.strip():
-        raise runner.InputError(
-            "--message is empty: say why deploys must wait, e.g. --message 'DB upgrade until 14:00'"
-        )
-    return {"deploy_lock_message": args.message.strip()}
+    message = given(args.message, "--message", "say why deploys must wait, e.g. --message 'DB upgrade until 14:00'")
+    return {"deploy_lock_message": message.strip()}
 
 
 def _exec_extravars(args: argparse.Namespace) -> dict[str, Any]:
@@ -293,12 +301,8 @@ def _with_serial(args: argparse.Namespace, extravars: dict[str, Any]) -> dict[st
     serial = getattr(args, "serial", None)
     if serial is None:
         return extravars
-    if not serial.strip():
-        raise runner.InputError(
-            "--serial is empty: give the batch sizes, e.g. --serial 1,50% (a canary host, then half of the "
-            "others), or leave it out to run on every host at once"
-        )
-    return {**extravars, "deploy_serial": serial}
+    advice = "give the batch sizes, e.g. --serial 1,50% (a canary host, then half of the others), or leave it out "
+    return {**extravars, "deploy_serial": given(serial, "--serial", advice + "to run on every host at once")}
 
 
 def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,9 +310,7 @@ def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _unlock_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.reason.strip():
-        raise runner.InputError("--reason is empty: say why the lock is forced open")
-    return {"deploy_unlock_reason": args.reason}
+    return {"deploy_unlock_reason": given(args.reason, "--reason", "say why the lock is forced open")}
 
 
 def _of(verb: str) -> Callable[[argparse.Namespace, str], str]:
@@ -565,14 +567,14 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
     command = command_for(args)
     extravars: dict[str, Any] = command.extravars(args)
     if args.limit is not None:
-        # An empty one (a script's unset variable) would be every host.
-        if not args.limit.strip(" ,:"):
-            raise runner.InputError(
-                "--limit is empty: name the hosts or groups (an Ansible host pattern, e.g. --limit web1), or leave it "
-                "out for every host"
-            )
-        # The playbooks' own host selection: --limit would also drop deploy.yml's controller play.
-        extravars["deploy_hosts"] = args.limit
+        # The playbooks' own host selection: --limit would also drop deploy.yml's controller play. A pattern
+        # of separators alone names no host: Ansible would take every host.
+        extravars["deploy_hosts"] = given(
+            args.limit,
+            "--limit",
+            "name the hosts or groups (an Ansible host pattern, e.g. --limit web1), or leave it out for every host",
+            blank=" ,:",
+        )
     doubled = sorted(set(extravars) & user_variables(args.extra_vars))
     if doubled:
         raise runner.InputError(
@@ -610,10 +612,11 @@ def playbook_options(args: argparse.Namespace) -> list[str]:
         # Repeated, as ansible-playbook takes it: every value counts (argparse would keep the last).
         skipped = ",".join(skip_given)
         names = {name.strip() for name in skipped.split(",")}
+        run = "rollback" if getattr(args, "command", "") == "rollback" else "deploy"
         if "all" in names or {"tagged", "untagged"} <= names:
             raise runner.InputError(
                 f"--skip-tags {skipped} would skip every task: nothing would run, not even the check that refuses "
-                "it. Leave out only optional stages"
+                f"it. Leave out only optional stages: --skip-tags {optional_stages(run)}"
             )
         options += ["--skip-tags", skipped]
     return options

@@ -216,9 +216,14 @@ def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any
         # Nothing would run, not even the refusal (playbooks/tasks/whole_run.yml).
         (
             ["deploy", "staging", "--ref", "v2", "--skip-tags", "tagged", "--skip-tags", "untagged"],
-            "--skip-tags tagged,untagged would skip every task: nothing would run",
+            "--skip-tags tagged,untagged would skip every task: nothing would run, not even the check that refuses "
+            "it. Leave out only optional stages: --skip-tags verify,cleanup,notify",
         ),
-        (["rollback", "staging", "--skip-tags", "all"], "--skip-tags all would skip every task"),
+        (
+            ["rollback", "staging", "--skip-tags", "all"],
+            "--skip-tags all would skip every task: nothing would run, not even the check that refuses it. Leave out "
+            "only optional stages: --skip-tags notify",
+        ),
         (["status", "staging", "-e", "@no-such-vars.yml"], "-e @no-such-vars.yml: there is no file /"),
     ],
 )
