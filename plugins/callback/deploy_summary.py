@@ -18,6 +18,9 @@ description:
   - A notification receiver that failed (C(deployctl.notifications), see M(deployctl.core.deploy_notify))
     adds a warning line; a failed C(deploy_local_after) command (M(deployctl.core.deploy_local_hook)) a
     FAILED line (every host's outcome stands; the run failed after them).
+  - A host that could not be reached and published no outcome is listed as unreachable, with Ansible's
+    message, also when no host of the run could publish one (its first batch could not be reached; the
+    hosts of the later batches are listed as untouched).
   - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
     read (status, releases, unlock).
 version_added: 0.1.0
@@ -26,6 +29,7 @@ requirements:
   - enable in ansible.cfg with C(callbacks_enabled = deployctl.core.deploy_summary)
 """
 
+import os
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
@@ -49,6 +53,11 @@ RUNS_NOW = {
 # A host of a serial batch that never started (an earlier batch stopped the rollout).
 UNTOUCHED = "not reached: an earlier batch failed, so this one was not started; it serves what it served before"
 
+
+# A host lost to the run (SSH failed) that published no outcome: what it serves was not seen.
+UNREACHABLE = "could not be reached, so this run cannot say what it serves: {message}"
+# The playbooks whose run has a summary even when no host could publish its outcome.
+RUN_OF_PLAYBOOK = {"deploy.yml": "deploy", "rollback.yml": "rollback"}
 
 # Outcomes of the entry points that change no release (status, releases, unlock).
 READ_ONLY = {"ok", "unlocked"}
@@ -79,6 +88,17 @@ class CallbackModule(CallbackBase):
         super().__init__(*args, **kwargs)
         # deploy_local_after commands that failed: no host's outcome carries them (they ran after the hosts').
         self._local_after_failed: list[str] = []
+        # Ansible's message for each host it could not reach; a host lost this way publishes no outcome.
+        self._unreachable: dict[str, str] = {}
+        # deploy or rollback, from the playbook's file name ("" for the others): what the title says when no
+        # host published its outcome (the run's first batch could not be reached).
+        self._run = ""
+
+    def v2_playbook_on_start(self, playbook: Any) -> None:
+        self._run = RUN_OF_PLAYBOOK.get(os.path.basename(str(getattr(playbook, "_file_name", ""))), "")
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        self._unreachable[result._host.get_name()] = str(result._result.get("msg", "")).strip()
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
         task = result._task
@@ -86,29 +106,36 @@ class CallbackModule(CallbackBase):
             self._local_after_failed.append(str(result._result.get("msg", "")))
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
-        data = stats.custom.get("_run", {}).get("deployctl")
-        if not data or not data.get("hosts"):
+        data = stats.custom.get("_run", {}).get("deployctl") or {}
+        # No host published its outcome when none of the first batch could be reached: the run's hosts and ref
+        # are published before any host is contacted (roles/deploy/tasks/identity.yml).
+        if not data.get("hosts") and not (self._run and self._unreachable):
             return
+        data = {"run": self._run, **data, "hosts": data.get("hosts") or {}}
         if any("source" in outcome for outcome in data["hosts"].values()):
             self._display.display(log_lines(data["hosts"]))
             return
-        if all(outcome.get("outcome") in READ_ONLY for outcome in data["hosts"].values()):
+        if data["hosts"] and all(outcome.get("outcome") in READ_ONLY for outcome in data["hosts"].values()):
             # status, releases, unlock: their own output says it all.
             return
         reported = data["hosts"]
         releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}
         release = releases.pop() if len(releases) == 1 else "(per host)" if releases else ""
-        # A rollback names no ref: it goes back to a release (a run refused as a whole says which it was:
-        # `run`). A run refused before any release was chosen names none.
-        rollback = data.get("run") == "rollback" if data.get("run") else not data.get("ref")
+        # deploy.yml or rollback.yml, or a run refused as a whole, says which (`run`); otherwise a rollback is the
+        # run that names no ref (it goes back to a release). A run refused before any release was chosen names none.
+        rollback = data["run"] == "rollback" if data["run"] else not data.get("ref")
         if rollback:
             title = f"ROLLBACK SUMMARY: to {release}" if release else "ROLLBACK SUMMARY"
         else:
             title = f"DEPLOY SUMMARY: {data['ref']}" if data.get("ref") else "DEPLOY SUMMARY"
             title += f" as release {release}" if release else ""
         lines = [title]
-        for host in sorted(set(reported) | set(data.get("play_hosts", []))):
+        for host in sorted(set(reported) | set(data.get("play_hosts", [])) | set(self._unreachable)):
             outcome = reported.get(host)
+            if outcome is None and host in self._unreachable:
+                message = UNREACHABLE.format(message=self._unreachable[host])
+                lines.append(f"  {host:<20} {'unreachable':<10} {message}")
+                continue
             if outcome is None:
                 # The CLI says the same (src/deployctl/outcome.py UNTOUCHED); an unreachable host has a result.
                 lines.append(f"  {host:<20} untouched: {UNTOUCHED}")

@@ -136,3 +136,37 @@ def test_a_host_of_a_batch_never_started_is_untouched_and_keeps_serving() -> Non
         "web2",
         "untouched: not reached: an earlier batch failed, so this one was not started; it serves what it served before",
     ]
+
+
+def test_a_host_lost_mid_run_is_unreachable_not_untouched() -> None:
+    shown: list[str] = []
+    callback = CallbackModule()
+    callback._display = SimpleNamespace(display=shown.append)
+    lost = "Data could not be sent to remote host. ssh: connect to host 10.0.0.2 port 22: No route to host"
+    callback.v2_runner_on_unreachable(
+        SimpleNamespace(_host=SimpleNamespace(get_name=lambda: "web2"), _result={"msg": lost, "unreachable": True})
+    )
+    deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
+    data = {"ref": "v2", "play_hosts": ["web1", "web2", "web3"], "hosts": {"web1": deployed}}
+    callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": data}}))
+
+    title, web1, web2, web3 = shown[0].splitlines()
+    assert (title, web1.split()[:2]) == ("DEPLOY SUMMARY: v2 as release R2", ["web1", "deployed"])
+    assert web2.split(None, 2) == [
+        "web2",
+        "unreachable",
+        f"could not be reached, so this run cannot say what it serves: {lost}",
+    ]
+    assert web3.split(None, 1)[1].startswith("untouched: not reached")
+
+
+def test_a_playbook_other_than_deploy_or_rollback_says_nothing_when_no_host_reported() -> None:
+    shown: list[str] = []
+    callback = CallbackModule()
+    callback._display = SimpleNamespace(display=shown.append)
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/status.yml"))
+    callback.v2_runner_on_unreachable(
+        SimpleNamespace(_host=SimpleNamespace(get_name=lambda: "web1"), _result={"msg": "x"})
+    )
+    callback.v2_playbook_on_stats(SimpleNamespace(custom={}))
+    assert shown == []
