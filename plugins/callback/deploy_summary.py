@@ -152,7 +152,8 @@ class CallbackModule(CallbackBase):
                 kind = "reverted_rollout"
             elif kind == "aborted" and rollback:
                 kind = "rollback_aborted"
-            elif kind == "aborted" and str(outcome.get("bad_input")).lower() == "true":
+            elif kind == "aborted" and (str(outcome.get("bad_input")).lower() == "true" or not outcome.get("release")):
+                # Refused on its input, or stopped before this host had the release: nothing changed on it.
                 kind = "aborted_input"
             template = RUNS_NOW.get(kind, "{outcome}")
             lines.append(f"  {host:<20} {outcome.get('outcome', '?'):<10} {template.format(**fields)}")

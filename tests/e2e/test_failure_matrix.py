@@ -183,6 +183,9 @@ def test_a_failure_at_each_stage_through_ansible_playbook(fleet, commits, on_v2,
     assert "DEPLOY SUMMARY" in text
     if case.stage not in ("preflight", "lock", "cleanup"):
         assert f"failed on web1 at stage {case.stage}" in text
+        # The release ID is named only when the run created that release.
+        told = re.search(rf"Deploy of {re.escape(case.ref)} (\(release \w+\) )?failed on web1 at stage", text)
+        assert told and bool(told.group(1)) == case.created, text[-4000:]
     assert "Traceback" not in run.output
     assert "has no attribute" not in run.output
     check_hosts(fleet, case, before, commits)
@@ -212,6 +215,8 @@ def test_a_failure_at_each_stage_through_the_cli(fleet, commits, on_v2, case: Fa
     assert set(published) == set(fleet.hosts), published
     for host, result in published.items():
         assert result["outcome"] == case.outcome, (host, result)
+        # A release is named only where it exists: never one that this run did not create (an unknown ref).
+        assert bool(result.get("release")) == (case.created or case.outcome == "deployed"), (host, result)
         if case.outcome not in ("deployed", "locked"):
             assert result["stage"] == case.stage, (host, result)
         assert flat(case.words) in flat(f"{result.get('message', '')} {result.get('warning', '')}"), (host, result)
@@ -226,6 +231,7 @@ def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_d
     assert set(job.hosts) == {"web1", "web2"}, job.artifacts
     for host, result in job.hosts.items():
         assert result["outcome"] == case.outcome, (host, result)
+        assert bool(result.get("release")) == (case.created or case.outcome == "deployed"), (host, result)
         said = flat(str(result.get("message", "")) + " " + str(result.get("warning", "")))
         assert flat(case.words) in said, (host, result)
         if "current" in result and case.serves == "v2" and case.stage != "lock":

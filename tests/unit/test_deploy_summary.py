@@ -69,6 +69,17 @@ def test_a_first_deploy_stopped_early_names_no_release_and_no_empty_field() -> N
     )
 
 
+def test_a_deploy_stopped_before_the_release_existed_names_none() -> None:
+    # The fetch could not reach the repository (not bad input): the run's release ID was never created here.
+    outcome = {"outcome": "aborted", "stage": "fetch", "release": "", "bad_input": False, "current": "R1"}
+
+    assert summary("v2", {"web1": outcome}) == [
+        "DEPLOY SUMMARY: v2",
+        "  web1                 aborted    runs R1, unchanged: the deploy stopped at stage fetch before changing "
+        "anything",
+    ]
+
+
 def test_a_failed_notification_is_a_warning_line_and_a_sent_one_says_nothing() -> None:
     deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
     notifications = {
