@@ -170,10 +170,11 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _deploy_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    """Raises runner.InputError for an empty --ref or --serial, and for --on-batch-failure without --serial
-    (one batch: nothing to revert beyond it)."""
+    """Raises runner.InputError for an empty --ref or --serial, and for --on-batch-failure without batches
+    (--serial, or deploy_serial in -e: one batch has nothing to revert beyond it)."""
     extravars = _ref_extravars(args)
-    if args.on_batch_failure and not args.serial:
+    # The batches may come from -e deploy_serial too (a vars file an environment keeps its batches in).
+    if args.on_batch_failure and not args.serial and "deploy_serial" not in user_variables(args.extra_vars):
         raise runner.InputError(
             f"--on-batch-failure {args.on_batch_failure} says what a failing batch does to the earlier ones: "
             "give --serial too (e.g. --serial 1,50%), or leave it out"

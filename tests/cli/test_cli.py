@@ -182,6 +182,14 @@ def test_playbook_flags_reach_ansible_playbook(
     ]  # fmt: skip
 
 
+def test_on_batch_failure_takes_its_batches_from_extra_vars_too(replaying: Callable[..., Requests]) -> None:
+    requests = replaying("deploy_deployed", 0)
+    cli.main(["deploy", "staging", "--ref", "v2", "--on-batch-failure", "revert_all", "-e", "deploy_serial=1,50%"])
+    [request] = requests
+    assert request.extravars == {"deploy_ref": "v2", "deploy_on_batch_failure": "revert_all"}
+    assert request.cmdline()[-2:] == ["-e", "deploy_serial=1,50%"]
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
