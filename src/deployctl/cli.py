@@ -58,6 +58,12 @@ vault passwords:
 class Parser(argparse.ArgumentParser):
     """Usage errors are bad input (exit 5), not argparse's 2, which means a failed deploy here."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # deployctl's own: the parser of each command by its name ("deploy", "db restore"), whose usage an
+        # unknown option is answered with (argparse answers with the top-level usage).
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
@@ -394,7 +400,7 @@ def command_for(args: argparse.Namespace) -> Command:
     return next(command for command in COMMANDS if command.name == command_name(args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     common = Parser(add_help=False)
     common.add_argument("env", metavar="ENV", help="inventory: a directory under inventories/, or a path")
     common.add_argument("--limit", metavar="HOSTS", help="only these hosts (an Ansible host pattern)")
@@ -430,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    _init_parser(sub)
+    parser.commands["init"] = _init_parser(sub)
     groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:
         group, _, name = command.name.rpartition(" ")
@@ -440,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         parser_for = (groups[group] if group else sub).add_parser
         parents = [common, _staged_parser(command.name)] if command.stages else [common]
-        command.arguments(parser_for(name, parents=parents, help=command.help, description=command.help))
+        parser.commands[command.name] = parser_for(name, parents=parents, help=command.help, description=command.help)
+        command.arguments(parser.commands[command.name])
     return parser
 
 
@@ -464,7 +471,7 @@ def _staged_parser(run: str) -> Parser:
     return staged
 
 
-def _init_parser(sub: argparse._SubParsersAction) -> None:
+def _init_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """deployctl init: local only (no host, no playbook), so not a Command."""
     init = sub.add_parser("init", help="scaffold an environment for a new app (hosts, variables, vault)")
     init.add_argument(
@@ -484,6 +491,7 @@ def _init_parser(sub: argparse._SubParsersAction) -> None:
     )
     init.add_argument("--vault-password-file", metavar="FILE", help="the new environment's vault password")
     init.add_argument("--json", action="store_true", help="print the files written as JSON")
+    return init
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -643,7 +651,10 @@ def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     own, exec_argv = split_command(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(own)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(own)
+    if unknown:
+        parser.commands[command_name(args)].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "init":
         return run_init(args)
     args.exec_argv = exec_argv

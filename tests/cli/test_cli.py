@@ -303,7 +303,10 @@ def test_stage_options_are_only_offered_where_there_are_stages(argv: list[str], 
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
     assert stopped.value.code == 5
-    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"unrecognized arguments: {flag}" in said
+    # The command's own usage, which shows what it takes (argparse would show the top-level one).
+    assert said.startswith(f"usage: deployctl {argv[0]} [-h]"), said
 
 
 def test_an_unknown_environment_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
