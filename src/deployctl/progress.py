@@ -290,6 +290,14 @@ def rollback_table(results: dict[str, dict[str, Any]]) -> Table:
     return fields_table(results, {"From": "from", "To": "to"})
 
 
+def release_state(release: dict[str, Any]) -> str:
+    """The State column of `releases`: a release's recorded state, except that one which served and was then
+    replaced by a later deploy says "replaced" (its record keeps state built, as one never switched to does;
+    its `deactivated_at` says until when it served)."""
+    state = str(release.get("state", "?"))
+    return "replaced" if state == "built" and release.get("deactivated_at") and not release.get("current") else state
+
+
 def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
     """One table per host: every recorded release, the current one and the rollback target marked."""
     tables: list[RenderableType] = []
@@ -302,7 +310,7 @@ def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:
             table.add_row(
                 "*" if current else ("<" if release.get("id") == result.get("rollback_target") else ""),
                 release.get("id", "?"),
-                release.get("state", "?"),
+                release_state(release),
                 short(release.get("commit")),
                 release.get("ref") or "-",
                 when(release.get("created_at")),

@@ -118,8 +118,13 @@ def test_releases_prints_a_table_per_host(replaying: Callable[..., Requests], ca
     assert "active" in current
     assert f"< rollback target: {web1['rollback_target']}" in out
     target = next(line for line in out.splitlines() if web1["rollback_target"] in line and "<" in line)
-    assert "built" in target or "rolled_back" in target
+    assert "replaced" in target or "rolled_back" in target
     assert out.count("Deployed at") == 2
+    # The releases that served and were replaced by a later deploy (state built, deactivated_at) say so.
+    replaced = [r["id"] for r in web1["releases"] if r["state"] == "built" and r.get("deactivated_at")]
+    assert replaced
+    for release in replaced:
+        assert " replaced " in next(line for line in out.splitlines() if release in line and "│" in line)
 
 
 def test_status_prints_lock_and_health(replaying: Callable[..., Requests], capsys: Any) -> None:
