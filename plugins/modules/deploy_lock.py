@@ -26,7 +26,8 @@ extends_documentation_fragment:
   - deployctl.core.deploy.journal
 options:
   state:
-    description: Take the lock, release it, or only report its holder.
+    description: Take the lock, release it, or only report its holder (and RV(stale), judged with O(ttl), O(controller)
+      and O(controller_live_pids) as O(state=acquired) would).
     type: str
     choices: [acquired, released, query]
     default: acquired
@@ -87,6 +88,12 @@ holder:
   description: The lock's holder after the call (V(null) when nobody holds it).
   returned: always
   type: dict
+stale:
+  description:
+    - For O(state=query), whether a deploy would take the held lock over (older than O(ttl) seconds, or its
+      process on O(controller) is gone); V(false) when nobody holds it. A lock taken by hand is never stale.
+  returned: state is query
+  type: bool
 previous_holder:
   description: The holder that was released or taken over.
   returned: when a lock was released or taken over
@@ -97,7 +104,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
-from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change, create, read_holder
+from ansible_collections.deployctl.core.plugins.module_utils._lock import (
+    LOCK_OPTIONS,
+    change,
+    create,
+    is_stale,
+    read_holder,
+)
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 
 __all__ = ["create", "main"]
@@ -119,7 +132,9 @@ def main() -> None:
     p = module.params
     layout = Layout(p["deploy_to"])
     if p["state"] == "query":
-        module.exit_json(changed=False, holder=read_holder(layout.lock))
+        holder = read_holder(layout.lock)
+        stale = holder is not None and is_stale(holder, p["ttl"], p["controller"], p["controller_live_pids"])
+        module.exit_json(changed=False, holder=holder, stale=stale)
     try:
         result = change(layout, ReleaseStore(layout, p["host_label"]), p, module.check_mode)
     except DeployError as err:

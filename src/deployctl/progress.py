@@ -392,9 +392,10 @@ def _holder(holder: dict[str, Any] | None) -> Text:
             f"{holder.get('user', '?')} by hand since {when(holder.get('started_at'))}: {holder.get('message', '')}",
             style="bold magenta",
         )
+    stale = " (stale: the next deploy takes it over)" if holder.get("stale") else ""
     return Text(
-        f"{holder.get('user', '?')}, ref {holder.get('ref', '?')}, since {when(holder.get('started_at'))}",
-        style="bold magenta",
+        f"{holder.get('user', '?')}, ref {holder.get('ref', '?')}, since {when(holder.get('started_at'))}{stale}",
+        style="yellow" if stale else "bold magenta",
     )
 
 

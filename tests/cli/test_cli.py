@@ -127,6 +127,21 @@ def test_releases_prints_a_table_per_host(replaying: Callable[..., Requests], ca
         assert " replaced " in next(line for line in out.splitlines() if release in line and "│" in line)
 
 
+def test_a_stale_lock_is_marked_as_one_the_next_deploy_takes_over() -> None:
+    holder = {"user": "alice", "ref": "v9", "started_at": "2026-01-01T00:00:00Z"}
+    results: dict[str, dict[str, Any]] = {
+        "web1": {"outcome": "ok", "lock": {**holder, "stale": True}},
+        "web2": {"outcome": "ok", "lock": {**holder, "stale": False}},
+        "web3": {"outcome": "ok", "lock": None},
+    }
+    console = Console(width=200, record=True)
+    console.print(progress.lock_table(results))
+    rows = {line.split()[1]: line for line in console.export_text().splitlines() if line.startswith("│ web")}
+    assert "alice, ref v9, since 2026-01-01 00:00:00 (stale: the next deploy takes it over)" in rows["web1"]
+    assert "stale" not in rows["web2"] and "alice, ref v9" in rows["web2"]
+    assert "free" in rows["web3"]
+
+
 def test_status_prints_lock_and_health(replaying: Callable[..., Requests], capsys: Any) -> None:
     replaying("status_locked", 0)
     assert cli.main(["status", "staging"]) == 0

@@ -63,6 +63,8 @@ def plant_lock(fleet) -> Iterator[Callable[[str, int], None]]:
 
 def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2, plant_lock):
     plant_lock("web1", 60)
+    # A live deploy's lock (a minute old, another controller's): not one a deploy would take over.
+    assert deployctl("status", ENV, "--json").hosts["web1"]["lock"]["stale"] is False
     blocked = fleet.deploy("v1")
     assert blocked.rc == 2
     assert "another deploy holds the lock on this host: alice since 2026-01-01T00:00:00Z" in blocked.output
@@ -84,6 +86,15 @@ def test_a_held_lock_names_its_holder_and_unlock_needs_a_reason(fleet, on_v2, pl
 
 def test_a_lock_older_than_its_ttl_is_taken_over(fleet, on_v2, plant_lock):
     plant_lock("web2", 7200)
+    # What an operator looks at first: the holder, marked as a lock the next deploy takes over.
+    status = deployctl("lock", "status", ENV, "-e", "deploy_lock_ttl=3600", "--json")
+    assert status.rc == 0, status.out + status.err
+    assert (status.hosts["web2"]["lock"]["user"], status.hosts["web2"]["lock"]["stale"]) == ("alice", True)
+    assert status.hosts["web1"]["lock"] is None
+    table = deployctl("lock", "status", ENV, "-e", "deploy_lock_ttl=3600")
+    assert "alice, ref v9, since 2026-01-01 00:00:00 (stale: the next deploy takes it over)" in " ".join(
+        table.out.split()
+    )
     run = fleet.deploy("v1", "-e", "deploy_lock_ttl=3600")
     assert run.rc == 0, run.output[-3000:]
     taken = [e for e in fleet.journal("web2") if e["event"] == "lock_taken_over"][-1]

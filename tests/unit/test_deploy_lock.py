@@ -330,3 +330,20 @@ def test_a_takeover_waits_for_the_guard_and_sees_the_lock_taken_meanwhile(deploy
     assert slow["failed"] is True
     assert slow["msg"].startswith("another deploy holds the lock on this host: xavier since ")
     assert held_by(deploy_to)["user"] == "xavier"
+
+
+def test_query_says_whether_a_deploy_would_take_the_lock_over(deploy_to: Path) -> None:
+    assert lock(deploy_to, None, state="query")["stale"] is False
+    stale_lock(deploy_to, age=7200)
+    assert lock(deploy_to, None, state="query", ttl=3600)["stale"] is True
+    assert lock(deploy_to, None, state="query", ttl=86400)["stale"] is False
+    # Its process on this controller is gone: stale, whatever its age.
+    holder = {**held_by(deploy_to), "controller": "ci-runner", "pid": 999999}
+    lock_file(deploy_to).write_text(json.dumps(holder))
+    gone = lock(deploy_to, None, state="query", ttl=86400, controller="ci-runner", controller_live_pids=[1])
+    assert gone["stale"] is True
+    # Taken by hand (a maintenance window): never stale.
+    lock_file(deploy_to).write_text(json.dumps({**holder, "manual": True, "message": "DB upgrade"}))
+    assert (
+        lock(deploy_to, None, state="query", ttl=1, controller="ci-runner", controller_live_pids=[1])["stale"] is False
+    )
