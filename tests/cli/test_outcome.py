@@ -152,9 +152,14 @@ def test_a_failed_migration_stops_every_host_before_the_switch() -> None:
 def test_rejected_input_names_the_problem() -> None:
     results = outcome.results(replay("deploy_invalid"))
     assert results["web1"]["message"] == "deploy_keep_releases (0) must be at least 1"
-    wrong_vault = outcome.results(replay("vault_wrong"))
+    vault_run = replay("vault_wrong")
+    wrong_vault = outcome.results(vault_run)
     assert "cannot decrypt vault_sample_db_password, vault_sample_secret_key_base in " in wrong_vault["web1"]["message"]
     assert "encrypted with vault id demo" in wrong_vault["web1"]["message"]
+    # The configuration check publishes each host as invalid too (set_stats): the same result, said once.
+    for host, published in outcome.reports(vault_run).items():
+        assert {key: wrong_vault[host][key] for key in published} == published
+        assert "detail" not in wrong_vault[host]
 
 
 def test_a_missing_ref_stops_on_the_controller() -> None:

@@ -95,11 +95,13 @@ def awx_job(
     limit: str = "web1,web2",
     inventory: Path | None = None,
     job_tags: str = "",
+    vault_password: str = DEMO_PASSWORD,
 ) -> AwxJob:
     """An AWX-like job: the project copied into project/ (once per directory), the survey's answers
     as extra vars, the vault password answered at its prompt as AWX's Vault credential does.
     `inventory`: the job's own (a job slice's holds only its hosts); the project's e2e inventory by default.
-    `job_tags`: the job template's Job Tags, which AWX passes as --tags."""
+    `job_tags`: the job template's Job Tags, which AWX passes as --tags. `vault_password`: the Vault
+    credential's (the demo's by default)."""
     project = copy_project(private_data_dir)
     (private_data_dir / "env").mkdir(exist_ok=True)
     (private_data_dir / "env" / "extravars").write_text(json.dumps(survey))
@@ -108,7 +110,7 @@ def awx_job(
         playbook=playbook,
         inventory=str(inventory or project / INVENTORY.relative_to(REPO_ROOT)),
         cmdline=f"--vault-id demo@prompt --limit {limit}" + (f" --tags {job_tags}" if job_tags else ""),
-        passwords={VAULT_PROMPT: DEMO_PASSWORD},
+        passwords={VAULT_PROMPT: vault_password},
         # ansible-playbook must be on the runner's PATH (PLATFORM.md).
         envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
         suppress_env_files=True,

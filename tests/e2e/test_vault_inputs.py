@@ -13,7 +13,7 @@ import ansible_runner
 import pytest
 import yaml
 
-from tests.e2e.conftest import DEMO_PASSWORD, DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID
+from tests.e2e.conftest import DEMO_PASSWORD, DEPLOY_TO, INVENTORY, REPO_ROOT, VAULT_ID, awx_job
 from tests.e2e.test_cli import PASSWORD_FILE, deployctl
 from tests.harness import targets
 
@@ -29,21 +29,56 @@ def host_state(fleet) -> dict[str, str]:
     }
 
 
+# What a wrong vault password is told, after the vault file's path, through every entry point.
+WRONG_PASSWORD = (
+    "encrypted with vault id demo, for which no vault password given matches. If you gave one, it is the wrong "
+    "password; pass the right one, e.g. --vault-password-file PASSWORD_FILE, --vault-id demo@PASSWORD_FILE or "
+    "--vault-id demo@prompt."
+)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def test_a_wrong_vault_password_names_the_vault_id_and_the_file(fleet, on_v2, tmp_path):
     before = host_state(fleet)
+    wrong_password = "not the demo password"
     wrong = tmp_path / "wrong-password"
-    wrong.write_text("not the demo password\n")
+    wrong.write_text(f"{wrong_password}\n")
     run = fleet.playbook("deploy.yml", "-e", "deploy_ref=v1", vault_id=f"demo@{wrong}")
     assert run.rc == 2
-    assert (
-        "cannot decrypt vault_sample_db_password, vault_sample_secret_key_base in "
-        f"{INVENTORY}/group_vars/all/vault.yml: encrypted with vault id demo, for which no vault password given matches"
-        in " ".join(run.output.split())
-    )
-    assert (
-        "pass the right one, e.g. --vault-password-file PASSWORD_FILE, --vault-id demo@PASSWORD_FILE or "
-        "--vault-id demo@prompt."
-    ) in " ".join(run.output.split())
+    cannot_decrypt = "cannot decrypt vault_sample_db_password, vault_sample_secret_key_base in "
+    words = f"{cannot_decrypt}{INVENTORY}/group_vars/all/vault.yml: {WRONG_PASSWORD}"
+    said = flat(run.output)
+    assert words in said
+    # The summary, from what each host published (set_stats): every host invalid, with the words.
+    summary = said[said.index("DEPLOY SUMMARY: v1 ") :]
+    for host in fleet.hosts:
+        assert f"{host} invalid untouched: the input was rejected before any host was touched (" in summary
+    assert summary.count(words) == len(fleet.hosts)
+
+    # An AWX job whose Vault credential holds a wrong password: a workflow reads every host invalid.
+    job = awx_job(tmp_path / "awx", "playbooks/deploy.yml", {"deploy_ref": "v1"}, vault_password=wrong_password)
+    assert (job.status, job.rc) == ("failed", 2), job.stdout[-3000:]
+    assert {host: (result["outcome"], result["stage"]) for host, result in job.hosts.items()} == dict.fromkeys(
+        fleet.hosts, ("invalid", "preflight")
+    ), job.artifacts
+    for result in job.hosts.values():
+        assert flat(result["message"]).startswith(cannot_decrypt), result
+        assert flat(result["message"]).endswith(f"/group_vars/all/vault.yml: {WRONG_PASSWORD}"), result
+    assert (job.artifacts["deployctl"]["ref"], job.artifacts["deployctl"]["run"]) == ("v1", "deploy")
+
+    # The CLI: bad input (exit 5), the words once for every host, each host's row invalid.
+    cli = deployctl("deploy", str(INVENTORY), "--ref", "v1", "--vault-id", f"demo@{wrong}", password=False)
+    assert cli.rc == 5, cli.out + cli.err
+    said = flat(cli.out + cli.err)
+    assert f"{', '.join(fleet.hosts)}: {words}" in said
+    assert said.count(cannot_decrypt) == 1, cli.out + cli.err
+    assert [line.split()[:3] for line in cli.out.splitlines() if "invalid" in line.split()] == [
+        [host, "-", "invalid"] for host in fleet.hosts
+    ], cli.out
+    assert "exit 5: bad input (unknown environment or ref, vault password, rejected variables): nothing changed" in said
     assert host_state(fleet) == before
 
 
@@ -56,6 +91,11 @@ def test_a_secret_missing_from_the_vault_names_the_key_and_the_file(fleet, on_v2
     assert "the configuration of web1 needs vault_sample_api_key, which is not defined: add it to" in flat
     vault_file = f"{INVENTORY}/group_vars/all/vault.yml"
     assert f"{vault_file} (ansible-vault encrypt_string --vault-id demo@prompt --name vault_sample_api_key)" in flat
+    # Every host in the summary (set_stats), as invalid input.
+    summary = flat[flat.index("DEPLOY SUMMARY: v1 ") :]
+    for host in fleet.hosts:
+        assert f"{host} invalid untouched: the input was rejected before any host was touched (" in summary
+        assert f"the configuration of {host} needs vault_sample_api_key, which is not defined" in summary
     assert host_state(fleet) == before
 
 

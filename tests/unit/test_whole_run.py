@@ -6,22 +6,89 @@ Ansible runs every host at once for a batch size of 0 or below, takes 150% as al
 "Unexpected Exception, this is probably a bug" on the text 1,50% (an AWX survey's answer); the filter
 deployctl.core.serial_batches reads them all. The playbook runs are real ansible-playbook runs of deploy.yml
 and rollback.yml against hosts that are never contacted: the refusal is the first task, on the controller.
+They run as an AWX job runs them (ansible-runner), which gives what a user reads (ansible-playbook's output
+and exit code) and what an AWX workflow reads (the set_stats artifacts) of the one run.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import re
+import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ansible_runner
 import pytest
 
 from ansible_collections.deployctl.core.plugins.filter.serial_batches import serial_batches
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+# Unreachable on purpose: any task that contacted a host would fail as unreachable, not with the refusal.
+HOSTS = ("web1", "web2", "web3")
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class Played:
+    """One ansible-playbook run: its exit code, its output (uncoloured, whitespace flattened: wrapped lines read as one)
+    and the set_stats data it published (an AWX job's artifacts)."""
+
+    rc: int
+    said: str
+    artifacts: dict[str, Any]
+
+
+def play(tmp_path: Path, playbook: str, *args: str, group_vars: Path | None = None) -> Played:
+    """playbooks/PLAYBOOK against HOSTS, unreachable, in an inventory of tmp_path (with `group_vars` linked in)."""
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    hosts = {host: {"ansible_host": "192.0.2.1", "ansible_port": 1} for host in HOSTS}
+    (inventory / "hosts.yml").write_text(json.dumps({"all": {"hosts": hosts}}))
+    if group_vars:
+        (inventory / "group_vars").symlink_to(group_vars, target_is_directory=True)
+    (tmp_path / "job").mkdir()
+    job = ansible_runner.run(
+        private_data_dir=str(tmp_path / "job"),
+        project_dir=str(REPO_ROOT),
+        playbook=str(REPO_ROOT / "playbooks" / playbook),
+        inventory=str(inventory),
+        cmdline=shlex.join(args),
+        envvars={
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            # ansible-playbook must be on the runner's PATH (PLATFORM.md).
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+        suppress_env_files=True,
+        quiet=True,
+    )
+    stats: dict[str, Any] = next((event for event in job.events if event["event"] == "playbook_on_stats"), {})
+    said = " ".join(COLOUR.sub("", job.stdout.read() if job.stdout else "").split())
+    return Played(int(job.rc), said, (stats.get("event_data") or {}).get("artifact_data") or {})
+
+
+def assert_refused_on_every_host(played: Played, words: str, title: str, run: str = "deploy") -> None:
+    """Exit 2 with `words` for every host, before any host was contacted; each host reported as invalid at
+    stage preflight with them in the summary (`title` first) and in set_stats (the CLI's --json, AWX)."""
+    said = played.said
+    assert played.rc == 2, said[-3000:]
+    assert words in said, said[-3000:]
+    assert "UNREACHABLE" not in said and "Unexpected Exception" not in said
+    summary = said[said.index(title) :]
+    for host in HOSTS:
+        assert re.search(rf"{host} : ok=\d+ changed=0 unreachable=0 failed=1 skipped=\d+ rescued=1", said), said[-2000:]
+        assert f"{host} invalid untouched: the input was rejected before any host was touched (" in summary
+    assert summary.count(words) == len(HOSTS), summary
+    published = played.artifacts["deployctl"]
+    assert {host: (result["outcome"], result["stage"]) for host, result in published["hosts"].items()} == dict.fromkeys(
+        HOSTS, ("invalid", "preflight")
+    ), published
+    for result in published["hosts"].values():
+        assert words in " ".join(result["message"].split()), result
+    assert (sorted(published["play_hosts"]), published["run"]) == (list(HOSTS), run), published
 
 
 @pytest.mark.parametrize(
@@ -83,22 +150,8 @@ def test_a_size_that_is_none_is_one_batch_and_a_problem(value: Any, named: str) 
 def test_the_playbooks_refuse_it_on_every_host_before_touching_one(
     tmp_path: Path, playbook: str, args: list[str], words: str
 ) -> None:
-    inventory = tmp_path / "hosts.yml"
-    # Unreachable on purpose: any task that contacted a host would fail as unreachable, not with the refusal.
-    hosts = {f"web{n}": {"ansible_host": "192.0.2.1", "ansible_port": 1} for n in (1, 2, 3)}
-    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
-    played = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), f"playbooks/{playbook}", "-i", str(inventory), "-e", "deploy_ref=v1", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    said = " ".join((played.stdout + played.stderr).split())
-    assert played.returncode == 2, said[-3000:]
-    assert words in said, said[-3000:]
-    assert "UNREACHABLE" not in said and "Unexpected Exception" not in said
-    # One batch: every host refused in it, none left for a later batch, each reported (set_stats: the summary,
-    # the CLI's --json, an AWX workflow) as invalid.
-    summary = said[said.index("ROLLBACK SUMMARY" if playbook == "rollback.yml" else "DEPLOY SUMMARY: v1 ") :]
-    for host in hosts:
-        assert f"{host} : ok=1 changed=0 unreachable=0 failed=1 skipped=0 rescued=1" in said, said[-2000:]
-        assert f"{host} invalid untouched: the input was rejected before any host was touched (" in summary
-        assert summary.count(words) == len(hosts), summary
+    played = play(tmp_path, playbook, "-e", "deploy_ref=v1", *args)
+    # One batch: every host refused in it, none left for a later batch.
+    run = playbook.removesuffix(".yml")
+    assert_refused_on_every_host(played, words, "ROLLBACK SUMMARY" if run == "rollback" else "DEPLOY SUMMARY: v1 ", run)
+    assert played.artifacts["deployctl"]["ref"] == ("v1" if run == "deploy" else "")
