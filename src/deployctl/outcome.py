@@ -87,6 +87,9 @@ STAGE_PREFIX = re.compile(r"^\s*([A-Za-z][\w-]*)\s*:\s")
 VALIDATION_ACTIONS = {"validate_argument_spec", "ansible.builtin.validate_argument_spec"}
 CONTROLLER = "localhost"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# ansible-playbook's own error lines ("[ERROR]: ..." in ansible-core 2.19, "ERROR! ..." before): a printed line
+# that only contains the word (the summary quoting a message, an app's log line) is none.
+ERROR_LINE = re.compile(r"^\s*(\[ERROR\]|ERROR!)", re.M)
 
 
 def exit_code(outcomes: Iterable[str]) -> ExitCode:
@@ -203,7 +206,7 @@ class Run:
         now = time.monotonic() if now is None else now
         kind = event.get("event", "")
         data = event.get("event_data") or {}
-        if kind in ("verbose", "error") and "ERROR" in (event.get("stdout") or ""):
+        if kind in ("verbose", "error") and ERROR_LINE.search(ANSI.sub("", event.get("stdout") or "")):
             self.errors.append(ANSI.sub("", event["stdout"]).strip())
         elif kind == "playbook_on_stats":
             self.stats = data.get("artifact_data") or {}
