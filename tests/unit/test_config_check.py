@@ -58,3 +58,18 @@ def test_a_configuration_that_does_not_render_is_invalid_on_every_host(
     if password is None:
         for host in HOSTS:
             assert published["hosts"][host]["message"].startswith(f"the configuration of {host} needs ")
+
+
+def test_a_variable_the_argument_spec_rejects_is_invalid_on_every_host(tmp_path: Path) -> None:
+    # The role checks its argument spec first in its preflight (deploy.yml turns Ansible's own check off), so
+    # that an AWX survey's bad answer is reported per host like any other rejected input.
+    played = play(
+        tmp_path, "deploy.yml", "--vault-id", f"demo@{DEMO / 'demo-vault-password.txt'}", "-e", "deploy_ref=v1",
+        *DB_HOST, "-e", "deploy_keep_releases=many", group_vars=DEMO / "group_vars",
+    )  # fmt: skip
+    words = (
+        "Validation of arguments failed: argument 'deploy_keep_releases' is of type str and we were unable to "
+        "convert to int"
+    )
+    assert_refused_on_every_host(played, words, "DEPLOY SUMMARY: v1 ")
+    assert "Validating arguments against arg spec" not in played.said
