@@ -45,14 +45,14 @@ e2e: setup
 	pytest -q -n 2 --dist loadfile tests/e2e
 
 # The e2e and the fleet tests together, in the same two workers: each e2e file is one unit of work, the
-# fleet's files one unit (six hosts of their own), given first so that it runs beside the e2e files
+# fleet's files one unit (four hosts of their own), given first so that it runs beside the e2e files
 # rather than after them (tests/conftest.py). --durations: the slowest tests, to see where the suite's time goes.
 hosts: setup
 	pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests/fleet tests/e2e
 
 test: lint unit molecule hosts
 
-# Rolling deploys over six container hosts (tests/fleet) alone.
+# Rolling deploys over four container hosts (tests/fleet) alone.
 fleet: setup
 	pytest -q tests/fleet
 

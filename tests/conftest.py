@@ -1,7 +1,7 @@
 """Scheduling of the host tests under pytest-xdist (`make test` runs tests/fleet and tests/e2e together).
 
 Each e2e file shares its deploys between its tests (module fixtures on the worker's own hosts): a file
-is one unit of work, as with `--dist loadfile`. The fleet files share one set of six hosts: they are one
+is one unit of work, as with `--dist loadfile`. The fleet files share one set of four hosts: they are one
 unit, given first (with `--no-loadscope-reorder`), so that the longest unit runs beside the e2e files
 instead of after them. (`--dist loadgroup` with xdist_group marks would say the same, but pytest-xdist 3.8
 writes the group into `item._nodeid`, which pytest 9 no longer reads: the marks are ignored.)

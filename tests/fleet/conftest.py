@@ -1,4 +1,4 @@
-"""Fleet tests: rolling deploys to six container hosts (`make test` runs them beside the e2e tests; `make fleet` alone).
+"""Fleet tests: rolling deploys to four container hosts (`make test` runs them with the e2e tests; `make fleet` alone).
 
 The hosts are the e2e tests' kind (tests/e2e/conftest.py's Fleet), from their own
 inventory (tests/fleet/inventory, prefix deployctl-fleet), started once per session.

@@ -1,4 +1,4 @@
-"""Rolling deploys to a fleet of six hosts: one release for all, one migration, a failed batch stops the rollout."""
+"""Rolling deploys to a fleet of four hosts: one release for all, one migration, a failed batch stops the rollout."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from tests.fleet.conftest import FleetHosts, inventory_with_host_vars
 pytestmark = pytest.mark.fleet
 
 ROLLING = ("-e", '{"deploy_serial": [1, "50%"]}')
-# What serial [1, "50%"] makes of six hosts: a canary, then half of the six, then the rest.
-BATCHES = [["web1"], ["web2", "web3", "web4"], ["web5", "web6"]]
+# What serial [1, "50%"] makes of four hosts: a canary, then half of the four, then the rest.
+BATCHES = [["web1"], ["web2", "web3"], ["web4"]]
 MIGRATIONS = ["20240101000000", "20240201000000"]
 
 # web3's new release gets a config naming a database host that does not exist: the app
@@ -122,8 +122,8 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
     release = after["web1"].current
     assert release not in before["web1"].records
 
-    # The canary's batch and the healthy hosts of the second batch run the new release.
-    for host in ["web1", "web2", "web4"]:
+    # The canary's batch and the healthy host of the second batch run the new release.
+    for host in ["web1", "web2"]:
         record = after[host].records[release]
         assert (after[host].current, record["state"], record["commit"]) == (release, "active", commits["v2"]), host
         status, answer = after[host].health
@@ -160,7 +160,7 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
     assert f"Release {release} is marked failed and kept in {DEPLOY_TO}/releases for inspection." in run.output
     # The summary at the end says which host runs which release.
     summary = run.output[run.output.index("DEPLOY SUMMARY: v2 as release " + release) :]
-    for host in ["web1", "web2", "web4"]:
+    for host in ["web1", "web2"]:
         assert re.search(rf"^  {host} +deployed +runs {release} ", summary, re.M), summary
     assert re.search(
         rf"^  web3 +reverted +runs {before['web3'].current} again: release {release} failed at stage verify",

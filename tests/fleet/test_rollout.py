@@ -26,11 +26,11 @@ UPSTREAM = targets.UPSTREAM / "sample-app.git"
 BRANCH = "rollout-test"
 PASSWORD_FILE = "inventories/demo/demo-vault-password.txt"
 
-# web5 (third batch) gets a database host that does not exist: its new release answers 503 (as BROKEN_WEB3
+# web4 (third batch) gets a database host that does not exist: its new release answers 503 (as BROKEN_WEB3
 # in test_fleet.py); the release it ran before keeps its own config, so going back to it is healthy.
-# The candidate check is off for web5: this test is about the hosts switched before web5's failure, and
-# web5's own failure after its switch (checked before it, it would never switch: test_zero_downtime).
-BROKEN_WEB5 = """\
+# The candidate check is off for web4: this test is about the hosts switched before web4's failure, and
+# web4's own failure after its switch (checked before it, it would never switch: test_zero_downtime).
+BROKEN_WEB4 = """\
 ---
 sample_db_host: nowhere.fleet.internal
 deploy_health_deadline: 15
@@ -124,18 +124,18 @@ def on_v2(fleet: FleetHosts, commits: dict[str, str]) -> Iterator[dict[str, str]
 @pytest.fixture(scope="module")
 def moved_ref(fleet: FleetHosts, commits: dict[str, str], on_v2: dict[str, str]) -> dict:
     """A rollout of BRANCH; once the first batch has fetched, the branch is pushed to, and once the second
-    batch starts, a deploy of web5 and web6 is started with the CLI."""
+    batch starts, a deploy of web4 (the third batch) is started with the CLI."""
     pinned = new_commit(commits["v2"], "rollout: the commit the first batch resolves")
     pushed = new_commit(pinned, "rollout: pushed during the rollout")
     git("update-ref", f"refs/heads/{BRANCH}", pinned)
-    seen: dict = {"web5_before": fleet.journal("web5")}
+    seen: dict = {"web4_before": fleet.journal("web4")}
 
     def push() -> None:
         git("update-ref", f"refs/heads/{BRANCH}", pushed)
 
     def second_deploy() -> None:
-        seen["second"] = deployctl("deploy", str(fleet.inventory), "--ref", "v2", "--limit", "web5,web6")
-        seen["web5_journal"] = fleet.journal("web5")
+        seen["second"] = deployctl("deploy", str(fleet.inventory), "--ref", "v2", "--limit", "web4")
+        seen["web4_journal"] = fleet.journal("web4")
 
     run = rollout_with(
         fleet,
@@ -170,28 +170,32 @@ def test_a_branch_pushed_to_during_the_rollout_changes_nothing(fleet, moved_ref)
 def test_a_deploy_started_between_batches_is_refused_naming_the_rollout(fleet, moved_ref):
     second, after = moved_ref["second"], moved_ref["after"]
     (release,) = {state.current for state in after.values()}
-    # web5 and web6 belong to the rollout's third batch, not started yet: their locks are the rollout's already.
+    # web4 is the rollout's third batch, not started yet: its lock is the rollout's already.
     assert second.rc == 3, second.output
     words = " ".join(second.output.split())
-    holder = rf"another deploy holds the lock on web5: \S+ since \S+ \(ref {BRANCH}, release {release},"
+    # A deploy of one host takes its lock in its first call: its refusal says "this host", after the host's name.
+    holder = (
+        rf"failed on web4 at stage lock: another deploy holds the lock on this host: \S+ since \S+ "
+        rf"\(ref {BRANCH}, release {release},"
+    )
     assert re.search(holder, words), words
     assert "exit 3: the deploy lock is held on a host" in words
-    # Refused before it changed anything on web5: its journal was as before the rollout (no release staged,
+    # Refused before it changed anything on web4: its journal was as before the rollout (no release staged,
     # no lock taken over); then the rollout staged its release there.
-    assert moved_ref["web5_journal"] == moved_ref["web5_before"]
-    assert [e["ref"] for e in after["web5"].journal if e["event"] == "staged"][-1] == BRANCH
+    assert moved_ref["web4_journal"] == moved_ref["web4_before"]
+    assert [e["ref"] for e in after["web4"].journal if e["event"] == "staged"][-1] == BRANCH
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"
 
 
 @pytest.fixture(scope="module")
 def reverted_all(fleet: FleetHosts, commits, moved_ref, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """From the moved_ref rollout's release, a rollout of a newer commit whose third batch fails on web5,
+    """From the moved_ref rollout's release, a rollout of a newer commit whose third batch fails on web4,
     with deploy_on_batch_failure revert_all, through the CLI."""
     before = fleet_state(fleet)
-    newer = new_commit(moved_ref["pinned"], "rollout: the release web5 cannot run")
+    newer = new_commit(moved_ref["pinned"], "rollout: the release web4 cannot run")
     git("update-ref", f"refs/heads/{BRANCH}", newer)
-    inventory = inventory_with_host_vars(tmp_path_factory.mktemp("revert_all") / "inventory", "web5", BROKEN_WEB5)
+    inventory = inventory_with_host_vars(tmp_path_factory.mktemp("revert_all") / "inventory", "web4", BROKEN_WEB4)
     report = inventory.parent / "report.json"
     with Recorder() as webhook:
         run = deployctl(
@@ -218,15 +222,15 @@ def test_revert_all_puts_every_host_back_on_its_previous_release_after_a_third_b
         status, answer = state.health
         assert (status, answer.get("revision")) == (200, before[host].health[1]["revision"]), host
         assert hosts[host]["outcome"] == "reverted", (host, hosts[host])
-        # The new release is kept, not a rollback target: failed on web5, rolled back on the others.
-        assert state.records[release]["state"] == ("failed" if host == "web5" else "rolled_back"), host
-    assert hosts["web5"]["stage"] == "verify"
-    rollout = f"switched back to the release it ran before: the rollout of {release} stopped when web5 failed"
-    for host in ["web1", "web2", "web3", "web4", "web6"]:
+        # The new release is kept, not a rollback target: failed on web4, rolled back on the others.
+        assert state.records[release]["state"] == ("failed" if host == "web4" else "rolled_back"), host
+    assert hosts["web4"]["stage"] == "verify"
+    rollout = f"switched back to the release it ran before: the rollout of {release} stopped when web4 failed"
+    for host in ["web1", "web2", "web3"]:
         assert hosts[host]["stage"] == "rollout", host
         assert hosts[host]["message"].startswith(rollout), hosts[host]
     # The CLI says it once for all of them, as its closing words.
-    assert f"web1, web2, web3, web4, web6: {rollout}, and deploy_on_batch_failure is revert_all" in words
+    assert f"web1, web2, web3: {rollout}, and deploy_on_batch_failure is revert_all" in words
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"
 
@@ -253,7 +257,7 @@ def test_a_rollback_in_batches_stops_after_the_failing_batch(fleet, on_v2, rever
 
     assert run.rc == 2, run.output[-3000:]
     assert batches(run.output) == BATCHES[:2]
-    for host in ["web1", "web2", "web4"]:
+    for host in ["web1", "web2"]:
         assert after[host].current == on_v2[host], host
         assert after[host].health[1].get("revision") == after[host].records[on_v2[host]]["commit"], host
     # web3 went back to the release it ran, and says why.
