@@ -100,10 +100,23 @@ class Environment:
 
     @classmethod
     def find(cls, spec: str, base: Path | None = None) -> Environment:
+        """The environment `spec` names, from `base` (the working directory).
+
+        Raises InputError for a name that is empty, names nothing, or names a directory that holds more than one
+        environment's inventory: a project (its inventories/, playbooks/, ansible.cfg, .git) or inventories/
+        itself. Ansible would read every file below it as an inventory source and run each executable one as an
+        inventory script (the project's own scripts), and a deploy would reach every environment at once.
+        """
         base = base or Path.cwd()
+        if not spec.strip():
+            raise InputError(
+                "ENV is empty: name the environment, a directory under inventories/ (e.g. production) or an "
+                "inventory's path"
+            )
         for candidate in (base / spec, base / "inventories" / spec):
             if candidate.exists():
                 inventory = candidate.resolve()
+                _refuse_more_than_one_environment(spec, inventory)
                 folder = inventory if inventory.is_dir() else inventory.parent
                 return cls(name=folder.name, inventory=inventory)
         raise InputError(f"unknown environment {spec!r}: neither {spec} nor inventories/{spec} exists here ({base})")
@@ -122,6 +135,27 @@ class Environment:
                 if content.startswith(b"$ANSIBLE_VAULT") or b"!vault" in content:
                     return True
         return False
+
+
+# What a project has and an inventory does not.
+PROJECT_MARKERS = ("inventories", "playbooks", "ansible.cfg", ".git")
+
+
+def _refuse_more_than_one_environment(spec: str, inventory: Path) -> None:
+    """Raises InputError when `inventory` is a project's directory or the inventories/ that holds them."""
+    if not inventory.is_dir():
+        return
+    found = [marker for marker in PROJECT_MARKERS if (inventory / marker).exists()]
+    if found:
+        raise InputError(
+            f"environment {spec!r} is {inventory}, a project's directory ({', '.join(found)}), not an inventory: name "
+            "one environment, e.g. production for inventories/production"
+        )
+    if inventory.name == "inventories" and (inventory.parent / "playbooks").is_dir():
+        names = sorted(path.name for path in inventory.iterdir() if path.is_dir())
+        raise InputError(
+            f"environment {spec!r} is {inventory}, which holds every environment ({', '.join(names)}): name one of them"
+        )
 
 
 def _files_below(folder: Path) -> list[Path]:

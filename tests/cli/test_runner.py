@@ -27,6 +27,29 @@ def test_an_environment_is_a_name_under_inventories_or_a_path(inventory: Path) -
 
 
 @pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        # A script's unset variable: it named the working directory, whose every file Ansible would read as an
+        # inventory source, running each executable one (the project's own scripts) as an inventory script.
+        ("", "ENV is empty: name the environment, a directory under inventories/ (e.g. production)"),
+        (" ", "ENV is empty"),
+        (
+            ".",
+            "environment '.' is {base}, a project's directory (inventories, playbooks, ansible.cfg), not an inventory",
+        ),
+        ("inventories", "environment 'inventories' is {base}/inventories, which holds every environment (staging)"),
+    ],
+)
+def test_a_name_for_no_environment_or_for_several_is_bad_input(inventory: Path, spec: str, said: str) -> None:
+    base = inventory.parents[1]
+    (base / "playbooks").mkdir()
+    (base / "ansible.cfg").write_text("[defaults]\n")
+    with pytest.raises(InputError) as refused:
+        Environment.find(spec, base)
+    assert str(refused.value).startswith(said.format(base=base.resolve()))
+
+
+@pytest.mark.parametrize(
     ("content", "needs_vault"),
     [
         ("deploy_app_name: shop\n", False),
