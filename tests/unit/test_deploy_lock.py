@@ -274,8 +274,10 @@ def _acquire_in_child(deploy_to: Path, token: str, start: Any, results: Any) -> 
 
 @contextlib.contextmanager
 def children(count: int, target: Any, *args: Any) -> Iterator[Any]:
-    """`count` forked processes running target(*args, i, start, results); yields the results queue."""
-    ctx = multiprocessing.get_context("fork")
+    """`count` processes running target(*args, i, start, results); yields the results queue. Started by a
+    fork server, not forked from here: a fork of this process (whose earlier tests ran ansible-runner, with its
+    threads) can deadlock on a lock one of them held."""
+    ctx = multiprocessing.get_context("forkserver")
     start, results = ctx.Barrier(count), ctx.Queue()
     procs = [ctx.Process(target=target, args=(*args, f"2024010{i}T000000Z", start, results)) for i in range(count)]
     for proc in procs:
@@ -313,7 +315,7 @@ def test_a_takeover_waits_for_the_guard_and_sees_the_lock_taken_meanwhile(deploy
     stale_lock(deploy_to, age=120)
     guard = open(deploy_to / ".deployctl" / "lock.guard", "a")  # noqa: SIM115 - held across the child's start
     fcntl.flock(guard, fcntl.LOCK_EX)  # another deploy is mid-decision
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
     results = ctx.Queue()
     child = ctx.Process(target=_acquire_and_report, args=(deploy_to, R2, results))
     child.start()

@@ -53,7 +53,9 @@ def test_the_first_slice_sets_the_release_id_and_the_others_adopt_it(tmp_path):
 
 
 def test_slices_joining_at_the_same_moment_agree_on_one_release_id(tmp_path):
-    with multiprocessing.get_context("fork").Pool(3) as pool:
+    # Processes of a fork server: a fork of this process (earlier tests ran ansible-runner, with its threads)
+    # can deadlock on a lock one of those threads held.
+    with multiprocessing.get_context("forkserver").Pool(3) as pool:
         ids = pool.starmap(join, [(tmp_path, str(n), f"20261130T10000{n}Z") for n in range(3)])
     assert len(set(ids)) == 1
     assert ids[0] == record(tmp_path)["release_id"]
