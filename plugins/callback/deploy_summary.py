@@ -44,7 +44,8 @@ RUNS_NOW = {
     "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
     "aborted_input": "runs {current}, unchanged: the deploy stopped at stage {stage} before changing anything",
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
-    "locked": "unchanged: another deploy holds the lock",
+    # Its message says whose lock (another deploy's, or one taken by hand for a maintenance window).
+    "locked": "unchanged: {message}",
     "invalid": "untouched: the input was rejected before any host was touched ({message})",
     # playbooks/rollback.yml
     "rolled_back": "runs {to} now, rolled back from {from}",

@@ -38,6 +38,7 @@ from rich.text import Text
 
 from . import __version__, logs, outcome, progress, runner, scaffold
 from .outcome import EXIT_MEANING, ExitCode, Run
+from .runner import given
 
 Results = dict[str, dict[str, Any]]
 
@@ -135,18 +136,6 @@ class Command:
     data_on_stdout: bool = False
     # It runs the deploy role's stages (deploy, rollback): --diff, --tags and --skip-tags mean something.
     stages: bool = False
-
-
-def given(value: str, flag: str, advice: str, blank: str | None = None) -> str:
-    """`value` of a flag that was given, unless it is empty (only whitespace, or only `blank` characters):
-    a script's unset variable, which most playbooks would read as the flag's default (every host, the
-    previous release) rather than what someone who typed the flag asked for.
-
-    Raises runner.InputError "FLAG is empty: ADVICE".
-    """
-    if not value.strip(blank):
-        raise runner.InputError(f"{flag} is empty: {advice}")
-    return value
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -618,8 +607,12 @@ def playbook_options(args: argparse.Namespace) -> list[str]:
             raise runner.InputError(f"--forks {args.forks}: give at least 1")
         options += ["--forks", str(args.forks)]
     if skip_given:
-        # Repeated, as ansible-playbook takes it: every value counts (argparse would keep the last).
-        skipped = ",".join(skip_given)
+        # Repeated, as ansible-playbook takes it: every value counts (argparse would keep the last). An empty
+        # one (a script's unset variable) skips nothing, which is not what was asked for.
+        skipped = ",".join(
+            given(value, "--skip-tags", f"give the stages to leave out, e.g. --skip-tags {optional_stages('deploy')}")
+            for value in skip_given
+        )
         names = {name.strip() for name in skipped.split(",")}
         run = "rollback" if getattr(args, "command", "") == "rollback" else "deploy"
         if "all" in names or {"tagged", "untagged"} <= names:

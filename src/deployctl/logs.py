@@ -54,8 +54,11 @@ def extravars(args: argparse.Namespace) -> dict[str, Any]:
     if args.follow and (args.json or args.report):
         raise runner.InputError("--follow prints lines as they come until Ctrl-C: it takes no --json or --report")
     found: dict[str, Any] = {"deploy_logs_source": args.source, "deploy_logs_lines": args.lines}
-    if args.release:
-        found["deploy_logs_release"] = args.release
+    if args.release is not None:
+        # An empty one (a script's unset variable) would read the live release's log instead.
+        found["deploy_logs_release"] = runner.given(
+            args.release, "--release", "name the release (deployctl releases ENV)"
+        )
     if args.follow:
         # One ID per run: each host keeps the read position of this follow under it.
         found["deploy_logs_follow"] = uuid.uuid4().hex

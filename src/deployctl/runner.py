@@ -83,6 +83,18 @@ class InputError(Exception):
     """The request cannot be run as given; nothing was started."""
 
 
+def given(value: str, flag: str, advice: str, blank: str | None = None) -> str:
+    """`value` of a flag that was given, unless it is empty (only whitespace, or only `blank` characters):
+    a script's unset variable, which most playbooks would read as the flag's default (every host, the
+    previous release) rather than what someone who typed the flag asked for.
+
+    Raises InputError "FLAG is empty: ADVICE".
+    """
+    if not value.strip(blank):
+        raise InputError(f"{flag} is empty: {advice}")
+    return value
+
+
 class RunError(Exception):
     """ansible-runner stopped on an unexpected error: what the hosts were left in is unknown."""
 

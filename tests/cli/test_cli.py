@@ -241,6 +241,9 @@ def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any
         # A script's unset variable: every host, had it passed.
         (["deploy", "staging", "--ref", "v2", "--limit", ""], "--limit is empty: name the hosts or groups"),
         (["status", "staging", "--limit", ","], "--limit is empty"),
+        # Nothing skipped, or the live release's log: not what was asked for.
+        (["deploy", "staging", "--ref", "v2", "--skip-tags", ""], "--skip-tags is empty: give the stages to leave out"),
+        (["logs", "staging", "--source", "build", "--release", ""], "--release is empty: name the release"),
         # Nothing would run, not even the refusal (playbooks/tasks/whole_run.yml).
         (
             ["deploy", "staging", "--ref", "v2", "--skip-tags", "tagged", "--skip-tags", "untagged"],

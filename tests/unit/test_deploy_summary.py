@@ -181,3 +181,9 @@ def test_a_playbook_other_than_deploy_or_rollback_says_nothing_when_no_host_repo
     )
     callback.v2_playbook_on_stats(SimpleNamespace(custom={}))
     assert shown == []
+
+
+def test_a_locked_host_says_whose_lock() -> None:
+    by_hand = "the deploy lock on this host was taken by hand: bob since 2026-12-01T06:00:00Z: 'maint window'"
+    lines = summary("v2", {"web1": {"outcome": "locked", "stage": "lock", "message": by_hand}})
+    assert lines[1].split(None, 2)[1:] == ["locked", f"unchanged: {by_hand}"]
