@@ -29,7 +29,6 @@ requirements:
   - enable in ansible.cfg with C(callbacks_enabled = deployctl.core.deploy_summary)
 """
 
-import os
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
@@ -57,8 +56,6 @@ UNTOUCHED = "not reached: an earlier batch failed, so this one was not started; 
 
 # A host lost to the run (SSH failed) that published no outcome: what it serves was not seen.
 UNREACHABLE = "could not be reached, so this run cannot say what it serves: {message}"
-# The playbooks whose run has a summary even when no host could publish its outcome.
-RUN_OF_PLAYBOOK = {"deploy.yml": "deploy", "rollback.yml": "rollback"}
 
 # Outcomes of the entry points that change no release (status, releases, unlock).
 READ_ONLY = {"ok", "unlocked"}
@@ -91,12 +88,6 @@ class CallbackModule(CallbackBase):
         self._local_after_failed: list[str] = []
         # Ansible's message for each host it could not reach; a host lost this way publishes no outcome.
         self._unreachable: dict[str, str] = {}
-        # deploy or rollback, from the playbook's file name ("" for the others): what the title says when no
-        # host published its outcome (the run's first batch could not be reached).
-        self._run = ""
-
-    def v2_playbook_on_start(self, playbook: Any) -> None:
-        self._run = RUN_OF_PLAYBOOK.get(os.path.basename(str(getattr(playbook, "_file_name", ""))), "")
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
         self._unreachable[result._host.get_name()] = str(result._result.get("msg", "")).strip()
@@ -108,11 +99,11 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         data = stats.custom.get("_run", {}).get("deployctl") or {}
-        # No host published its outcome when none of the first batch could be reached: the run's hosts and ref
-        # are published before any host is contacted (roles/deploy/tasks/identity.yml).
-        if not data.get("hosts") and not (self._run and self._unreachable):
+        # No host published its outcome when none of the first batch could be reached: a deploy's or a rollback's
+        # run, ref and hosts are published before any host is contacted (roles/deploy/tasks/identity.yml).
+        if not data.get("hosts") and not (data.get("run") and self._unreachable):
             return
-        data = {"run": self._run, **data, "hosts": data.get("hosts") or {}}
+        data = {"run": "", **data, "hosts": data.get("hosts") or {}}
         if any("source" in outcome for outcome in data["hosts"].values()):
             self._display.display(log_lines(data["hosts"]))
             return
