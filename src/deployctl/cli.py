@@ -67,7 +67,11 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
+        # The closing line every run ends with, here too: a script reading the last line learns the same.
+        self.exit(
+            ExitCode.BAD_INPUT,
+            f"{self.prog}: error: {message}\nexit {int(ExitCode.BAD_INPUT)}: {EXIT_MEANING[ExitCode.BAD_INPUT]}\n",
+        )
 
 
 def optional_stages(run: str, playbooks: Path = runner.PLAYBOOKS) -> str:
@@ -435,7 +439,13 @@ def build_parser() -> Parser:
             )
         parser_for = (groups[group] if group else sub).add_parser
         parents = [common, _staged_parser(command.name)] if command.stages else [common]
-        parser.commands[command.name] = parser_for(name, parents=parents, help=command.help, description=command.help)
+        # An alias's usage as it is typed ("deployctl lock status"), not as argparse knows it ("lock-status").
+        # (None: argparse's own "deployctl NAME".)
+        typed = {alias: words for words, alias in ALIASES.items()}.get(command.name)
+        prog = " ".join([parser.prog, *typed]) if typed else None
+        parser.commands[command.name] = parser_for(
+            name, parents=parents, help=command.help, description=command.help, prog=prog
+        )
         command.arguments(parser.commands[command.name])
     return parser
 
@@ -585,7 +595,10 @@ def request_for(args: argparse.Namespace, env: runner.Environment, vaults: runne
         env=env,
         vaults=vaults,
         extravars=extravars,
-        user_extravars=[absolute_file(value) for value in args.extra_vars],
+        user_extravars=[
+            absolute_file(given(value, "-e", "give VAR=VALUE, a YAML or JSON mapping, or @FILE; or leave -e out"))
+            for value in args.extra_vars
+        ],
         check=command.check,
         verbosity=args.verbose,
         playbook_options=playbook_options(args),

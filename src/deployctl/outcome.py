@@ -361,11 +361,12 @@ CHANGED = {"deployed": "runs the new release", "rolled_back": "was rolled back",
 
 
 def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The closing words of a run that failed on some hosts (exit 1 or 5) while others changed and stay so
+    """The closing words of a run that failed on some hosts (exit 1, 4 or 5) while others changed and stay so
     (a rolling deploy stopped after an earlier batch went live; revert_all that could not cross a migration;
-    a rollback refused on one host of several), or None when every host is as the exit code's meaning says:
-    "what was serving before serves again" / "nothing changed" would be untrue there."""
-    if code not in (ExitCode.REVERTED, ExitCode.BAD_INPUT):
+    a rollback refused on one host of several; a host lost while the others switched), or None when every
+    host is as the exit code's meaning says: "what was serving before serves again" / "nothing changed" /
+    "a host could not be reached" alone would be untrue, or say too little, there."""
+    if code not in (ExitCode.REVERTED, ExitCode.BAD_INPUT, ExitCode.UNREACHABLE):
         return None
     changed: dict[str, list[str]] = {}
     for host, result in results.items():
@@ -374,7 +375,14 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
     if not changed:
         return None
     done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
-    failed = "bad input on a host (nothing changed there)" if code == ExitCode.BAD_INPUT else "failed part-way"
+    if code == ExitCode.UNREACHABLE:
+        lost = ", ".join(host for host, result in results.items() if outcome_of(result) == "unreachable")
+        # The lost host may have switched before it was lost: only a look at it can say.
+        failed = f"{lost} could not be reached, and what it serves now is unknown (deployctl status shows it)"
+    elif code == ExitCode.BAD_INPUT:
+        failed = "bad input on a host (nothing changed there)"
+    else:
+        failed = "failed part-way"
     return f"{failed}: {done}; every other host serves what it served before"
 
 

@@ -256,6 +256,8 @@ def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any
             "only optional stages: --skip-tags notify",
         ),
         (["status", "staging", "-e", "@no-such-vars.yml"], "-e @no-such-vars.yml: there is no file /"),
+        # A script's unset variable: nothing would be set, not what someone who typed -e asked for.
+        (["deploy", "staging", "--ref", "v2", "-e", " "], "-e is empty: give VAR=VALUE, a YAML or JSON mapping"),
     ],
 )
 def test_empty_answers_are_bad_input_for_every_command(
@@ -307,10 +309,21 @@ def test_the_optional_stages_offered_are_the_playbooks(capsys: Any, argv: list[s
         [],
     ],
 )
-def test_usage_errors_are_bad_input(argv: list[str]) -> None:
+def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
     assert stopped.value.code == 5
+    # The closing line of every run, usage errors' too.
+    assert capsys.readouterr().err.splitlines()[-1] == f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}"
+
+
+def test_an_alias_says_its_usage_as_it_is_typed(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["lock", "status", "staging", "--bogus"])
+    assert stopped.value.code == 5
+    said = capsys.readouterr().err
+    assert said.startswith("usage: deployctl lock status ")
+    assert "deployctl lock status: error: unrecognized arguments: --bogus" in said
 
 
 @pytest.mark.parametrize(

@@ -387,6 +387,14 @@ def test_a_failed_local_after_command_does_not_hide_why_the_deploy_failed() -> N
             "bad input on a host (nothing changed there): web1 was rolled back; every other host serves what it "
             "served before",
         ),
+        # A host lost during the switch, while the other switched: a mixed fleet, said host by host.
+        (
+            {"web1": "unreachable", "web2": "deployed", "web3": "aborted"},
+            ExitCode.UNREACHABLE,
+            "web1 could not be reached, and what it serves now is unknown (deployctl status shows it): web2 runs the "
+            "new release; every other host serves what it served before",
+        ),
+        ({"web1": "unreachable", "web2": "aborted"}, ExitCode.UNREACHABLE, None),
         ({"web1": "reverted", "web2": "aborted"}, ExitCode.REVERTED, None),
         ({"web1": "invalid", "web2": "unchanged"}, ExitCode.BAD_INPUT, None),
         ({"web1": "deployed", "web2": "failed"}, ExitCode.FAILED, None),
