@@ -117,6 +117,17 @@ def test_a_host_without_that_log_says_which_file_and_what_to_set(fleet: Fleet, l
         assert "the migrations run once per deploy, on one host (deploy_migrate_host)" in migrate.hosts[host]["message"]
 
 
+def test_an_empty_log_is_said_so_on_stderr(fleet: Fleet, live) -> None:
+    # No line on stdout is no failure (exit 0), but the reader is told the log was read and is empty.
+    path = f"{DEPLOY_TO}/shared/log/empty-{uuid.uuid4().hex[:6]}.log"
+    fleet.ssh("web1", f"install -m 0644 /dev/null {path}")
+    cli = deployctl("logs", ENV, "--source", "app", "--limit", "web1", "-e", f"deploy_logs_app_path={path}",
+                    password=False)  # fmt: skip
+    assert cli.rc == 0, cli.out + cli.err
+    assert host_lines(cli.out, "web1") == []
+    assert f"web1: warning: the app log is empty: {path}" in " ".join(cli.err.split())
+
+
 def tmux(socket: str, *args: str) -> str:
     return subprocess.run([TMUX, "-L", socket, *args], capture_output=True, text=True, check=True).stdout
 
