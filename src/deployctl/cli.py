@@ -56,11 +56,32 @@ vault passwords:
 )
 
 
+class Once(argparse._StoreAction):
+    """A flag of one value given twice (`--ref v1 ... --ref v2`, a script's default and its caller's) is a usage
+    error: argparse would take the last one without a word."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = namespace.__dict__.setdefault("_given_once", {})
+        if option_string and self.dest in given:
+            parser.error(f"{option_string} given twice ({given[self.dest]!r}, then {values!r}): give it once")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
 class Parser(argparse.ArgumentParser):
     """Usage errors are bad input (exit 5), not argparse's 2, which means a failed deploy here."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Every flag that stores one value (the default action) refuses to be given twice.
+        self.register("action", None, Once)
+        self.register("action", "store", Once)
         # deployctl's own: the parser of each command by its name ("deploy", "db restore"), whose usage an
         # unknown option is answered with (argparse answers with the top-level usage).
         self.commands: dict[str, argparse.ArgumentParser] = {}

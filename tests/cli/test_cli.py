@@ -229,7 +229,8 @@ def test_on_batch_failure_takes_its_batches_from_extra_vars_too(replaying: Calla
     ],
 )
 def test_bad_flags_are_bad_input(replaying: Callable[..., Requests], capsys: Any, argv: list[str], said: str) -> None:
-    assert_bad_input(replaying, capsys, ["deploy", "staging", "--ref", "v2", *argv], said)
+    ref = [] if "--ref" in argv else ["--ref", "v2"]
+    assert_bad_input(replaying, capsys, ["deploy", "staging", *ref, *argv], said)
 
 
 @pytest.mark.parametrize(
@@ -315,6 +316,22 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
     assert stopped.value.code == 5
     # The closing line of every run, usage errors' too.
     assert capsys.readouterr().err.splitlines()[-1] == f"exit 5: {EXIT_MEANING[ExitCode.BAD_INPUT]}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["deploy", "staging", "--ref", "v1", "--ref", "v2"], "--ref given twice ('v1', then 'v2'): give it once"),
+        (["logs", "staging", "-n", "5", "--lines", "9"], "--lines given twice (5, then 9): give it once"),
+        (["status", "staging", "--limit", "web1", "--limit", "web2"], "--limit given twice"),
+    ],
+)
+def test_a_flag_of_one_value_given_twice_is_a_usage_error(argv: list[str], said: str, capsys: Any) -> None:
+    # argparse would take the last value without a word: a script's default silently overridden, or the reverse.
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 5
+    assert said in capsys.readouterr().err
 
 
 def test_an_alias_says_its_usage_as_it_is_typed(capsys: Any) -> None:

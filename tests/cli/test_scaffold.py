@@ -24,8 +24,10 @@ def given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def init(given: dict[str, Path], *extra: str) -> int:
-    return cli.main(["init", str(given["env"]), "--app", "shop", "--repo", "git@git:shop.git",
-                     "--vault-password-file", str(given["pass"]), *extra])  # fmt: skip
+    """deployctl init with the app shop and its repo, unless `extra` gives its own --app or --repo."""
+    defaults = {"--app": "shop", "--repo": "git@git:shop.git"}
+    named = [word for flag, value in defaults.items() if flag not in extra for word in (flag, value)]
+    return cli.main(["init", str(given["env"]), *named, "--vault-password-file", str(given["pass"]), *extra])
 
 
 def decrypt(value: Any) -> str:
