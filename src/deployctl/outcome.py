@@ -376,9 +376,10 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
         return None
     done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
     if code == ExitCode.UNREACHABLE:
-        lost = ", ".join(host for host, result in results.items() if outcome_of(result) == "unreachable")
-        # The lost host may have switched before it was lost: only a look at it can say.
-        failed = f"{lost} could not be reached, and what it serves now is unknown (deployctl status shows it)"
+        lost = [host for host, result in results.items() if outcome_of(result) == "unreachable"]
+        # A lost host may have switched before it was lost: only a look at it can say.
+        serves = "it serves" if len(lost) == 1 else "they serve"
+        failed = f"{', '.join(lost)} could not be reached, and what {serves} now is unknown (deployctl status shows it)"
     elif code == ExitCode.BAD_INPUT:
         failed = "bad input on a host (nothing changed there)"
     else:
