@@ -69,7 +69,11 @@ class Once(argparse._StoreAction):
     ) -> None:
         given = namespace.__dict__.setdefault("_given_once", {})
         if option_string and self.dest in given:
-            parser.error(f"{option_string} given twice ({given[self.dest]!r}, then {values!r}): give it once")
+            # A value as typed: a path, not PosixPath('...').
+            first, then = (
+                repr(str(value) if isinstance(value, Path) else value) for value in (given[self.dest], values)
+            )
+            parser.error(f"{option_string} given twice ({first}, then {then}): give it once")
         given[self.dest] = values
         super().__call__(parser, namespace, values, option_string)
 

@@ -375,8 +375,11 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
     if not changed:
         return None
     done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
+    lost = [host for host, result in results.items() if outcome_of(result) == "unreachable"]
+    # Said only when there is another host: with web1 deployed and web2 lost, there is none.
+    others = set(results) - set(lost) - {host for hosts in changed.values() for host in hosts}
+    rest = "; every other host serves what it served before" if others else ""
     if code == ExitCode.UNREACHABLE:
-        lost = [host for host, result in results.items() if outcome_of(result) == "unreachable"]
         # A lost host may have switched before it was lost: only a look at it can say.
         serves = "it serves" if len(lost) == 1 else "they serve"
         failed = f"{', '.join(lost)} could not be reached, and what {serves} now is unknown (deployctl status shows it)"
@@ -384,7 +387,7 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
         failed = "bad input on a host (nothing changed there)"
     else:
         failed = "failed part-way"
-    return f"{failed}: {done}; every other host serves what it served before"
+    return f"{failed}: {done}{rest}"
 
 
 def local_hook_failures(run: Run) -> list[str]:

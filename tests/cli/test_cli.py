@@ -324,6 +324,10 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
         (["deploy", "staging", "--ref", "v1", "--ref", "v2"], "--ref given twice ('v1', then 'v2'): give it once"),
         (["logs", "staging", "-n", "5", "--lines", "9"], "--lines given twice (5, then 9): give it once"),
         (["status", "staging", "--limit", "web1", "--limit", "web2"], "--limit given twice"),
+        (
+            ["status", "staging", "--report", "a.json", "--report", "b.json"],
+            "--report given twice ('a.json', then 'b.json')",
+        ),
     ],
 )
 def test_a_flag_of_one_value_given_twice_is_a_usage_error(argv: list[str], said: str, capsys: Any) -> None:

@@ -398,7 +398,14 @@ def test_a_failed_local_after_command_does_not_hide_why_the_deploy_failed() -> N
             {"web1": "unreachable", "web2": "unreachable", "web3": "deployed"},
             ExitCode.UNREACHABLE,
             "web1, web2 could not be reached, and what they serve now is unknown (deployctl status shows it): web3 "
-            "runs the new release; every other host serves what it served before",
+            "runs the new release",
+        ),
+        # Two hosts, one lost after the other switched: no "other host" to speak of.
+        (
+            {"web1": "deployed", "web2": "unreachable"},
+            ExitCode.UNREACHABLE,
+            "web2 could not be reached, and what it serves now is unknown (deployctl status shows it): web1 runs the "
+            "new release",
         ),
         ({"web1": "unreachable", "web2": "aborted"}, ExitCode.UNREACHABLE, None),
         ({"web1": "reverted", "web2": "aborted"}, ExitCode.REVERTED, None),

@@ -126,6 +126,11 @@ def test_an_empty_log_is_said_so_on_stderr(fleet: Fleet, live) -> None:
     assert cli.rc == 0, cli.out + cli.err
     assert host_lines(cli.out, "web1") == []
     assert f"web1: warning: the app log is empty: {path}" in " ".join(cli.err.split())
+    # -n 0 asks for no line: none shown is no news.
+    none_asked = deployctl("logs", ENV, "--source", "app", "--limit", "web1", "-n", "0", "-e",
+                           f"deploy_logs_app_path={path}", password=False)  # fmt: skip
+    assert none_asked.rc == 0, none_asked.out + none_asked.err
+    assert "is empty" not in none_asked.err
 
 
 def tmux(socket: str, *args: str) -> str:
