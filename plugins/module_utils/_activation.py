@@ -61,6 +61,8 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
     (the check's result), `outage_seconds` (with outage_since, once healthy again), `cleanup`
     ({removed, error}: a failed cleanup is not a failure of the call) and `unlocked`.
 
+    When nothing was switched or changed but the app answers with another revision than the release's (its
+    restart after an earlier switch never happened), the service is restarted once: `restarted_stale` true.
     With a candidate check, `candidate` is its result. Raises DeployError when the candidate
     check (stage "candidate": nothing was switched), the switch, the restart (stage "restart")
     or the health check (stage "verify") fails. Its details say whether `current` was switched and, with revert,
@@ -91,6 +93,18 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
     try:
         if request.restart_service:
             result = restart_switched(result, request.restart_service, check=check, timeout=request.restart_timeout)
+            if (
+                not result["restarted"]
+                and request.health is not None
+                and not check
+                and _runs_other_code(request.health)
+            ):
+                # `current` names this release already, but the app answers with another revision: the restart
+                # after an earlier switch never happened (the host was lost between the two). Restarted now, once,
+                # so that the check below judges the release `current` names, not the code left running.
+                forced = {**result, "changed": True}
+                result = restart_switched(forced, request.restart_service, check=False, timeout=request.restart_timeout)
+                result["restarted_stale"] = True
         else:
             result["restarted"] = False
         if request.health is not None and not check:
@@ -117,6 +131,16 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
         change(layout, store, {"state": "released", "token": request.unlock_token}, check)
         result["unlocked"] = True
     return result
+
+
+def _runs_other_code(health: HealthCheck) -> bool:
+    """One request: the app answers with a status the check accepts, but without the revision it expects
+    (health.body_contains). False without a body to check, or without such an answer (down, a 5xx: the
+    check itself judges those)."""
+    if not health.body_contains:
+        return False
+    seen = replace(health, deadline=0).run()
+    return seen["status"] in health.status and not seen["healthy"]
 
 
 def _switch_back(layout: Layout, store: ReleaseStore, failed: GoLive, details: dict) -> dict:

@@ -527,6 +527,13 @@ restarted:
       when nothing changed or O(restart) is false.
   returned: state is active, also on failure
   type: raw
+restarted_stale:
+  description:
+    - The release was current already and nothing changed, but the app answered the health URL with
+      another revision than O(health_body_contains) (its restart after an earlier switch never happened):
+      the service was restarted before the health check. Said as a warning too.
+  returned: state is active, when it happened
+  type: bool
 stage:
   description:
     - V(lock) when O(lock) was refused (another deploy holds the lock).
@@ -811,6 +818,12 @@ def main() -> None:
             result["metrics"] = write_metrics(layout, params["metrics"], {"switch": elapsed})
             if result["metrics"].get("warning"):
                 module.warn(result["metrics"].pop("warning"))
+        if result.get("restarted_stale"):
+            module.warn(
+                f"the app answered with another revision than release {result['release_id']}, which current points "
+                "at: its restart after an earlier switch never happened (the host was lost between the two?). "
+                "It was restarted now"
+            )
         if result.get("socket") == "started":
             module.warn(
                 f"{result['socket_unit']} now owns the app's port (socket activation): the service was stopped and "

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,10 +33,14 @@ class App(BaseHTTPRequestHandler):
 
     deploy_to: ClassVar[Path]
     vhost: ClassVar[str] = ""  # when set, other Host headers get 404 (a name-based virtual host)
+    # When set and true: the process still runs older code (no restart since the switch).
+    stale: ClassVar[Callable[[], bool] | None] = None
 
     def do_GET(self) -> None:
         target = Path(os.path.realpath(App.deploy_to / "current"))
         code, body = (500, "boom") if (target / "BROKEN").exists() else (200, f"revision {target.name}")
+        if App.stale and App.stale():
+            code, body = 200, "revision OLD"
         if App.vhost and self.headers.get("Host") != App.vhost:
             code, body = 404, "no such site"
         data = body.encode()
@@ -52,6 +56,7 @@ class App(BaseHTTPRequestHandler):
 @pytest.fixture
 def app(deploy_to: Path) -> Iterator[str]:
     App.deploy_to = deploy_to
+    App.stale = None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), App)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -116,6 +121,29 @@ def test_a_healthy_release_stays_live_and_the_call_cleans_up_and_unlocks(
     # keep 1: the current release and the rollback target (R1) stay.
     assert result["cleanup"] == {"removed": [], "error": ""}
     assert result["unlocked"] is True and not (deploy_to / ".deployctl" / "lock").exists()
+
+
+def test_a_live_release_whose_app_runs_older_code_is_restarted_before_its_check(
+    deploy_to: Path, app: str, r1_live: Path, systemd: FakeCommands
+) -> None:
+    # current points at R1, but the app answers with older code: the restart after R1's switch never happened
+    # (the host was lost between the two). A redeploy of R1 (already live) restarts it; the check then passes.
+    before = systemd.calls().count(RESTART)
+    App.stale = lambda: systemd.calls().count(RESTART) == before
+
+    result = go_live(deploy_to, R1, app, r1_live)
+
+    assert not result.get("failed"), result.get("msg")
+    assert (result["switched"], result["restarted"], result["restarted_stale"]) == (False, True, True)
+    assert result["health"]["body"] == f"revision {R1}"
+    assert systemd.calls().count(RESTART) == before + 1
+    # (ansible-core 2.19 sends warnings as structured events; the words are in them.)
+    assert "its restart after an earlier switch never happened" in json.dumps(result["warnings"]), result
+
+    # An app that runs the live release's code is left alone.
+    again = go_live(deploy_to, R1, app, r1_live)
+    assert (again["restarted"], again.get("restarted_stale")) == (False, None)
+    assert systemd.calls().count(RESTART) == before + 1
 
 
 def test_an_unhealthy_release_is_switched_back_in_the_same_call(
