@@ -68,6 +68,8 @@ def log_lines(reported: dict[str, Any]) -> str:
         outcome = reported[host]
         if outcome.get("outcome") == "ok":
             lines += [f"{host} | {line}" for line in outcome.get("lines") or []]
+            # An empty log (roles/deploy/tasks/logs.yml says so): read, with nothing in it.
+            lines += [f"{host}: warning: {outcome['warning']}"] if outcome.get("warning") else []
         else:
             lines.append(f"{host}: {outcome.get('outcome', '?')}: {outcome.get('message', '')}")
     return "\n".join(lines) if lines else "no log lines"

@@ -101,6 +101,10 @@ log:
   returned: always
   type: str
   sample: /srv/shop/.deployctl/logs/20261126T145204Z-build.log
+input_error:
+  description: The failure is the input's (a release ID that is none, a negative O(lines)), not the host's.
+  returned: failure, when true
+  type: bool
 restarted:
   description: With O(follow), whether the file was rotated or truncated since the previous call.
   returned: success
@@ -126,6 +130,10 @@ class LogMissing(Exception):
     """The host has no such log; the message names it, why, and what to set."""
 
 
+class BadRelease(LogMissing):
+    """The release named is no release ID at all: input to fix (the result's `input_error`), not the host's state."""
+
+
 def where(params: dict[str, Any]) -> tuple[str, list[str] | None]:
     """What to read: (a file's path, None) or (a description, journalctl's matches). Raises LogMissing."""
     source, layout = params["source"], Layout(params["deploy_to"])
@@ -143,7 +151,7 @@ def where(params: dict[str, Any]) -> tuple[str, list[str] | None]:
         raise LogMissing(f"no release is live under {layout.root}: deploy one, or name a release for its {source} log")
     invalid = validate_release_id(release)
     if invalid:
-        raise LogMissing(invalid)
+        raise BadRelease(invalid)
     return layout.log(release, source), None
 
 
@@ -208,11 +216,11 @@ def main() -> None:
     )
     params = module.params
     if params["lines"] < 0:
-        module.fail_json(msg=f"lines {params['lines']}: give 0 or more")
+        module.fail_json(msg=f"lines {params['lines']}: give 0 or more", input_error=True)
     try:
         log, matches = where(params)
     except LogMissing as err:
-        module.fail_json(msg=str(err), log="")
+        module.fail_json(msg=str(err), log="", input_error=isinstance(err, BadRelease))
     state_file = _logs.state_path(params["state_dir"], params["follow"], f"{log}\0{params['source']}")
     state = _logs.load_state(state_file) if params["follow"] else None
     deadline = time.monotonic() + max(0.0, params["wait"])

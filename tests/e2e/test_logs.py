@@ -126,11 +126,25 @@ def test_an_empty_log_is_said_so_on_stderr(fleet: Fleet, live) -> None:
     assert cli.rc == 0, cli.out + cli.err
     assert host_lines(cli.out, "web1") == []
     assert f"web1: warning: the app log is empty: {path}" in " ".join(cli.err.split())
+    # ansible-playbook users read it at the end of the run (the deploy_summary callback), AWX in the host's warning.
+    playbook = fleet.playbook("logs.yml", "--limit", "web1", "-e", "deploy_logs_source=app", "-e",
+                              f"deploy_logs_app_path={path}")  # fmt: skip
+    assert playbook.rc == 0, playbook.output[-3000:]
+    assert f"web1: warning: the app log is empty: {path}" in playbook.output
     # -n 0 asks for no line: none shown is no news.
     none_asked = deployctl("logs", ENV, "--source", "app", "--limit", "web1", "-n", "0", "-e",
                            f"deploy_logs_app_path={path}", password=False)  # fmt: skip
     assert none_asked.rc == 0, none_asked.out + none_asked.err
     assert "is empty" not in none_asked.err
+
+
+def test_a_release_id_that_is_none_is_bad_input(fleet: Fleet, live) -> None:
+    # Bad input (exit 5, as an unknown --source), not a host that lacks a log (exit 2).
+    cli = deployctl("logs", ENV, "--source", "migrate", "--release", "latest", "--json", password=False)
+    assert cli.rc == 5, cli.out + cli.err
+    for host in HOSTS:
+        assert cli.hosts[host]["outcome"] == "invalid"
+        assert "release id 'latest' is not valid: use a UTC timestamp" in cli.hosts[host]["message"]
 
 
 def tmux(socket: str, *args: str) -> str:

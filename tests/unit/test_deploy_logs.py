@@ -116,6 +116,8 @@ def test_a_missing_log_names_the_file_and_what_to_set(tmp_path: Path) -> None:
     )
     build = run_module(deploy_logs, module_args(tmp_path, source="build", release="../x"))
     assert build["failed"] and "release id '../x' is not valid" in build["msg"]
+    # A release ID that is none is the input's fault (bad input: exit 5), a missing log the host's (exit 2).
+    assert (build["input_error"], unknown.get("input_error", False)) == (True, False)
 
 
 def test_an_unknown_source_is_rejected_with_the_valid_ones(tmp_path: Path) -> None:

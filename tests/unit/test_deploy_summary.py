@@ -187,3 +187,19 @@ def test_a_locked_host_says_whose_lock() -> None:
     by_hand = "the deploy lock on this host was taken by hand: bob since 2026-12-01T06:00:00Z: 'maint window'"
     lines = summary("v2", {"web1": {"outcome": "locked", "stage": "lock", "message": by_hand}})
     assert lines[1].split(None, 2)[1:] == ["locked", f"unchanged: {by_hand}"]
+
+
+def test_a_logs_run_shows_each_host_s_lines_and_says_which_log_was_empty() -> None:
+    shown = summary(
+        "",
+        {
+            "web1": {"outcome": "ok", "source": "app", "lines": ["GET /up 200"], "warning": ""},
+            "web2": {"outcome": "ok", "source": "app", "lines": [], "warning": "the app log is empty: /srv/x.log"},
+            "web3": {"outcome": "invalid", "source": "migrate", "message": "release id 'x' is not valid"},
+        },
+    )
+    assert shown == [
+        "web1 | GET /up 200",
+        "web2: warning: the app log is empty: /srv/x.log",
+        "web3: invalid: release id 'x' is not valid",
+    ]
