@@ -530,8 +530,8 @@ restarted:
 restarted_stale:
   description:
     - The release was current already and nothing changed, but the app answered the health URL with
-      another revision than O(health_body_contains) (its restart after an earlier switch never happened):
-      the service was restarted before the health check. Said as a warning too.
+      another revision than O(health_body_contains), because its restart after an earlier switch never
+      happened. The service was restarted before the health check. Said as a warning too.
   returned: state is active, when it happened
   type: bool
 stage:
