@@ -391,8 +391,10 @@ COMMANDS = [
             "who holds it: lock status ENV",
             _ignore_run(progress.lock_table), title=_of("Lock"), arguments=_lock_arguments, extravars=_lock_extravars,
             needs_vault=False),
+    # The lock alone: status.yml without its health request (an unhealthy app is `status`'s finding, not this one's).
     Command("lock-status", "status.yml", "who holds the deploy lock on each host (also: lock status)",
-            _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False, reads_only=True),
+            _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False, reads_only=True,
+            extravars=lambda _args: {"deployctl_status_health": False}),
     Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
             _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
             extravars=_exec_extravars, status=worst_command_status),
@@ -735,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every host deployed; only the deploy_local_after command failed (Kamal's post-deploy hook fails the run).
         meaning = progress.LOCAL_HOOK_FAILED
     else:
-        meaning = outcome.part_way(code, results)
+        meaning = outcome.part_way(code, results) or outcome.unhealthy(results)
     return finish(args, talk, document, code, outcome.run_problems(run, results), status, meaning)
 
 
@@ -814,7 +816,7 @@ def finish(
         for error in errors:
             err.print(Text(error, style="red"))
         meaning = progress.COMMAND_STATUS if status is not None else meaning
-        if document["exit_code"] == ExitCode.FAILED and command_for(args).reads_only:
+        if document["exit_code"] == ExitCode.FAILED and command_for(args).reads_only and meaning is None:
             meaning = progress.READ_FAILED
         out.print(progress.verdict(document["exit_code"], document.get("artifacts"), meaning))
     return int(document["exit_code"])

@@ -63,6 +63,8 @@ OUTCOME_EXIT = {
     "reverted": ExitCode.REVERTED,
     "aborted": ExitCode.REVERTED,
     "failed": ExitCode.FAILED,
+    # status: the read succeeded and the app does not answer as it should (a host serves nothing, or a broken app).
+    "unhealthy": ExitCode.FAILED,
     "locked": ExitCode.LOCKED,
     "unreachable": ExitCode.UNREACHABLE,
     "invalid": ExitCode.BAD_INPUT,
@@ -388,6 +390,15 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
     else:
         failed = "failed part-way"
     return f"{failed}: {done}{rest}"
+
+
+def unhealthy(results: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The closing words of a status that found an app not answering (outcome `unhealthy`, exit 2), or None."""
+    hosts = [host for host, result in results.items() if outcome_of(result) == "unhealthy"]
+    if not hosts:
+        return None
+    hosts_text = ", ".join(hosts)
+    return f"the app on {hosts_text} does not answer as it should (see above); status only reads: nothing was changed"
 
 
 def local_hook_failures(run: Run) -> list[str]:

@@ -430,7 +430,7 @@ def status_table(results: dict[str, dict[str, Any]]) -> Table:
         table.add_column(header, no_wrap=header not in ("Lock", "Health"))
     for name, result in results.items():
         release = result.get("current_release") or {}
-        if result["outcome"] != "ok":
+        if result["outcome"] not in ("ok", "unhealthy"):
             table.add_row(name, outcome_text(result["outcome"]))
             continue
         table.add_row(

@@ -152,6 +152,35 @@ def test_status_prints_lock_and_health(replaying: Callable[..., Requests], capsy
     assert "free" in web2
 
 
+def test_status_of_a_host_whose_app_does_not_answer_exits_2_naming_it(
+    replaying: Callable[..., Requests], capsys: Any
+) -> None:
+    # Recorded with web1's app stopped (socket and service): the health request was refused.
+    replaying("status_unhealthy", 2)
+    assert cli.main(["status", "staging"]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert "unhealthy" in next(line for line in lines if line.startswith("│ web1"))
+    assert "200 in" in next(line for line in lines if line.startswith("│ web2"))
+    out = " ".join(" ".join(lines).split())
+    assert "web1: the app does not answer as it should at http://127.0.0.1:3000/up" in out
+    closing = "exit 2: the app on web1 does not answer as it should (see above); status only reads: nothing was changed"
+    assert closing in out
+    replaying("status_unhealthy", 2)
+    assert cli.main(["status", "staging", "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert (document["result"], document["hosts"]["web1"]["outcome"], document["hosts"]["web2"]["outcome"]) == (
+        "failed",
+        "unhealthy",
+        "ok",
+    )
+
+
+def test_lock_status_asks_nothing_of_the_app(replaying: Callable[..., Requests]) -> None:
+    requests = replaying("status_locked", 0)
+    assert cli.main(["lock", "status", "staging", "--json"]) == 0
+    assert requests[0].extravars == {"deployctl_status_health": False}
+
+
 def test_an_unreachable_host_exits_4(replaying: Callable[..., Requests], capsys: Any) -> None:
     replaying("status_unreachable", 4)
     assert cli.main(["status", "staging", "--json"]) == 4

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, Fleet
+from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, Fleet, awx_job
 
 PASSWORD_FILE = "inventories/demo/demo-vault-password.txt"
 ENV = str(INVENTORY)
@@ -162,6 +162,44 @@ def test_status_shows_the_current_release_the_lock_and_health(
     for host in fleet.hosts:
         row = next(line for line in text.out.splitlines() if line.startswith(f"│ {host} "))
         assert fleet.current(host) in row and "free" in row and "200 in" in row
+
+
+def test_status_fails_on_a_host_whose_app_does_not_answer(
+    fleet: Fleet, commits: dict[str, str], on_v2: Any, tmp_path: Path
+) -> None:
+    """A status is a check a script or an AWX job can rely on: a host whose app does not answer fails it, through
+    every entry point, naming the host and what it answered; the other host and the lock status are fine."""
+    down = "the app does not answer as it should at http://127.0.0.1:3000/up"
+    fleet.ssh("web1", "systemctl stop sample.socket sample.service")
+    try:
+        run = deployctl("status", ENV, "--json", password=False)
+        assert run.rc == 2, run.out + run.err
+        assert run.outcomes() == {"web1": "unhealthy", "web2": "ok"}
+        assert run.hosts["web1"]["health"]["healthy"] is False
+        assert down in run.hosts["web1"]["message"] and on_v2["web1"] in run.hosts["web1"]["message"]
+        assert run.hosts["web2"]["health"]["healthy"] is True
+
+        text = deployctl("status", ENV, password=False)
+        assert text.rc == 2, text.out + text.err
+        web1 = next(line for line in text.out.splitlines() if line.startswith("│ web1 "))
+        assert on_v2["web1"] in web1 and "unhealthy" in web1
+        assert f"web1: {down}" in " ".join(text.out.split())
+        closing = " ".join(text.out.split())
+        assert "exit 2: the app on web1 does not answer as it should (see above); status only reads" in closing
+
+        # The lock's own status asks nothing of the app.
+        assert deployctl("lock", "status", ENV, password=False).rc == 0
+
+        played = fleet.playbook("status.yml")
+        assert played.rc == 2, played.output[-3000:]
+        assert down in played.output and "web2" in played.output
+
+        job = awx_job(tmp_path, "playbooks/status.yml", {})
+        assert (job.status, job.rc) == ("failed", 2)
+        assert job.hosts["web1"]["outcome"] == "unhealthy" and job.hosts["web2"]["outcome"] == "ok"
+    finally:
+        fleet.ssh("web1", "systemctl start sample.socket sample.service")
+    assert deployctl("status", ENV, password=False).rc == 0
 
 
 def test_check_previews_a_deploy_and_changes_nothing(fleet: Fleet, commits: dict[str, str], on_v2: Any) -> None:
