@@ -534,6 +534,11 @@ restarted_stale:
       happened. The service was restarted before the health check. Said as a warning too.
   returned: state is active, when it happened
   type: bool
+stale_warning:
+  description:
+    - The warning said when RV(restarted_stale) is true, for a report to repeat.
+  returned: state is active, when RV(restarted_stale) is true
+  type: str
 stage:
   description:
     - V(lock) when O(lock) was refused (another deploy holds the lock).
@@ -819,11 +824,13 @@ def main() -> None:
             if result["metrics"].get("warning"):
                 module.warn(result["metrics"].pop("warning"))
         if result.get("restarted_stale"):
-            module.warn(
+            # Also returned, for the role's report: the CLI, the summary and set_stats say it as the host's warning.
+            result["stale_warning"] = (
                 f"the app answered with another revision than release {result['release_id']}, which current points "
                 "at: its restart after an earlier switch never happened (the host was lost between the two?). "
                 "It was restarted now"
             )
+            module.warn(result["stale_warning"])
         if result.get("socket") == "started":
             module.warn(
                 f"{result['socket_unit']} now owns the app's port (socket activation): the service was stopped and "

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from tests.e2e.conftest import DEPLOY_TO, INVENTORY, REPO_ROOT, Fleet, awx_job
-from tests.e2e.test_cli import deployctl, lock_state
+from tests.e2e.test_cli import deployctl, journal_length, lock_state
 
 HOOKS = REPO_ROOT / "tests" / "fixtures" / "hooks"
 MARKERS = f"{DEPLOY_TO}/shared/hook-markers"
@@ -159,6 +159,43 @@ def test_a_failing_after_switch_hook_fails_an_awx_job_with_the_hook_in_its_resul
         assert (result["outcome"], result["stage"], result["hook"]["file"]) == ("reverted", "switch", absolute), result
         assert FAILING_TASK in result["message"]
         assert fleet.current(host) == on_v2[host]
+
+
+# A colon and a space inside an unquoted value: YAML that Ansible cannot read.
+UNREADABLE_HOOK = """---
+- name: Stop the workers
+  ansible.builtin.shell: systemctl stop worker && echo note: stopped
+"""
+
+
+def test_a_hook_file_ansible_cannot_read_is_refused_before_any_host_is_touched(
+    fleet: Fleet, on_v2: dict[str, str], tmp_path: Path
+) -> None:
+    """A parse error where the hook is included would end the whole run there (no rescue: after the switch, the
+    hosts would stay switched and locked): it is bad input, named with its line, through every entry point."""
+    hook = tmp_path / "unreadable.yml"
+    hook.write_text(UNREADABLE_HOOK)
+    says = f"deploy_before_restart_tasks: {hook} is no task file Ansible can read (line 3, column 24): YAML parsing"
+    journals = {host: journal_length(fleet, host) for host in fleet.hosts}
+
+    cli = deployctl(
+        "deploy", str(hooked_inventory(tmp_path, {"deploy_before_restart_tasks": str(hook)})), "--ref", "v1"
+    )
+    assert cli.rc == 5, cli.out + cli.err
+    assert says in flat(cli.out + cli.err) and "exit 5: bad input" in flat(cli.out)
+
+    run = fleet.deploy("v1", "-e", json.dumps({"deploy_before_restart_tasks": str(hook)}))
+    assert run.rc == 2, run.output[-4000:]
+    assert says in flat(run.output) and "invalid" in run.output
+
+    job = awx_job(tmp_path, "playbooks/deploy.yml", {"deploy_ref": "v1", "deploy_before_restart_tasks": str(hook)})
+    assert (job.status, job.rc) == ("failed", 2), job.stdout[-4000:]
+    for result in job.hosts.values():
+        assert (result["outcome"], result["stage"]) == ("invalid", "preflight"), result
+        assert says in flat(result["message"])
+    for host in fleet.hosts:
+        assert fleet.current(host) == on_v2[host] and lock_state(fleet, host) == "free"
+        assert journal_length(fleet, host) == journals[host]
 
 
 def test_a_failing_local_before_command_stops_the_deploy_before_any_host_is_touched(

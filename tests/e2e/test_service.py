@@ -4,9 +4,11 @@ the app unchanged, no secret goes into the unit file, and a broken unit is rever
 from __future__ import annotations
 
 import json
+import subprocess
 
 from tests.e2e.conftest import DEPLOY_TO, Fleet
 from tests.e2e.test_cli import ENV, deployctl
+from tests.e2e.test_hooks import hooked_inventory
 from tests.e2e.test_secrets import canary, leaks_in_files
 
 __all__ = ["canary"]  # a fixture, used by name
@@ -109,3 +111,37 @@ def test_secrets_as_environment_reach_the_app_and_the_build_never_the_unit_and_l
         assert fleet.current(host) == on_v2[host]
         assert "SAMPLE_TOKEN" not in service_environment(fleet, host)
         assert "EnvironmentFile" not in fleet.ssh(host, f"cat {UNIT}")
+
+
+# A hook between the switch and the restart that takes the host's SSH away, its own connection too: the run loses
+# the host with `current` switched and the old code still running (session 15's trial).
+LOSE_SSH = """---
+- name: Lose this host's SSH between the switch and the restart
+  ansible.builtin.shell: 'systemctl stop ssh.service && pkill -9 -f "sshd: root"'
+  changed_when: true
+"""
+
+
+def test_a_host_lost_before_its_restart_is_restarted_by_the_next_deploy_of_that_ref(fleet, commits, on_v2, tmp_path):
+    """A host lost between its switch and its restart keeps `current` on the new release while the old code
+    serves. Redeploying that ref finds it live, sees the app answer with the old revision, and restarts it once,
+    saying so: exit 0, `unchanged` with a warning, and the new release answering."""
+    (tmp_path / "lose-ssh.yml").write_text(LOSE_SSH)
+    hooked = hooked_inventory(tmp_path, {"deploy_before_restart_tasks": str(tmp_path / "lose-ssh.yml")})
+    container = f"{fleet.hosts['web1']['harness_prefix']}-web1"
+    try:
+        lost = deployctl("deploy", str(hooked), "--ref", "v1", "--limit", "web1")
+        assert lost.rc == 4, lost.out + lost.err
+        said = " ".join(lost.out.split())
+        assert "unreachable" in said and "exit 4: a host could not be reached" in said
+    finally:
+        subprocess.run(["podman", "exec", container, "systemctl", "start", "ssh.service"], check=True)
+    switched = fleet.current("web1")
+    assert switched != on_v2["web1"] and fleet.health("web1")[1]["revision"] == commits["v2"]
+
+    run = deployctl("deploy", ENV, "--ref", "v1", "--limit", "web1", "--json")
+    assert run.rc == 0, run.out + run.err
+    web1 = run.hosts["web1"]
+    assert (web1["outcome"], web1["release"]) == ("unchanged", switched)
+    assert "its restart after an earlier switch never happened" in web1.get("warning", ""), web1
+    assert (fleet.current("web1"), fleet.health("web1")[1]["revision"]) == (switched, commits["v1"])
