@@ -89,14 +89,43 @@ class Parser(argparse.ArgumentParser):
         # deployctl's own: the parser of each command by its name ("deploy", "db restore"), whose usage an
         # unknown option is answered with (argparse answers with the top-level usage).
         self.commands: dict[str, argparse.ArgumentParser] = {}
+        # The words this parser was given (a command's parser: those after the command's name), for error().
+        self.words: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        words = self.words[: self.words.index("--")] if "--" in self.words else self.words
+        unknown = [word for word in words if self._unknown_option(word)]
+        if message.startswith("the following arguments are required") and unknown:
+            # argparse names only the missing ones (`deploy ENV --reff v1`: the typo is the news).
+            message += f"; unrecognized arguments: {' '.join(unknown)}"
+        error = f"{self.prog}: error: {message}"
+        if "--json" in words:
+            # What a script asked for, here too: the document of a run refused as bad input (the usage on stderr).
+            typed = tuple(
+                self.prog.split()[1:]
+            )  # "deployctl lock status": the alias's name, as a run's document has it
+            command = ALIASES.get(typed, " ".join(typed)) or None
+            document: dict[str, Any] = {"command": command, "hosts": {}, "errors": [error]}
+            document.update(exit_code=int(ExitCode.BAD_INPUT), result=ExitCode.BAD_INPUT.name.lower())
+            print(json.dumps(document, indent=2, sort_keys=True))
         self.print_usage(sys.stderr)
         # The closing line every run ends with, here too: a script reading the last line learns the same.
-        self.exit(
-            ExitCode.BAD_INPUT,
-            f"{self.prog}: error: {message}\nexit {int(ExitCode.BAD_INPUT)}: {EXIT_MEANING[ExitCode.BAD_INPUT]}\n",
-        )
+        self.exit(ExitCode.BAD_INPUT, f"{error}\nexit {int(ExitCode.BAD_INPUT)}: {EXIT_MEANING[ExitCode.BAD_INPUT]}\n")
+
+    def _unknown_option(self, word: str) -> bool:
+        """Whether `word` is an option this parser does not know: not a value (`-5`), not a known flag, nor a
+        cluster of short ones (`-vv`), nor a long one's abbreviation (`--lim`), as argparse reads them."""
+        if not word.startswith("-") or word == "-" or word[1:2].isdigit():
+            return False
+        name = word.split("=", 1)[0]
+        known = self._option_string_actions
+        if name.startswith("--"):
+            return name not in known and not any(option.startswith(name) for option in known if option[:2] == "--")
+        return name[:2] not in known
 
 
 def optional_stages(run: str, playbooks: Path = runner.PLAYBOOKS) -> str:
@@ -392,7 +421,7 @@ COMMANDS = [
             _ignore_run(progress.lock_table), title=_of("Lock"), arguments=_lock_arguments, extravars=_lock_extravars,
             needs_vault=False),
     # The lock alone: status.yml without its health request (an unhealthy app is `status`'s finding, not this one's).
-    Command("lock-status", "status.yml", "who holds the deploy lock on each host (also: lock status)",
+    Command("lock-status", "status.yml", "who holds the deploy lock on each host",
             _ignore_run(progress.lock_table), title=_of("Lock status"), needs_vault=False, reads_only=True,
             extravars=lambda _args: {"deployctl_status_health": False}),
     Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
@@ -454,15 +483,18 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    # COMMAND, not the list of every name: the list below names each command with its help (an alias is not one).
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     parser.commands["init"] = _init_parser(sub)
     groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:
         group, _, name = command.name.rpartition(" ")
         if group and group not in groups:
+            # Its commands by name, as a missing one is named ("required: {backups,restore}", not the dest).
+            names = [other.name.split()[1] for other in COMMANDS if other.name.startswith(f"{group} ")]
             groups[group] = sub.add_parser(group, help="database backups: list them, restore one").add_subparsers(
-                dest=f"{group}_command", required=True, parser_class=Parser
+                dest=f"{group}_command", required=True, parser_class=Parser, metavar="{" + ",".join(names) + "}"
             )
         parser_for = (groups[group] if group else sub).add_parser
         parents = [common, _staged_parser(command.name)] if command.stages else [common]
@@ -470,9 +502,9 @@ def build_parser() -> Parser:
         # (None: argparse's own "deployctl NAME".)
         typed = {alias: words for words, alias in ALIASES.items()}.get(command.name)
         prog = " ".join([parser.prog, *typed]) if typed else None
-        parser.commands[command.name] = parser_for(
-            name, parents=parents, help=command.help, description=command.help, prog=prog
-        )
+        # An alias gets no `help`: argparse lists only the parsers given one ("lock status" is in lock's help).
+        listed: dict[str, Any] = {} if typed else {"help": command.help}
+        parser.commands[command.name] = parser_for(name, parents=parents, description=command.help, prog=prog, **listed)
         command.arguments(parser.commands[command.name])
     return parser
 

@@ -350,6 +350,14 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
+        # argparse names only what is missing; the option typed wrong is the news.
+        (["deploy", "staging", "--bogus"], "required: --ref; unrecognized arguments: --bogus"),
+        (["deploy", "staging", "--reff=v1", "-vv"], "required: --ref; unrecognized arguments: --reff=v1\n"),
+        # An abbreviation argparse takes (--lim: --limit) is no unknown option.
+        (["deploy", "staging", "--lim", "web1"], "the following arguments are required: --ref\n"),
+        (["db"], "the following arguments are required: {backups,restore}\n"),
+        ([], "the following arguments are required: COMMAND\n"),
+        # argparse would take the last value without a word: a script's default silently overridden, or the reverse.
         (["deploy", "staging", "--ref", "v1", "--ref", "v2"], "--ref given twice ('v1', then 'v2'): give it once"),
         (["logs", "staging", "-n", "5", "--lines", "9"], "--lines given twice (5, then 9): give it once"),
         (["status", "staging", "--limit", "web1", "--limit", "web2"], "--limit given twice"),
@@ -359,12 +367,47 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
         ),
     ],
 )
-def test_a_flag_of_one_value_given_twice_is_a_usage_error(argv: list[str], said: str, capsys: Any) -> None:
-    # argparse would take the last value without a word: a script's default silently overridden, or the reverse.
+def test_a_usage_error_names_what_is_missing_unknown_or_given_twice(argv: list[str], said: str, capsys: Any) -> None:
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
     assert stopped.value.code == 5
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "said"),
+    [
+        (["deploy", "staging", "--json", "--ref", "v1", "--ref", "v2"], "deploy", "--ref given twice"),
+        (["lock", "status", "staging", "--json", "--bogus"], "lock-status", "unrecognized arguments: --bogus"),
+        (["db", "restore", "staging", "--json"], "db restore", "required: --backup"),
+    ],
+)
+def test_a_usage_error_with_json_prints_the_document(argv: list[str], command: str, said: str, capsys: Any) -> None:
+    # A script that asked for JSON parses stdout: it gets the document of a run refused as bad input.
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 5
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert (document["command"], document["exit_code"], document["result"], document["hosts"]) == (
+        command,
+        5,
+        "bad_input",
+        {},
+    )
+    [error] = document["errors"]
+    assert said in error and said in captured.err
+    assert captured.err.startswith(f"usage: deployctl {command.replace('-', ' ')} ")
+
+
+def test_help_lists_the_commands_and_no_alias(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as helped:
+        cli.main(["--help"])
+    assert helped.value.code == 0
+    said = capsys.readouterr().out
+    assert said.startswith("usage: deployctl [-h] [--version] COMMAND ...")
+    assert "lock-status" not in said and "who holds it: lock status ENV" in " ".join(said.split())
+    assert all(f"    {name} " in said for name in ("deploy", "status", "lock", "db", "logs"))
 
 
 def test_an_alias_says_its_usage_as_it_is_typed(capsys: Any) -> None:
