@@ -101,6 +101,11 @@ log:
   returned: always
   type: str
   sample: /srv/shop/.deployctl/logs/20261126T145204Z-build.log
+absent:
+  description: Why this host has no migrate log for the release, with the file's path (O(source=migrate) without
+    O(follow); the migrations run once per deploy, on one host). Not a failure; RV(lines) is empty.
+  returned: success, when the migrate log is not on this host
+  type: str
 input_error:
   description: The failure is the input's (a release ID that is none, a negative O(lines)), not the host's.
   returned: failure, when true
@@ -234,6 +239,13 @@ def main() -> None:
                 break
             time.sleep(POLL_SECONDS)
             state = {"cursor": result["cursor"]}
+    except FileNotFoundError as err:
+        if params["source"] == "migrate" and not params["follow"]:
+            # The other hosts of a deploy have none (the migrations run on one): what is there is read, not a failure.
+            module.exit_json(
+                changed=False, log=log, lines=[], cursor=None, restarted=False, absent=missing_file(params, log, err)
+            )
+        module.fail_json(msg=missing_file(params, log, err), log=log)
     except OSError as err:
         module.fail_json(msg=missing_file(params, log, err), log=log)
     except LogMissing as err:

@@ -106,9 +106,14 @@ def test_a_missing_log_names_the_file_and_what_to_set(tmp_path: Path) -> None:
     os.symlink(f"releases/{RELEASE}", tmp_path / "current")
     app = run_module(deploy_logs, module_args(tmp_path, source="app", app_path=str(tmp_path / "none.log")))
     assert app["failed"] and f"no app log at {tmp_path / 'none.log'} (deploy_logs_app_path)" in app["msg"]
+    # The migrations ran on another host (once per deploy): this one says so, and has no line; no failure.
     migrate = run_module(deploy_logs, module_args(tmp_path, source="migrate"))
-    assert f"no migrate log for release {RELEASE} on this host" in migrate["msg"]
+    assert not migrate.get("failed") and migrate["lines"] == []
+    assert f"no migrate log for release {RELEASE} on this host" in migrate["absent"]
     assert migrate["log"] == f"{tmp_path}/.deployctl/logs/{RELEASE}-migrate.log"
+    # A follow of a log that is not there ends that host's follow, as for every source.
+    followed = run_module(deploy_logs, module_args(tmp_path, source="migrate", follow="f1", wait=0))
+    assert followed["failed"] and f"no migrate log for release {RELEASE} on this host" in followed["msg"]
     unknown = run_module(deploy_logs, module_args(tmp_path, source="build", release="20200101T000000Z"))
     assert unknown["msg"] == (
         f"no build log for release 20200101T000000Z on this host "
