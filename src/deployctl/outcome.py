@@ -374,10 +374,11 @@ def part_way(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | 
     for host, result in results.items():
         if outcome_of(result) in CHANGED:
             changed.setdefault(CHANGED[outcome_of(result)], []).append(host)
-    if not changed:
-        return None
-    done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
     lost = [host for host, result in results.items() if outcome_of(result) == "unreachable"]
+    if not changed:
+        # Exit 4 names the host(s) it lost ("a host" leaves the reader to find which in the table).
+        return f"{', '.join(lost)} could not be reached" if code == ExitCode.UNREACHABLE and lost else None
+    done = "; ".join(f"{', '.join(hosts)} {what}" for what, hosts in changed.items())
     # Said only when there is another host: with web1 deployed and web2 lost, there is none.
     others = set(results) - set(lost) - {host for hosts in changed.values() for host in hosts}
     rest = "; every other host serves what it served before" if others else ""

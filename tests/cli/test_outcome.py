@@ -407,7 +407,13 @@ def test_a_failed_local_after_command_does_not_hide_why_the_deploy_failed() -> N
             "web2 could not be reached, and what it serves now is unknown (deployctl status shows it): web1 runs the "
             "new release",
         ),
-        ({"web1": "unreachable", "web2": "aborted"}, ExitCode.UNREACHABLE, None),
+        # Nobody changed: the line names the lost host, which "a host could not be reached" left to the table.
+        ({"web1": "unreachable", "web2": "aborted"}, ExitCode.UNREACHABLE, "web1 could not be reached"),
+        (
+            {"web1": "unreachable", "web2": "unreachable", "web3": "ok"},
+            ExitCode.UNREACHABLE,
+            "web1, web2 could not be reached",
+        ),
         ({"web1": "reverted", "web2": "aborted"}, ExitCode.REVERTED, None),
         ({"web1": "invalid", "web2": "unchanged"}, ExitCode.BAD_INPUT, None),
         ({"web1": "deployed", "web2": "failed"}, ExitCode.FAILED, None),

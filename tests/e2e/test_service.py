@@ -133,7 +133,7 @@ def test_a_host_lost_before_its_restart_is_restarted_by_the_next_deploy_of_that_
         lost = deployctl("deploy", str(hooked), "--ref", "v1", "--limit", "web1")
         assert lost.rc == 4, lost.out + lost.err
         said = " ".join(lost.out.split())
-        assert "unreachable" in said and "exit 4: a host could not be reached" in said
+        assert "unreachable" in said and "exit 4: web1 could not be reached" in said
     finally:
         subprocess.run(["podman", "exec", container, "systemctl", "start", "ssh.service"], check=True)
     switched = fleet.current("web1")

@@ -67,7 +67,7 @@ def test_the_cli_lists_the_lost_host_and_the_hosts_no_batch_reached(inventory: P
     assert hosts["web2"]["message"] == UNTOUCHED
     # What the operator reads under the table.
     assert f"web2, web3: {UNTOUCHED}" in said
-    assert "exit 4: a host could not be reached" in said
+    assert "exit 4: web1 could not be reached" in said
 
 
 def test_an_awx_job_gets_the_run_s_hosts_and_ref(inventory: Path, tmp_path: Path) -> None:
