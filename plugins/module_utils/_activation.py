@@ -85,6 +85,7 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
         schema_version=request.schema_version,
         check=check,
         diff=diff,
+        verify=request.health is not None and not check,
     )
     if candidate is not None:
         result["candidate"] = candidate
@@ -112,6 +113,9 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
             if not result["health"]["healthy"]:
                 details = {key: value for key, value in result.items() if key != "diff"}
                 raise DeployError(request.health.failure(result["health"]), stage="verify", **details)
+            if result["switched"]:
+                # The switch's run is done only now: its `switched` line waits for this one (verify).
+                store.journal("verified", request.release_id, elapsed=result["health"].get("elapsed"))
     # After the switch, whatever breaks must put the previous release back, not only a DeployError.
     except Exception as err:
         if not isinstance(err, DeployError):

@@ -5,7 +5,9 @@
 The journal records steps, not runs; a run is recovered from them:
 - a deploy starts with `staged` (who, ref, commit) and ends with `switched` to its release
   (deployed), `aborted` (stopped before its release was created) or `failed` (after the switch:
-  failed; before it: aborted, as the run reported it);
+  failed; before it: aborted, as the run reported it); a `switched` with `verify` (its call checks the health
+  next) ends it only with the `verified` that follows: without one (the host was lost between the switch and
+  the check), the deploy is unfinished;
 - a `switched` to another release that no deploy staged is a rollback (from `previous`), unless a
   `failed` of the release it switched away from follows: then it was that deploy's revert;
 - `db_restored` is a database restore.
@@ -46,6 +48,8 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for a failure `reason`."""
     history: list[dict[str, Any]] = []
     deploys: dict[str, dict[str, Any]] = {}
+    # The releases switched to whose health check is still to come (`switched` with `verify`).
+    unverified: set[str] = set()
     for line in lines:
         event, release = line.get("event"), line.get("release")
         if event == "staged":
@@ -56,8 +60,11 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             history.append(entry)
         elif event == "switched":
             deploy = deploys.get(str(release))
-            if deploy is not None and deploy["outcome"] == UNFINISHED:
-                _finish(deploy, "deployed", line)
+            if deploy is not None and deploy["outcome"] == UNFINISHED and str(release) not in unverified:
+                if line.get("verify"):
+                    unverified.add(str(release))
+                else:
+                    _finish(deploy, "deployed", line)
             else:
                 history.append(
                     {
@@ -80,6 +87,9 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 # The switch back of this deploy's own revert, not a rollback.
                 history.pop()
                 outcome = "reverted"
+            elif event == "failed" and str(release) in unverified:
+                # Switched to, then its health check failed with nothing to go back to.
+                outcome = "failed"
             elif event == "failed" and deploy is not None and deploy["outcome"] == UNFINISHED:
                 # Marked failed before it was switched to: it stopped before the switch (as the run reported it).
                 outcome = "aborted"
@@ -87,6 +97,10 @@ def runs(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 outcome = event
             if deploy is not None:
                 _finish(deploy, outcome, line)
+        elif event == "verified" and str(release) in unverified:
+            unverified.discard(str(release))
+            if (deploy := deploys.get(str(release))) is not None and deploy["outcome"] == UNFINISHED:
+                _finish(deploy, "deployed", line)
         elif event == "db_restored":
             history.append(
                 {

@@ -30,8 +30,12 @@ def activate(
     schema_version: str | None,
     check: bool,
     diff: bool,
+    verify: bool = False,
 ) -> dict:
     """Switch `current` to the release atomically and install its unit; return the module's result.
+
+    verify: the caller checks the release's health next and journals `verified` when it passes: the journal's
+    `switched` line says so (`verify` true), so that a run lost between the two reads as unfinished (_history).
 
     previous_state: the state recorded for the release switched away from (built or
     rolled_back). schema_version: recorded with the release when given. With `diff`, the
@@ -105,7 +109,8 @@ def activate(
         if schema_version is not None:
             changes["schema_version"] = schema_version
         store.update(release_id, **changes)
-        store.journal("switched", release_id, previous=previous, by=holder_user(layout))
+        awaits = {"verify": True} if verify else {}
+        store.journal("switched", release_id, previous=previous, by=holder_user(layout), **awaits)
     return _with_diffs(result, diffs)
 
 

@@ -56,6 +56,38 @@ def test_the_journal_reads_as_deploys_reverts_rollbacks_and_restores() -> None:
     assert (rollback["from"], rollback["by"], rollback["commit"]) == (R1, "bob", "cv2")
 
 
+def test_a_switch_whose_health_check_never_came_is_unfinished() -> None:
+    # A call that checks the health after its switch says so (`verify`); its run is done with `verified`. Lost in
+    # between (the host's SSH went with a hook after the switch), the deploy is unfinished, not deployed.
+    R4 = "20240104T000000Z"
+    journal = [
+        staged(R1, 0, "v1"),
+        {"event": "switched", "release": R1, "time": at(0, 30), "previous": None, "by": "alice", "verify": True},
+        {"event": "verified", "release": R1, "time": at(0, 33), "elapsed": 2.9},
+        staged(R2, 10, "v2"),
+        {"event": "switched", "release": R2, "time": at(10, 30), "previous": R1, "by": "alice", "verify": True},
+        # R2's health check failed, R1 went back (its own switch checked too): R2's revert.
+        {"event": "switched", "release": R1, "time": at(11), "previous": R2, "by": "alice", "verify": True},
+        {"event": "verified", "release": R1, "time": at(11, 2)},
+        {"event": "failed", "release": R2, "time": at(11, 5), "reason": "verify: /up answered 500"},
+        staged(R3, 20, "v3"),
+        {"event": "switched", "release": R3, "time": at(20, 30), "previous": R1, "by": "alice", "verify": True},
+        # A first deploy with nothing to go back to: switched, failed its check, not reverted.
+        staged(R4, 30, "v4"),
+        {"event": "switched", "release": R4, "time": at(30, 30), "previous": R3, "by": "alice", "verify": True},
+        {"event": "failed", "release": R4, "time": at(30, 40), "reason": "verify: /up answered 500"},
+    ]
+    history = runs(journal)
+    assert [(h["kind"], h["release"], h["outcome"]) for h in history] == [
+        ("deploy", R1, "deployed"),
+        ("deploy", R2, "reverted"),
+        ("deploy", R3, "unfinished"),
+        ("deploy", R4, "failed"),
+    ]
+    # Done when its check passed: the duration runs to `verified`.
+    assert (history[0]["duration"], history[0]["finished_at"]) == (33.0, at(0, 33))
+
+
 def test_the_module_returns_the_newest_first_and_skips_a_torn_line(tmp_path: Path) -> None:
     meta = tmp_path / "app" / ".deployctl"
     meta.mkdir(parents=True)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ansible_collections.deployctl.core.plugins.module_utils._history import runs
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.modules import deploy_lock, release, release_command
 from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, stage_and_build, staged_args
@@ -121,6 +122,11 @@ def test_a_healthy_release_stays_live_and_the_call_cleans_up_and_unlocks(
     # keep 1: the current release and the rollback target (R1) stay.
     assert result["cleanup"] == {"removed": [], "error": ""}
     assert result["unlocked"] is True and not (deploy_to / ".deployctl" / "lock").exists()
+    # The journal: the switch says its check follows, the check's pass ends the run (history: deployed).
+    journal = [json.loads(line) for line in (deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()]
+    switched, verified = [line for line in journal if line.get("release") == R2][-2:]
+    assert (switched["event"], switched["verify"], verified["event"]) == ("switched", True, "verified")
+    assert [run["outcome"] for run in runs(journal) if run["release"] == R2] == ["deployed"]
 
 
 def test_a_live_release_whose_app_runs_older_code_is_restarted_before_its_check(
