@@ -573,7 +573,7 @@ def run_init(args: argparse.Namespace) -> int:
                           "errors": [] if code == ExitCode.OK else lines}, indent=2))  # fmt: skip
     else:
         console_for(sys.stderr if code else sys.stdout).print(Text("\n".join(lines), style="red" if code else ""))
-        console_for(sys.stdout).print(progress.verdict(code, None))
+        say(console_for(sys.stdout), progress.verdict(code, None))
     return int(code)
 
 
@@ -702,6 +702,12 @@ def console_for(stream: Any) -> Console:
     return Console(file=stream, width=width)
 
 
+def say(console: Console, words: RenderableType) -> None:
+    """Print messages and the closing line: wrapped at a terminal's width, but one line each off a terminal (a CI
+    job's log, a file), so that a path or an error is never cut in two for the reader who greps for it."""
+    console.print(words, soft_wrap=not console.is_terminal)
+
+
 def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
     """deployctl's own arguments, and the command after `--` (exec's), aliases applied."""
     argv = list(argv)
@@ -759,8 +765,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.json and results:
         out.print(command.table(run, results, out.width), soft_wrap=command.soft_wrap)
-        talk.print(progress.problems(results))
-        talk.print(progress.notifications(document["notifications"]))
+        say(talk, progress.problems(results))
+        say(talk, progress.notifications(document["notifications"]))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None
     meaning = None
@@ -846,11 +852,11 @@ def finish(
     else:
         err = console_for(sys.stderr)
         for error in errors:
-            err.print(Text(error, style="red"))
+            say(err, Text(error, style="red"))
         meaning = progress.COMMAND_STATUS if status is not None else meaning
         if document["exit_code"] == ExitCode.FAILED and command_for(args).reads_only and meaning is None:
             meaning = progress.READ_FAILED
-        out.print(progress.verdict(document["exit_code"], document.get("artifacts"), meaning))
+        say(out, progress.verdict(document["exit_code"], document.get("artifacts"), meaning))
     return int(document["exit_code"])
 
 

@@ -447,6 +447,20 @@ def test_an_unknown_environment_is_bad_input(replaying: Callable[..., Requests],
     assert requests == []
 
 
+def test_off_a_terminal_a_message_is_one_line_whatever_its_length(
+    replaying: Callable[..., Requests], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI job's log or a file: a path cut in two at the console's width would not be found by grep.
+    monkeypatch.setenv("COLUMNS", "60")
+    replaying("releases", 0)
+    long_name = "inventories/" + "/".join(["a-rather-long-directory-name"] * 4)
+    assert cli.main(["releases", long_name]) == 5
+    captured = capsys.readouterr()
+    [line] = [line for line in captured.err.splitlines() if line.startswith("unknown environment")]
+    assert f"neither {long_name} nor inventories/{long_name} exists here" in line
+    assert captured.out.splitlines()[-1].startswith("exit 5: bad input (unknown environment or ref")
+
+
 def test_an_empty_unlock_reason_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:
     requests = replaying("unlock", 0)
     assert cli.main(["unlock", "staging", "--reason", " "]) == 5
