@@ -18,7 +18,8 @@ short_description: Problems of the deploy's hook task files
 description:
   - Reads each hook's task file on the controller before any host is touched, as Ansible's C(include_tasks)
     will (YAML with Ansible's tags), and names each one that cannot be read or is not a list of tasks, with the
-    line and column of a YAML error. A file that does not exist is left to the check that names missing files.
+    line and column of a YAML error. A file that does not exist is left to the check that names missing files;
+    a vault-encrypted one is not read, for want of a vault secret here (C(include_tasks) decrypts it with the play's).
 version_added: 0.2.0
 author: deployctl contributors
 positional: _input
@@ -50,11 +51,17 @@ def _where(err: AnsibleError) -> str:
     return f" (line {line}, column {column})" if line else ""
 
 
+def _vaulted(path: str) -> bool:
+    """A vault-encrypted file: this filter has no vault secret to read it with (include_tasks has the play's)."""
+    with open(path, "rb") as handle:
+        return handle.read(len(b"$ANSIBLE_VAULT")) == b"$ANSIBLE_VAULT"
+
+
 def hook_file_problems(hook_files: dict[str, Any]) -> list[str]:
     problems = []
     loader = DataLoader()
     for point, path in hook_files.items():
-        if not isinstance(path, str) or not os.path.isfile(path):
+        if not isinstance(path, str) or not os.path.isfile(path) or _vaulted(path):
             continue
         variable = f"deploy_{point}_tasks"
         try:

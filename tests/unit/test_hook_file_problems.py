@@ -25,11 +25,15 @@ def test_a_file_that_is_no_list_of_tasks_is_named(tmp_path: Path) -> None:
     ]
 
 
-def test_good_empty_and_missing_files_are_no_problem_of_this_check(tmp_path: Path) -> None:
+def test_good_empty_missing_and_vaulted_files_are_no_problem_of_this_check(tmp_path: Path) -> None:
     good = tmp_path / "good.yml"
     good.write_text("---\n- name: Warm the cache\n  ansible.builtin.command: bin/warm\n  changed_when: false\n")
     empty = tmp_path / "empty.yml"
     empty.write_text("---\n")
+    # Vault-encrypted: read by include_tasks with the play's secrets, not here (the header is all this one has).
+    vaulted = tmp_path / "vaulted.yml"
+    vaulted.write_text("$ANSIBLE_VAULT;1.1;AES256\n6162636465\n")
     # A missing file is the preflight's other check ("names no file on the controller").
-    files = {"after_switch": str(good), "before_verify": str(empty), "after_verify": str(tmp_path / "missing.yml")}
+    files = {"after_switch": str(good), "before_verify": str(empty), "after_verify": str(tmp_path / "missing.yml"),
+             "after_cleanup": str(vaulted)}  # fmt: skip
     assert hook_file_problems(files) == []
