@@ -426,7 +426,7 @@ COMMANDS = [
             extravars=lambda _args: {"deployctl_status_health": False}),
     Command("exec", "exec.yml", "run a command in the live release as the app user: exec ENV [options] -- COMMAND...",
             _ignore_run(progress.exec_output), title=lambda args, env: f"{shlex.join(args.exec_argv)} on {env}",
-            extravars=_exec_extravars, status=worst_command_status),
+            extravars=_exec_extravars, status=worst_command_status, soft_wrap=True),
     Command("logs", "logs.yml", "the last lines of the app's log, its service's journal or a release's build or "
             "migrate log on each host, as HOST | line; --follow prints new ones until Ctrl-C",
             _ignore_run(logs.lines_output), title=lambda args, env: f"{args.source} log of {env}",
@@ -743,10 +743,13 @@ def main(argv: list[str] | None = None) -> int:
             env, args.vault_password_file, args.vault_id, interactive=sys.stdin.isatty(), required=command.needs_vault
         )
         run, finished = execute(args, out, talk, command.title(args, env.name), request_for(args, env, vaults))
+    # Refused before ansible-playbook started: the message and the closing line both on stderr, as a usage error's
+    # (stdout keeps only what a run prints: its tables, or the --json document).
     except runner.InputError as err:
-        return finish(args, talk, document, ExitCode.BAD_INPUT, [str(err)])
+        return finish(args, console_for(sys.stderr), document, ExitCode.BAD_INPUT, [str(err)])
     except KeyboardInterrupt:
-        return finish(args, talk, document, ExitCode.INTERRUPTED, ["interrupted before ansible-playbook started"])
+        stopped = ["interrupted before ansible-playbook started"]
+        return finish(args, console_for(sys.stderr), document, ExitCode.INTERRUPTED, stopped)
     except Exception as err:
         return unexpected(args, talk, document, err)
 

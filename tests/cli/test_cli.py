@@ -458,7 +458,9 @@ def test_off_a_terminal_a_message_is_one_line_whatever_its_length(
     captured = capsys.readouterr()
     [line] = [line for line in captured.err.splitlines() if line.startswith("unknown environment")]
     assert f"neither {long_name} nor inventories/{long_name} exists here" in line
-    assert captured.out.splitlines()[-1].startswith("exit 5: bad input (unknown environment or ref")
+    # Refused before ansible-playbook started: the message and the closing line on stderr, as a usage error's.
+    assert captured.err.splitlines()[-1].startswith("exit 5: bad input (unknown environment or ref")
+    assert captured.out == ""
 
 
 def test_an_empty_unlock_reason_is_bad_input(replaying: Callable[..., Requests], capsys: Any) -> None:

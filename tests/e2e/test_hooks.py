@@ -193,6 +193,14 @@ def test_a_hook_file_ansible_cannot_read_is_refused_before_any_host_is_touched(
     for result in job.hosts.values():
         assert (result["outcome"], result["stage"]) == ("invalid", "preflight"), result
         assert says in flat(result["message"])
+    # YAML that parses, with a module Ansible cannot resolve: include_tasks would refuse it after the switch.
+    typo = tmp_path / "typo.yml"
+    typo.write_text("---\n- name: Warm the cache\n  ansible.builtin.debgu:\n    msg: warm\n")
+    inventory = hooked_inventory(tmp_path / "typo", {"deploy_before_restart_tasks": str(typo)})
+    cli = deployctl("deploy", str(inventory), "--ref", "v1")
+    assert cli.rc == 5, cli.out + cli.err
+    said = f"deploy_before_restart_tasks: {typo}: task 'Warm the cache': couldn't resolve module/action"
+    assert f"{said} 'ansible.builtin.debgu'" in flat(cli.out + cli.err)
     for host in fleet.hosts:
         assert fleet.current(host) == on_v2[host] and lock_state(fleet, host) == "free"
         assert journal_length(fleet, host) == journals[host]

@@ -79,11 +79,13 @@ def test_exec_runs_in_the_live_release_as_the_app_user_and_exits_with_the_worst_
 
     fleet.ssh("web2", "touch /tmp/deployctl-exec-fails")
     try:
-        worst = exec_("--", "sh", "-c", "test -e /tmp/deployctl-exec-fails && exit 7; echo fine")
+        worst = exec_("--", "sh", "-c", "test -e /tmp/deployctl-exec-fails && exit 7; echo fine; printf '%0300d\\n' 7")
     finally:
         fleet.ssh("web2", "rm -f /tmp/deployctl-exec-fails")
     assert worst.rc == 7, worst.out + worst.err
     assert "web1 | fine" in worst.out and "web2: exit 7" in worst.out
+    # A long line stays one line, prefixed by its host, however wide the terminal (here: none, COLUMNS 160).
+    assert f"web1 | {'0' * 299}7" in worst.out.splitlines()
     assert "exit 7: the command's exit status (the highest of the hosts)" in flat(worst.out)
     for secret in vault_secrets.values():
         assert secret not in ran.out + ran.err + rails.out + rails.err + worst.out

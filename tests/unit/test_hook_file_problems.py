@@ -3,9 +3,14 @@ the deploy that refuses them is checked end to end (tests/e2e/test_hooks.py)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 from ansible_collections.deployctl.core.plugins.filter.hook_file_problems import hook_file_problems
+from tests.harness.targets import tool
+from tests.unit.test_plugin_docs import REPO_ROOT
 
 
 def test_a_file_ansible_cannot_read_is_named_with_its_line_and_column(tmp_path: Path) -> None:
@@ -37,3 +42,38 @@ def test_good_empty_missing_and_vaulted_files_are_no_problem_of_this_check(tmp_p
     files = {"after_switch": str(good), "before_verify": str(empty), "after_verify": str(tmp_path / "missing.yml"),
              "after_cleanup": str(vaulted)}  # fmt: skip
     assert hook_file_problems(files) == []
+
+
+def problems_in_ansible(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """The filter as the preflight runs it: inside Ansible, whose plugin loader resolves modules and actions."""
+    out, variables = tmp_path / "problems.json", tmp_path / "vars.json"
+    variables.write_text(json.dumps({"hook_files": files}))
+    proc = subprocess.run(
+        [tool("ansible"), "localhost", "-c", "local", "-m", "ansible.builtin.copy", "-e", f"@{variables}",
+         "-a", f"content={{{{ hook_files | deployctl.core.hook_file_problems | to_json }}}} dest={out}"],
+        capture_output=True, text=True, cwd=REPO_ROOT,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / "collections")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return list(json.loads(out.read_text()))
+
+
+def test_a_task_ansible_would_refuse_when_it_includes_the_file_is_named(tmp_path: Path) -> None:
+    # Valid YAML that include_tasks refuses, ending the whole run there (after the switch too): a module misspelt,
+    # a keyword misspelt, a misspelt module in a block's rescue. An include's file is read when it runs.
+    (tmp_path / "typo.yml").write_text("- name: Warm the cache\n  ansible.builtin.debgu:\n    msg: hi\n")
+    (tmp_path / "keyword.yml").write_text("- name: Warm\n  ansible.builtin.debug:\n    msg: hi\n  whenn: true\n")
+    (tmp_path / "block.yml").write_text(
+        "- name: Outer\n  block:\n    - name: Fine\n      ansible.builtin.debug: {msg: 1}\n"
+        "  rescue:\n    - name: Say so\n      ansible.builtin.comand: 'true'\n"
+        "- name: Later\n  ansible.builtin.include_tasks: '{{ hooks_dir }}/more.yml'\n"
+        "- name: Good\n  ansible.builtin.command: echo {{ item }}\n  loop: [1]\n  changed_when: false\n"
+    )
+    names = {"after_switch": "typo.yml", "before_restart": "keyword.yml", "after_restart": "block.yml"}
+    files = {point: str(tmp_path / name) for point, name in names.items()}
+    typo, keyword, block = problems_in_ansible(tmp_path, files)
+    assert typo.startswith(f"deploy_after_switch_tasks: {files['after_switch']}: task 'Warm the cache': ")
+    assert "couldn't resolve module/action 'ansible.builtin.debgu'" in typo
+    assert keyword.endswith("task 'Warm': conflicting action statements: ansible.builtin.debug, whenn")
+    assert block.startswith(f"deploy_after_restart_tasks: {files['after_restart']}: task 'Say so': ")
+    assert "couldn't resolve module/action 'ansible.builtin.comand'" in block
