@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import shlex
@@ -102,6 +103,7 @@ class Parser(argparse.ArgumentParser):
         if message.startswith("the following arguments are required") and unknown:
             # argparse names only the missing ones (`deploy ENV --reff v1`: the typo is the news).
             message += f"; unrecognized arguments: {' '.join(unknown)}"
+        message += "".join(self._did_you_mean(word) for word in unknown)
         error = f"{self.prog}: error: {message}"
         if "--json" in words:
             # What a script asked for, here too: the document of a run refused as bad input (the usage on stderr).
@@ -115,6 +117,13 @@ class Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         # The closing line every run ends with, here too: a script reading the last line learns the same.
         self.exit(ExitCode.BAD_INPUT, f"{error}\nexit {int(ExitCode.BAD_INPUT)}: {EXIT_MEANING[ExitCode.BAD_INPUT]}\n")
+
+    def _did_you_mean(self, word: str) -> str:
+        """ "; did you mean --ref?" for an unknown option close to one this parser knows (--reff), else ""."""
+        name = word.split("=", 1)[0]
+        known = [option for option in self._option_string_actions if option.startswith("--")]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        return f"; did you mean {close[0]}?" if close else ""
 
     def _unknown_option(self, word: str) -> bool:
         """Whether `word` is an option this parser does not know: not a value (`-5`), not a known flag, nor a
@@ -725,7 +734,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(own)
     if unknown:
-        parser.commands[command_name(args)].error(f"unrecognized arguments: {' '.join(unknown)}")
+        # exec's command given without `--`: its words are no arguments of deployctl's.
+        after = " (the command to run goes after --: deployctl exec ENV -- COMMAND...)" * (args.command == "exec")
+        parser.commands[command_name(args)].error(f"unrecognized arguments: {' '.join(unknown)}{after}")
     if args.command == "init":
         return run_init(args)
     args.exec_argv = exec_argv

@@ -352,7 +352,16 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
     [
         # argparse names only what is missing; the option typed wrong is the news.
         (["deploy", "staging", "--bogus"], "required: --ref; unrecognized arguments: --bogus"),
-        (["deploy", "staging", "--reff=v1", "-vv"], "required: --ref; unrecognized arguments: --reff=v1\n"),
+        (
+            ["deploy", "staging", "--reff=v1", "-vv"],
+            "required: --ref; unrecognized arguments: --reff=v1; did you mean --ref?\n",
+        ),
+        (["status", "staging", "--jsno"], "unrecognized arguments: --jsno; did you mean --json?\n"),
+        (["deploy", "staging", "--ref", "v1", "--bogus"], "unrecognized arguments: --bogus\n"),
+        (
+            ["exec", "staging", "bin/rails", "runner", "x"],
+            "(the command to run goes after --: deployctl exec ENV -- COMMAND...)",
+        ),
         # An abbreviation argparse takes (--lim: --limit) is no unknown option.
         (["deploy", "staging", "--lim", "web1"], "the following arguments are required: --ref\n"),
         (["db"], "the following arguments are required: {backups,restore}\n"),
