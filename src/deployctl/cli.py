@@ -790,7 +790,8 @@ def main(argv: list[str] | None = None) -> int:
         meaning = progress.LOCAL_HOOK_FAILED
     else:
         meaning = outcome.part_way(code, results) or outcome.unhealthy(results)
-    return finish(args, talk, document, code, outcome.run_problems(run, results), status, meaning)
+    problems = outcome.run_problems(run, results, getattr(args, "limit", None))
+    return finish(args, talk, document, code, problems, status, meaning)
 
 
 def unexpected(args: argparse.Namespace, out: Console, document: dict[str, Any], err: Exception) -> int:

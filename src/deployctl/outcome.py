@@ -409,14 +409,18 @@ def local_hook_failures(run: Run) -> list[str]:
     return list(dict.fromkeys(said))
 
 
-def run_problems(run: Run, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def run_problems(run: Run, results: Mapping[str, Mapping[str, Any]], limit: str | None = None) -> list[str]:
     """What stopped the run as a whole: ansible-playbook's errors, the controller play's failures, a failed
-    controller-side hook command."""
+    controller-side hook command; with no host at all, that no host matched (`limit`: the --limit pattern given)."""
     problems = list(run.errors)
     controller = run.hosts.get(CONTROLLER)
     if controller and controller.failures:
         problems += [failure.message for failure in controller.failures]
     problems += [message for message in local_hook_failures(run) if message not in problems]
     if not results and not problems:
-        problems.append("no host matched: check the inventory and --limit")
+        problems.append(
+            f"no host of the inventory matched --limit {limit}: check the pattern (host or group names, e.g. web1,web2)"
+            if limit
+            else "no host matched: check the inventory and --limit"
+        )
     return problems

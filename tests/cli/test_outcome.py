@@ -173,6 +173,9 @@ def test_a_missing_ref_stops_on_the_controller() -> None:
 def test_no_host_at_all_is_bad_input() -> None:
     run = Run()
     assert outcome.run_problems(run, {}) == ["no host matched: check the inventory and --limit"]
+    assert outcome.run_problems(run, {}, "web9") == [
+        "no host of the inventory matched --limit web9: check the pattern (host or group names, e.g. web1,web2)"
+    ]
     assert outcome.run_exit_code(run, {}, 0, "successful") == ExitCode.BAD_INPUT
 
 

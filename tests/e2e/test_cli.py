@@ -432,7 +432,7 @@ def test_a_held_lock_exits_3_and_unlock_opens_it(fleet: Fleet, on_v2: Any) -> No
         (["deploy", ENV, "--ref", "v1", "-e", "deploy_keep_releases=many"], True, {}, "Validation of arguments failed"),
         # A deploy reads secrets (status, releases and unlock do not, and need no password).
         (["deploy", ENV, "--ref", "v1"], False, {}, "has vault-encrypted content: give --vault-password-file"),
-        (["status", ENV, "--limit", "no-such-host"], True, {}, "no host matched"),
+        (["status", ENV, "--limit", "no-such-host"], True, {}, "no host of the inventory matched --limit no-such-host"),
         (["unlock", ENV, "--reason", ""], True, {}, "--reason is empty"),
         (["deploy", ENV, "--ref", "v1", "-e", '{"deploy_local_after": "bin/notify"}'], True, {},
          "deploy_local_after must be a list of commands, each a list of words (argv) or a program's path"),
