@@ -107,9 +107,8 @@ class Parser(argparse.ArgumentParser):
         error = f"{self.prog}: error: {message}"
         if "--json" in words:
             # What a script asked for, here too: the document of a run refused as bad input (the usage on stderr).
-            typed = tuple(
-                self.prog.split()[1:]
-            )  # "deployctl lock status": the alias's name, as a run's document has it
+            # "deployctl lock status": the alias's name (lock-status), as a run's document has it.
+            typed = tuple(self.prog.split()[1:])
             command = ALIASES.get(typed, " ".join(typed)) or None
             document: dict[str, Any] = {"command": command, "hosts": {}, "errors": [error]}
             document.update(exit_code=int(ExitCode.BAD_INPUT), result=ExitCode.BAD_INPUT.name.lower())
