@@ -109,13 +109,18 @@ def hook_file_problems(hook_files: dict[str, Any]) -> list[str]:
     problems = []
     loader = DataLoader()
     for point, path in hook_files.items():
-        if not isinstance(path, str) or not os.path.isfile(path) or _vaulted(path):
+        if not isinstance(path, str) or not os.path.isfile(path):
             continue
         variable = f"deploy_{point}_tasks"
         try:
+            if _vaulted(path):
+                continue
             tasks = loader.load_from_file(path)
         except AnsibleError as err:
             problems.append(f"{variable}: {path} is no task file Ansible can read{_where(err)}: {err.message}")
+            continue
+        except OSError as err:
+            problems.append(f"{variable}: {path} cannot be read on the controller: {err.strerror}")
             continue
         if tasks is not None and not isinstance(tasks, list):
             problems.append(f"{variable}: {path} must be a list of tasks (YAML items starting with '- name:')")

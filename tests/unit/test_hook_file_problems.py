@@ -8,6 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from ansible_collections.deployctl.core.plugins.filter import hook_file_problems as hook_file_problems_module
 from ansible_collections.deployctl.core.plugins.filter.hook_file_problems import hook_file_problems
 from tests.harness.targets import tool
 from tests.unit.test_plugin_docs import REPO_ROOT
@@ -42,6 +45,20 @@ def test_good_empty_missing_and_vaulted_files_are_no_problem_of_this_check(tmp_p
     files = {"after_switch": str(good), "before_verify": str(empty), "after_verify": str(tmp_path / "missing.yml"),
              "after_cleanup": str(vaulted)}  # fmt: skip
     assert hook_file_problems(files) == []
+
+
+def test_a_file_the_controller_cannot_read_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads a mode-0 file anyway; the read fails here as it would for a deploy user without the right.
+    hook = tmp_path / "locked.yml"
+    hook.write_text("- name: Warm\n  ansible.builtin.debug: {msg: 1}\n")
+
+    def denied(path: str) -> bool:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(hook_file_problems_module, "_vaulted", denied)
+    assert hook_file_problems({"after_switch": str(hook)}) == [
+        f"deploy_after_switch_tasks: {hook} cannot be read on the controller: Permission denied"
+    ]
 
 
 def problems_in_ansible(tmp_path: Path, files: dict[str, str]) -> list[str]:
