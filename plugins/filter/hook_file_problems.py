@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.mod_args import ModuleArgsParser
@@ -60,9 +61,9 @@ def _where(err: AnsibleError) -> str:
 
 # Blocks hold tasks in these lists; their own keywords are checked with the lists emptied.
 BLOCK_LISTS = ("block", "rescue", "always")
-# The tasks whose file is read when they run: only their action is checked here.
-INCLUDES = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.")
-            for name in ("include_tasks", "import_tasks", "include_role", "import_role")}  # fmt: skip
+# The tasks whose file is read when they run: only their action is checked here. Ansible's own lists, the ones
+# include_tasks and include_role are told apart by (private names: ansible-core has no public ones).
+INCLUDES = frozenset(C._ACTION_ALL_INCLUDE_IMPORT_TASKS + C._ACTION_ALL_PROPER_INCLUDE_IMPORT_ROLES)
 
 
 def _task_problems(tasks: list[Any], loader: DataLoader) -> list[str]:
