@@ -116,6 +116,10 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
             if result["switched"]:
                 # The switch's run is done only now: its `switched` line waits for this one (verify).
                 store.journal("verified", request.release_id, elapsed=result["health"].get("elapsed"))
+            if result["switched"] or (store.get(request.release_id) or {}).get("verified") is False:
+                # Also a live release whose earlier check never ran (its host was lost after the switch): it
+                # passed one now, so it is a rollback target again.
+                store.update(request.release_id, verified=True)
     # After the switch, whatever breaks must put the previous release back, not only a DeployError.
     except Exception as err:
         if not isinstance(err, DeployError):

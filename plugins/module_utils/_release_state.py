@@ -84,7 +84,9 @@ class ReleaseStore:
         """The newest good release other than `exclude` that once served (was activated): the rollback target.
 
         A release that was built but never went live (its deploy was interrupted, or stopped at
-        the migrations) never proved it runs: it is no rollback target.
+        the migrations) never proved it runs: it is no rollback target. Nor is one switched to whose health
+        check never passed (`verified` false: its host was lost between the switch and the check). Records
+        without the key (written before deployctl kept it, or switched with no check in the call) count as good.
         """
         candidates = [
             r
@@ -92,6 +94,7 @@ class ReleaseStore:
             if r["id"] != exclude
             and r.get("state") in ROLLBACK_TARGET_STATES
             and r.get("activated_at")
+            and r.get("verified") is not False
             and os.path.isdir(self.layout.release(r["id"]))
         ]
         return candidates[-1] if candidates else None

@@ -35,7 +35,8 @@ def activate(
     """Switch `current` to the release atomically and install its unit; return the module's result.
 
     verify: the caller checks the release's health next and journals `verified` when it passes: the journal's
-    `switched` line says so (`verify` true), so that a run lost between the two reads as unfinished (_history).
+    `switched` line says so (`verify` true), so that a run lost between the two reads as unfinished (_history),
+    and a release's record says `verified: false` from its first switch until then (ReleaseStore.previous_good).
 
     previous_state: the state recorded for the release switched away from (built or
     rolled_back). schema_version: recorded with the release when given. With `diff`, the
@@ -106,6 +107,11 @@ def activate(
         if previous and previous_record and previous_record.get("state") == ACTIVE:
             store.update(previous, state=previous_state, deactivated_at=utc_now())
         changes: dict = {"state": ACTIVE, "activated_at": utc_now(), "previous": previous}
+        if verify and not record.get("activated_at"):
+            # Its first switch: until its check passes (go_live sets it true), a release that never proved it runs
+            # is no rollback target. One that served before (the release a revert or a rollback goes back to)
+            # keeps what it had: a check it fails now may be the database's fault, not its code's.
+            changes["verified"] = False
         if schema_version is not None:
             changes["schema_version"] = schema_version
         store.update(release_id, **changes)

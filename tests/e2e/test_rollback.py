@@ -38,6 +38,8 @@ def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fle
         records = fleet.records(host)
         assert records[v1[host]]["state"] == "active"
         assert records[v2[host]]["state"] == "rolled_back"
+        # Both passed the health check of their deploy's switch: either can be rolled back to.
+        assert (records[v1[host]]["verified"], records[v2[host]]["verified"]) == (True, True)
         # The host's deploy metrics count the rollback and label the release it runs now.
         metrics = written(fleet, host)
         last = labels_of(metrics, "deployctl_last_run_info")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ansible_collections.deployctl.core.plugins.module_utils import _activation
 from ansible_collections.deployctl.core.plugins.module_utils._history import runs
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.modules import deploy_lock, release, release_command
@@ -94,8 +95,13 @@ def go_live(deploy_to: Path, release_id: str, app: str, unit: Path, **extra: Any
     )
 
 
+def record_of(deploy_to: Path, release_id: str) -> dict[str, Any]:
+    """The release's record as the host keeps it (.deployctl/releases/ID.json)."""
+    return json.loads((deploy_to / ".deployctl" / "releases" / f"{release_id}.json").read_text())
+
+
 def state_of(deploy_to: Path, release_id: str) -> str:
-    return json.loads((deploy_to / ".deployctl" / "releases" / f"{release_id}.json").read_text())["state"]
+    return record_of(deploy_to, release_id)["state"]
 
 
 @pytest.fixture
@@ -152,6 +158,56 @@ def test_a_live_release_whose_app_runs_older_code_is_restarted_before_its_check(
     again = go_live(deploy_to, R1, app, r1_live)
     assert (again["restarted"], again.get("restarted_stale")) == (False, None)
     assert systemd.calls().count(RESTART) == before + 1
+
+
+class HostLost(BaseException):
+    """The module's process ends where this is raised, as when its host is lost (not an error it could handle)."""
+
+
+def lost(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    raise HostLost
+
+
+def rollback_target(deploy_to: Path) -> str | None:
+    return run_module(release, {"deploy_to": str(deploy_to), "state": "query"})["rollback_target"]
+
+
+def test_a_release_whose_check_never_ran_is_no_rollback_target_until_one_passes(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    R3 = "20240103T000000Z"
+    # The host is lost between R2's switch and its restart: current names R2, its check never ran.
+    with monkeypatch.context() as patched:
+        patched.setattr(_activation, "restart_switched", lost)
+        with pytest.raises(HostLost):
+            go_live(deploy_to, R2, app, r1_live)
+    assert os.readlink(deploy_to / "current") == f"releases/{R2}"
+    assert record_of(deploy_to, R2)["verified"] is False
+
+    # The next deploy brings R3: a rollback from it goes back to R1, the last release that passed its check.
+    stage_and_build(deploy_to, upstream, R3, service_unit=UNIT_B)
+    assert not go_live(deploy_to, R3, app, r1_live).get("failed")
+    assert record_of(deploy_to, R3)["verified"] is True
+    assert rollback_target(deploy_to) == R1
+
+    # R2 passes a check when it is live again (the switch back to a release that served keeps its mark until then).
+    assert not go_live(deploy_to, R2, app, r1_live).get("failed")
+    assert record_of(deploy_to, R2)["verified"] is True
+    assert not go_live(deploy_to, R3, app, r1_live).get("failed")
+    assert rollback_target(deploy_to) == R2
+
+
+def test_a_release_that_served_keeps_its_mark_when_the_check_of_a_switch_back_fails(
+    deploy_to: Path, app: str, r1_live: Path
+) -> None:
+    # R1 passed its check when it went live; after R2 fails, R1 fails the revert's check too (the database may be
+    # down): it is still the release to roll back to, not one that never proved it runs.
+    (deploy_to / "releases" / R1 / "BROKEN").touch()
+    (deploy_to / "releases" / R2 / "BROKEN").touch()
+
+    assert go_live(deploy_to, R2, app, r1_live)["revert"]["health"]["healthy"] is False
+
+    assert record_of(deploy_to, R1)["verified"] is True
 
 
 def test_an_unhealthy_release_is_switched_back_in_the_same_call(
