@@ -11,7 +11,8 @@ short_description: Format a recorded release as one line
 description:
   - Turns one entry of M(deployctl.core.release)'s O(state=query) result into
     C(ID STATE COMMIT REF by WHO schema VERSION), with C(*) after the state of the current release
-    and C(<) after that of the rollback target.
+    and C(<) after that of the rollback target, and C(, never checked) at the end for a release switched to
+    whose health check never passed (its record's C(verified) is false).
 version_added: 0.1.0
 author: deployctl contributors
 positional: _input, rollback_target
@@ -49,6 +50,8 @@ def release_line(release: dict, rollback_target: str = "") -> str:
         f"{release.get('id', '?')} {state:<12} {(release.get('commit') or '?')[:8]} "
         f"{release.get('ref') or '-'} by {release.get('deployed_by', '-')} "
         f"schema {release.get('schema_version') or '-'}"
+        # Switched to, its health check never passed (its host was lost in between): no rollback target.
+        + (", never checked" if release.get("verified") is False else "")
     )
 
 

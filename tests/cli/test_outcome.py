@@ -446,3 +446,17 @@ def test_a_host_whose_batch_never_started_is_untouched() -> None:
     console = Console(width=160, record=True)
     console.print(progress.deploy_table(run, results, 160))
     assert any(line.split()[:1] == ["web2"] and "untouched" in line for line in console.export_text().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("release", "state"),
+    [
+        ({"state": "active", "current": True, "verified": True}, "active"),
+        ({"state": "built", "deactivated_at": "2024-01-02T00:00:00Z"}, "replaced"),
+        ({"state": "built", "deactivated_at": "2024-01-02T00:00:00Z", "verified": False}, "replaced, never checked"),
+        ({"state": "active", "current": True, "verified": False}, "active, never checked"),
+        ({"state": "built"}, "built"),
+    ],
+)
+def test_the_releases_state_column_says_which_release_never_passed_a_check(release, state) -> None:
+    assert progress.release_state(release) == state
