@@ -25,8 +25,11 @@ description:
     will (YAML with Ansible's tags), and names each one that cannot be read or is not a list of tasks, with the
     line and column of a YAML error; then loads each task as Ansible does (blocks too), and names a task whose
     module or action Ansible cannot resolve (C(ansible.builtin.debgu)) or with a keyword it does not know
-    (C(whenn)). The tasks that include or import other files are checked for their action only (their files are
-    read when they run). A file that does not exist is left to the check that names missing files;
+    (C(whenn)). A task file included or imported by a plain name (not templated) is looked for where Ansible
+    looks for it (beside the file that includes it, then the deploy role's C(tasks) and the collection's
+    C(playbooks)); one that is in none of them is named, and one found is read and checked as the hook's own
+    file is, once. Templated includes and included roles are left to the run. A hook file that does not
+    exist is left to the check that names missing files;
     a vault-encrypted one is not read, for want of a vault secret here (C(include_tasks) decrypts it with the play's).
 version_added: 0.2.0
 author: deployctl contributors
@@ -66,10 +69,18 @@ BLOCK_LISTS = ("block", "rescue", "always")
 INCLUDES = frozenset(C._ACTION_ALL_INCLUDE_IMPORT_TASKS + C._ACTION_ALL_PROPER_INCLUDE_IMPORT_ROLES)
 
 
-def _task_problems(tasks: list[Any], loader: DataLoader) -> list[str]:
-    """What Ansible would refuse in these tasks when it includes them (an action it cannot resolve, a keyword it does
-    not know), each named by the task's name or its position. Errors of any other kind are left to include_tasks:
-    this check refuses only what it is sure of."""
+# Where include_tasks and import_tasks look for a relative file of a hook (after the including file's directory):
+# the deploy role's tasks and the collection's playbooks, as Ansible does for a task of the role.
+COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+SEARCHED = (os.path.join(COLLECTION, "roles", "deploy", "tasks"), os.path.join(COLLECTION, "playbooks"))
+
+
+def _task_problems(tasks: list[Any], loader: DataLoader, path: str, seen: set[str]) -> list[str]:
+    """What Ansible would refuse in these tasks of the file `path` when it includes them (an action it cannot
+    resolve, a keyword it does not know, a task file included or imported that is in none of the places Ansible
+    looks), each named by the task's name or its position; the task files they include are checked the same way,
+    once each (`seen`). Errors of any other kind are left to include_tasks: this check refuses only what it is sure
+    of."""
     problems = []
     for number, task in enumerate(tasks, start=1):
         if not isinstance(task, dict):
@@ -80,9 +91,56 @@ def _task_problems(tasks: list[Any], loader: DataLoader) -> list[str]:
         refusal = _refusal(task, lists, loader)
         if refusal:
             problems.append(f"{label}: {refusal}")
+        elif not lists:
+            problems += [f"{label}: {problem}" for problem in _included_file_problems(task, loader, path, seen)]
         for key in lists:
-            problems += _task_problems(task[key] if isinstance(task[key], list) else [task[key]], loader)
+            problems += _task_problems(task[key] if isinstance(task[key], list) else [task[key]], loader, path, seen)
     return problems
+
+
+def _included_file_problems(task: dict[str, Any], loader: DataLoader, path: str, seen: set[str]) -> list[str]:
+    """The problems of the task file that this task includes or imports, when its name is plain text (a templated
+    one is known only when the task runs): missing from every place Ansible looks (a run ends there, with no
+    rescue), or not a readable list of tasks. A file found is checked as the hook's own file is."""
+    try:
+        action, args = ModuleArgsParser(task_ds=task).parse()[:2]
+    except Exception:
+        return []
+    target = args.get("_raw_params") or args.get("file") if action in C._ACTION_ALL_INCLUDE_IMPORT_TASKS else None
+    if not isinstance(target, str) or "{{" in target or "{%" in target:
+        return []
+    places = [os.path.dirname(path), *SEARCHED]
+    found = next((os.path.join(place, target) for place in places if os.path.isfile(os.path.join(place, target))), None)
+    if found is None:
+        return [
+            f"includes {target}, which is in none of the places Ansible looks for it ({', '.join(places)}): give its "
+            "path relative to this file's directory, or an absolute one"
+        ]
+    found = os.path.realpath(found)
+    if found in seen:
+        return []
+    seen.add(found)
+    tasks, problem = _read_tasks(found, loader)
+    if problem:
+        return [f"includes {found}, which {problem}"]
+    return [f"in {found}: {each}" for each in _task_problems(tasks, loader, found, seen)]
+
+
+def _read_tasks(path: str, loader: DataLoader) -> tuple[list[Any], str | None]:
+    """The tasks of the file at `path` and None; or no tasks and why it is no task file Ansible can read, said of the
+    file ("is no task file ...", "must be a list of tasks"). A vaulted file is read by include_tasks with the play's
+    vault secrets: no tasks, no problem here."""
+    try:
+        if _vaulted(path):
+            return [], None
+        tasks = loader.load_from_file(path)
+    except AnsibleError as err:
+        return [], f"is no task file Ansible can read{_where(err)}: {err.message}"
+    except OSError as err:
+        return [], f"cannot be read on the controller: {err.strerror}"
+    if tasks is not None and not isinstance(tasks, list):
+        return [], "must be a list of tasks (YAML items starting with '- name:')"
+    return tasks or [], None
 
 
 def _refusal(task: dict[str, Any], lists: list[str], loader: DataLoader) -> str | None:
@@ -113,22 +171,14 @@ def hook_file_problems(hook_files: dict[str, Any]) -> list[str]:
         if not isinstance(path, str) or not os.path.isfile(path):
             continue
         variable = f"deploy_{point}_tasks"
-        try:
-            if _vaulted(path):
-                continue
-            tasks = loader.load_from_file(path)
-        except AnsibleError as err:
-            problems.append(f"{variable}: {path} is no task file Ansible can read{_where(err)}: {err.message}")
-            continue
-        except OSError as err:
-            problems.append(f"{variable}: {path} cannot be read on the controller: {err.strerror}")
-            continue
-        if tasks is not None and not isinstance(tasks, list):
-            problems.append(f"{variable}: {path} must be a list of tasks (YAML items starting with '- name:')")
+        tasks, problem = _read_tasks(path, loader)
+        if problem:
+            problems.append(f"{variable}: {path} {problem}")
             continue
         # Modules and actions resolve only where Ansible set its plugin loader up (ansible-playbook, not a bare import).
         if AnsibleCollectionConfig.collection_finder is not None:
-            problems += [f"{variable}: {path}: {problem}" for problem in _task_problems(tasks or [], loader)]
+            seen = {os.path.realpath(path)}
+            problems += [f"{variable}: {path}: {problem}" for problem in _task_problems(tasks, loader, path, seen)]
     return problems
 
 

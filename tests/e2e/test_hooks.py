@@ -201,6 +201,14 @@ def test_a_hook_file_ansible_cannot_read_is_refused_before_any_host_is_touched(
     assert cli.rc == 5, cli.out + cli.err
     said = f"deploy_before_restart_tasks: {typo}: task 'Warm the cache': couldn't resolve module/action"
     assert f"{said} 'ansible.builtin.debgu'" in flat(cli.out + cli.err)
+    # A task file the hook includes that is nowhere Ansible looks: include_tasks would end the run there too.
+    includes = tmp_path / "includes.yml"
+    includes.write_text("---\n- name: More steps\n  ansible.builtin.include_tasks: missing.yml\n")
+    inventory = hooked_inventory(tmp_path / "includes", {"deploy_after_switch_tasks": str(includes)})
+    cli = deployctl("deploy", str(inventory), "--ref", "v1")
+    assert cli.rc == 5, cli.out + cli.err
+    said = f"deploy_after_switch_tasks: {includes}: task 'More steps': includes missing.yml, which is in none of"
+    assert said in flat(cli.out + cli.err) and "exit 5: bad input" in flat(cli.out)
     for host in fleet.hosts:
         assert fleet.current(host) == on_v2[host] and lock_state(fleet, host) == "free"
         assert journal_length(fleet, host) == journals[host]

@@ -94,3 +94,31 @@ def test_a_task_ansible_would_refuse_when_it_includes_the_file_is_named(tmp_path
     assert keyword.endswith("task 'Warm': conflicting action statements: ansible.builtin.debug, whenn")
     assert block.startswith(f"deploy_after_restart_tasks: {files['after_restart']}: task 'Say so': ")
     assert "couldn't resolve module/action 'ansible.builtin.comand'" in block
+
+
+def test_a_task_file_a_hook_includes_is_found_where_ansible_looks_and_read_as_the_hook_is(tmp_path: Path) -> None:
+    # A missing include ends the whole run where it runs, with no rescue (session 17's trial: after the switch,
+    # `current` on the new release, the old code serving, the lock held). Its file is looked for beside the file
+    # that includes it, then where Ansible looks for a task of the deploy role.
+    (tmp_path / "missing.yml").write_text("- name: More\n  ansible.builtin.include_tasks: steps/gone.yml\n")
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "warm.yml").write_text("- name: Warm\n  ansible.builtin.debgu: {msg: 1}\n")
+    (tmp_path / "nested.yml").write_text(
+        "- name: Steps\n  ansible.builtin.import_tasks:\n    file: steps/warm.yml\n"
+        "- name: Again, and itself\n  block:\n    - name: Self\n      ansible.builtin.include_tasks: nested.yml\n"
+    )
+    files = {"after_switch": str(tmp_path / "missing.yml"), "before_restart": str(tmp_path / "nested.yml")}
+
+    missing, nested = problems_in_ansible(tmp_path, files)
+
+    assert missing.startswith(
+        f"deploy_after_switch_tasks: {files['after_switch']}: task 'More': includes steps/gone.yml, which is in none "
+        f"of the places Ansible looks for it ({tmp_path}, {REPO_ROOT}/roles/deploy/tasks, {REPO_ROOT}/playbooks)"
+    )
+    assert missing.endswith("give its path relative to this file's directory, or an absolute one")
+    # The included file's own problem, named by its path; a file included twice (here: itself) is read once.
+    assert nested.startswith(
+        f"deploy_before_restart_tasks: {files['before_restart']}: task 'Steps': in {tmp_path}/steps/warm.yml: "
+        "task 'Warm': "
+    )
+    assert "couldn't resolve module/action 'ansible.builtin.debgu'" in nested
