@@ -193,22 +193,22 @@ def test_a_hook_file_ansible_cannot_read_is_refused_before_any_host_is_touched(
     for result in job.hosts.values():
         assert (result["outcome"], result["stage"]) == ("invalid", "preflight"), result
         assert says in flat(result["message"])
-    # YAML that parses, with a module Ansible cannot resolve: include_tasks would refuse it after the switch.
-    typo = tmp_path / "typo.yml"
-    typo.write_text("---\n- name: Warm the cache\n  ansible.builtin.debgu:\n    msg: warm\n")
-    inventory = hooked_inventory(tmp_path / "typo", {"deploy_before_restart_tasks": str(typo)})
-    cli = deployctl("deploy", str(inventory), "--ref", "v1")
-    assert cli.rc == 5, cli.out + cli.err
-    said = f"deploy_before_restart_tasks: {typo}: task 'Warm the cache': couldn't resolve module/action"
-    assert f"{said} 'ansible.builtin.debgu'" in flat(cli.out + cli.err)
-    # A task file the hook includes that is nowhere Ansible looks: include_tasks would end the run there too.
-    includes = tmp_path / "includes.yml"
-    includes.write_text("---\n- name: More steps\n  ansible.builtin.include_tasks: missing.yml\n")
-    inventory = hooked_inventory(tmp_path / "includes", {"deploy_after_switch_tasks": str(includes)})
-    cli = deployctl("deploy", str(inventory), "--ref", "v1")
-    assert cli.rc == 5, cli.out + cli.err
-    said = f"deploy_after_switch_tasks: {includes}: task 'More steps': includes missing.yml, which is in none of"
-    assert said in flat(cli.out + cli.err) and "exit 5: bad input" in flat(cli.out)
+    # Through the CLI, what include_tasks would refuse where the hook runs, after the switch too: YAML that parses,
+    # with a module Ansible cannot resolve; a task file the hook includes that is nowhere Ansible looks.
+    refusals = [
+        ("typo", "before_restart", "- name: Warm the cache\n  ansible.builtin.debgu:\n    msg: warm\n",
+         "task 'Warm the cache': couldn't resolve module/action 'ansible.builtin.debgu'"),
+        ("includes", "after_switch", "- name: More steps\n  ansible.builtin.include_tasks: missing.yml\n",
+         "task 'More steps': includes missing.yml, which is in none of the places Ansible looks for it"),
+    ]  # fmt: skip
+    for name, point, tasks, words in refusals:
+        refused = tmp_path / f"{name}.yml"
+        refused.write_text(f"---\n{tasks}")
+        inventory = hooked_inventory(tmp_path / name, {f"deploy_{point}_tasks": str(refused)})
+        cli = deployctl("deploy", str(inventory), "--ref", "v1")
+        assert cli.rc == 5, cli.out + cli.err
+        assert f"deploy_{point}_tasks: {refused}: {words}" in flat(cli.out + cli.err), cli.out
+        assert "exit 5: bad input" in flat(cli.out)
     for host in fleet.hosts:
         assert fleet.current(host) == on_v2[host] and lock_state(fleet, host) == "free"
         assert journal_length(fleet, host) == journals[host]
