@@ -35,7 +35,9 @@ class GoLive:
     clock) when the release being restored stopped serving; the result's outage_seconds counts
     from it. keep_releases: clean up after a healthy switch, keeping that many good releases
     (None: no cleanup). unlock_token: release the deploy lock taken with this token at the end
-    of a successful call (None: keep it).
+    of a successful call (None: keep it). verify_after: without `health`, a task after this call checks the
+    release (hooks run between): the switch marks it unverified until that check records its pass
+    (http_check's release_id).
     """
 
     release_id: str
@@ -51,6 +53,7 @@ class GoLive:
     keep_releases: int | None = None
     unlock_token: str | None = None
     candidate: Candidate | None = None
+    verify_after: bool = False
 
 
 def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool, diff: bool) -> dict:
@@ -85,7 +88,7 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
         schema_version=request.schema_version,
         check=check,
         diff=diff,
-        verify=request.health is not None and not check,
+        verify=(request.health is not None or request.verify_after) and not check,
     )
     if candidate is not None:
         result["candidate"] = candidate
@@ -113,13 +116,9 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
             if not result["health"]["healthy"]:
                 details = {key: value for key, value in result.items() if key != "diff"}
                 raise DeployError(request.health.failure(result["health"]), stage="verify", **details)
-            if result["switched"]:
-                # The switch's run is done only now: its `switched` line waits for this one (verify).
-                store.journal("verified", request.release_id, elapsed=result["health"].get("elapsed"))
-            if result["switched"] or (store.get(request.release_id) or {}).get("verified") is False:
-                # Also a live release whose earlier check never ran (its host was lost after the switch): it
-                # passed one now, so it is a rollback target again.
-                store.update(request.release_id, verified=True)
+            # The switch's run is done only now: its `switched` line waits for this one (verify). Also a live
+            # release whose earlier check never ran (its host was lost after the switch) passed one now.
+            store.passed_check(request.release_id, result["health"].get("elapsed"), switched=result["switched"])
     # After the switch, whatever breaks must put the previous release back, not only a DeployError.
     except Exception as err:
         if not isinstance(err, DeployError):

@@ -99,6 +99,18 @@ class ReleaseStore:
         ]
         return candidates[-1] if candidates else None
 
+    def passed_check(self, release_id: str, elapsed: float | None, switched: bool) -> None:
+        """Record that the release passed a health check (`elapsed` seconds, the check's own figure): the journal's
+        `verified` line when this run switched to it (`switched`, or its record still says `verified: false`
+        from that switch: the check ran in a task of its own), and `verified: true` in its record when the
+        switch marked it false (a release whose check never ran, its host lost, is then a rollback target again).
+        Raises OSError, ValueError (a damaged record)."""
+        record = self.get(release_id) or {}
+        if switched or record.get("verified") is False:
+            self.journal("verified", release_id, elapsed=elapsed)
+        if record.get("verified") is False:
+            self.update(release_id, verified=True)
+
     def journal(self, event: str, release_id: str | None, **details: object) -> None:
         record: dict[str, object] = {"time": utc_now(), "event": event, "release": release_id, "host": self.host}
         record.update({k: v for k, v in details.items() if v is not None})

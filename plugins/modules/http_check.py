@@ -15,9 +15,11 @@ description:
     have passed.
   - Reports the attempts, the time until the first good answer and the last answer seen,
     so a failure says what the app really answered.
-  - Never changes anything.
+  - Changes nothing on the host, except for one record with O(release_id): see there.
 version_added: 0.1.0
 author: deployctl contributors
+extends_documentation_fragment:
+  - deployctl.core.deploy.journal
 options:
   url:
     description: URL to request, as seen from the managed host.
@@ -55,6 +57,16 @@ options:
     description: Check the certificate of an https URL; false accepts a self-signed one.
     type: bool
     default: true
+  release_id:
+    description:
+      - The release this check is of, under O(deploy_to). When the check passes (not in check mode), and the
+        switch to it left it not verified (M(deployctl.core.release) with
+        O(deployctl.core.release#module:health_checked_after)), its record says C(verified) true and the
+        journal gets the C(verified) line that ends the deploy's run. The result's C(changed) stays false.
+    type: str
+  deploy_to:
+    description: The app's base directory on the host, for O(release_id).
+    type: path
 attributes:
   check_mode:
     support: full
@@ -107,6 +119,8 @@ latency_ms:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
+from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 
 
 def main() -> None:
@@ -121,7 +135,11 @@ def main() -> None:
             "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
             "host": {"type": "str"},
             "validate_certs": {"type": "bool", "default": True},
+            "release_id": {"type": "str"},
+            "deploy_to": {"type": "path"},
+            "host_label": {"type": "str", "default": ""},
         },
+        required_together=[("release_id", "deploy_to")],
         supports_check_mode=True,
     )
     p = module.params
@@ -131,6 +149,13 @@ def main() -> None:
     result = health.run()
     if not result["healthy"]:
         module.fail_json(msg=health.failure(result), changed=False, **result)
+    if p["release_id"] and not module.check_mode:
+        try:
+            ReleaseStore(Layout(p["deploy_to"]), p["host_label"]).passed_check(
+                p["release_id"], result.get("elapsed"), switched=False
+            )
+        except (OSError, ValueError) as err:
+            module.fail_json(msg=f"the check passed, but it could not be recorded under {p['deploy_to']}: {err}")
     module.exit_json(changed=False, **result)
 
 

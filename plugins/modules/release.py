@@ -309,6 +309,15 @@ options:
         gives up early as failed; V(0) waits out O(health_deadline).
     type: float
     default: 0
+  health_checked_after:
+    description:
+      - For O(state=active) without O(health_url) - a task after this call checks the release's health (hooks
+        run between the switch and the check) - the switch records the release as not verified (its
+        record's C(verified) false, the journal's C(switched) line with C(verify)) until that check records
+        its pass (M(deployctl.core.http_check) with O(deployctl.core.http_check#module:release_id)). Until
+        then it is no rollback target, and C(history) reads its run as unfinished.
+    type: bool
+    default: false
   candidate:
     description:
       - For O(state=active) with O(health_url), when C(current) does not point at the release yet,
@@ -782,6 +791,7 @@ def main() -> None:
             "health_host": {"type": "str"},
             "health_validate_certs": {"type": "bool", "default": True},
             "health_fail_after": {"type": "float", "default": 0},
+            "health_checked_after": {"type": "bool", "default": False},
             "candidate": {
                 "type": "dict",
                 "options": {
@@ -901,6 +911,7 @@ def go_live_request(params: dict) -> GoLive:
         keep_releases=params["keep_releases"] if params["cleanup"] else None,
         unlock_token=params["unlock_token"],
         candidate=candidate_request(params, health),
+        verify_after=params["health_checked_after"] and health is None,
     )
 
 

@@ -84,6 +84,12 @@ def test_hooks_at_three_stages_get_the_run_s_facts_in_order(
                 host,
             )
             assert line["previous"] == on_v2[host], line
+        # The HTTP check after the hook, a task of its own, recorded the pass that the switch waits for.
+        assert fleet.records(host)[new]["verified"] is True
+        assert [line["event"] for line in fleet.journal(host) if line.get("release") == new][-2:] == [
+            "switched",
+            "verified",
+        ]
         # Before the build publishes it, the release is its staging directory.
         assert [line["path"] for line in lines] == [f"{DEPLOY_TO}/releases/.staging-{new}"] + 2 * [
             f"{DEPLOY_TO}/releases/{new}"

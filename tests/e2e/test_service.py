@@ -138,6 +138,12 @@ def test_a_host_lost_before_its_restart_is_restarted_by_the_next_deploy_of_that_
         subprocess.run(["podman", "exec", container, "systemctl", "start", "ssh.service"], check=True)
     switched = fleet.current("web1")
     assert switched != on_v2["web1"] and fleet.health("web1")[1]["revision"] == commits["v2"]
+    # Never checked: no rollback target (the releases table says so) until a check of it passes.
+    assert fleet.records("web1")[switched]["verified"] is False
+    listed = deployctl("releases", ENV, "--limit", "web1")
+    assert listed.rc == 0, listed.out + listed.err
+    assert "never checked" in next(line for line in listed.out.splitlines() if switched in line), listed.out
+    assert f"< rollback target: {on_v2['web1']}" in listed.out
 
     run = deployctl("deploy", ENV, "--ref", "v1", "--limit", "web1", "--json")
     assert run.rc == 0, run.out + run.err
@@ -145,3 +151,4 @@ def test_a_host_lost_before_its_restart_is_restarted_by_the_next_deploy_of_that_
     assert (web1["outcome"], web1["release"]) == ("unchanged", switched)
     assert "its restart after an earlier switch never happened" in web1.get("warning", ""), web1
     assert (fleet.current("web1"), fleet.health("web1")[1]["revision"]) == (switched, commits["v1"])
+    assert fleet.records("web1")[switched]["verified"] is True

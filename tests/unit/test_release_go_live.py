@@ -21,7 +21,7 @@ import pytest
 from ansible_collections.deployctl.core.plugins.module_utils import _activation
 from ansible_collections.deployctl.core.plugins.module_utils._history import runs
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
-from ansible_collections.deployctl.core.plugins.modules import deploy_lock, release, release_command
+from ansible_collections.deployctl.core.plugins.modules import deploy_lock, http_check, release, release_command
 from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, stage_and_build, staged_args
 
 R1, R2 = "20240101T000000Z", "20240102T000000Z"
@@ -195,6 +195,28 @@ def test_a_release_whose_check_never_ran_is_no_rollback_target_until_one_passes(
     assert record_of(deploy_to, R2)["verified"] is True
     assert not go_live(deploy_to, R3, app, r1_live).get("failed")
     assert rollback_target(deploy_to) == R2
+
+
+def test_a_check_in_a_task_of_its_own_records_the_pass_the_switch_waits_for(
+    deploy_to: Path, app: str, r1_live: Path, systemd: FakeCommands
+) -> None:
+    # Hooks between the switch and the check (switch_hooks.yml): the switch's call has no health_url; the
+    # http_check task after it records the pass.
+    switch = {"deploy_to": str(deploy_to), "state": "active", "release_id": R2, "unit_path": str(r1_live)}
+    assert run_module(release, {**switch, "health_checked_after": True})["switched"] is True
+    assert record_of(deploy_to, R2)["verified"] is False
+    check = {"url": app, "body_contains": R2, "deadline": 2, "interval": 0.1}
+
+    assert run_module(http_check, {**check, "release_id": R2, "deploy_to": str(deploy_to)})["healthy"] is True
+
+    assert record_of(deploy_to, R2)["verified"] is True
+    journal = [json.loads(line) for line in (deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()]
+    switched, verified = [line for line in journal if line.get("release") == R2][-2:]
+    assert (switched["event"], switched["verify"], verified["event"]) == ("switched", True, "verified")
+    assert [run["outcome"] for run in runs(journal) if run["release"] == R2] == ["deployed"]
+    # Checked again (a later no-op's check): nothing more to record.
+    run_module(http_check, {**check, "release_id": R2, "deploy_to": str(deploy_to)})
+    assert len((deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()) == len(journal)
 
 
 def test_a_release_that_served_keeps_its_mark_when_the_check_of_a_switch_back_fails(
