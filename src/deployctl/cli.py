@@ -788,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every host deployed; only the deploy_local_after command failed (Kamal's post-deploy hook fails the run).
         meaning = progress.LOCAL_HOOK_FAILED
     else:
-        meaning = outcome.part_way(code, results) or outcome.unhealthy(results)
+        meaning = outcome.part_way(code, results) or outcome.unhealthy(results) or outcome.settled(code, results)
     problems = outcome.run_problems(run, results, getattr(args, "limit", None))
     return finish(args, talk, document, code, problems, status, meaning)
 

@@ -460,3 +460,21 @@ def test_a_host_whose_batch_never_started_is_untouched() -> None:
 )
 def test_the_releases_state_column_says_which_release_never_passed_a_check(release, state) -> None:
     assert progress.release_state(release) == state
+
+
+@pytest.mark.parametrize(
+    ("code", "outcomes", "said"),
+    [
+        (5, {"web1": "invalid", "web2": "invalid"},
+         "bad input on web1, web2 (the messages above say what to fix): nothing changed"),
+        (130, {"web1": "deployed", "web2": "unchanged"},
+         "interrupted after every host had reported (web1: deployed; web2: unchanged); check `deployctl status`"),
+        (5, {"web1": "invalid", "web2": "rolled_back"}, None),  # part_way's words
+        (130, {"web1": "deployed", "web2": "interrupted"}, None),
+        (1, {"web1": "reverted"}, None),
+        (5, {}, None),
+    ],
+)  # fmt: skip
+def test_the_closing_words_name_the_hosts_where_the_exit_code_s_meaning_says_too_little(code, outcomes, said) -> None:
+    results = {host: {"outcome": each} for host, each in outcomes.items()}
+    assert outcome.settled(outcome.ExitCode(code), results) == said

@@ -78,7 +78,8 @@ def test_a_wrong_vault_password_names_the_vault_id_and_the_file(fleet, on_v2, tm
     assert [line.split()[:3] for line in cli.out.splitlines() if "invalid" in line.split()] == [
         [host, "-", "invalid"] for host in fleet.hosts
     ], cli.out
-    assert "exit 5: bad input (unknown environment or ref, vault password, rejected variables): nothing changed" in said
+    hosts = ", ".join(fleet.hosts)
+    assert f"exit 5: bad input on {hosts} (the messages above say what to fix): nothing changed" in said
     assert host_state(fleet) == before
 
 
