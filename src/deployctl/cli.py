@@ -25,6 +25,7 @@ import contextlib
 import difflib
 import json
 import os
+import re
 import shlex
 import sys
 import traceback
@@ -104,6 +105,7 @@ class Parser(argparse.ArgumentParser):
             # argparse names only the missing ones (`deploy ENV --reff v1`: the typo is the news).
             message += f"; unrecognized arguments: {' '.join(unknown)}"
         message += "".join(self._did_you_mean(word) for word in unknown)
+        message = _invalid_choice(message)
         error = f"{self.prog}: error: {message}"
         if "--json" in words:
             # What a script asked for, here too: the document of a run refused as bad input (the usage on stderr).
@@ -443,6 +445,21 @@ COMMANDS = [
 ]  # fmt: skip
 # `deployctl lock status ENV` reads as it is written; argparse knows it as lock-status.
 ALIASES: dict[tuple[str, ...], str] = {("lock", "status"): "lock-status"}
+# argparse's words for a command it does not know (Python 3.11: "invalid choice: 'rollbak' (choose from 'init', ...)").
+INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)$")
+
+
+def _invalid_choice(message: str) -> str:
+    """argparse's message for an unknown command, with "did you mean rollback?" for a typo (rollbak) and the
+    choices without the hidden aliases (lock-status: `lock status`); any other message as it is."""
+    match = INVALID_CHOICE.search(message)
+    if not match:
+        return message
+    hidden = set(ALIASES.values())
+    choices = [name.strip(" '") for name in match.group(2).split(",") if name.strip(" '") not in hidden]
+    close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    return f"{message[: match.start()]}invalid choice: {match.group(1)!r}{guess} (choose from {', '.join(choices)})"
 
 
 def command_name(args: argparse.Namespace) -> str:

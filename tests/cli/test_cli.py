@@ -365,6 +365,14 @@ def test_usage_errors_are_bad_input(argv: list[str], capsys: Any) -> None:
         # An abbreviation argparse takes (--lim: --limit) is no unknown option.
         (["deploy", "staging", "--lim", "web1"], "the following arguments are required: --ref\n"),
         (["db"], "the following arguments are required: {backups,restore}\n"),
+        # A command typed wrong: the closest one, and the commands without the hidden alias (lock-status).
+        (
+            ["rollbak", "staging"],
+            "invalid choice: 'rollbak'; did you mean rollback? (choose from init, deploy, pending, rollback, releases, "
+            "status, unlock, db, history, lock, exec, logs)\n",
+        ),
+        (["db", "backpus", "x"], "invalid choice: 'backpus'; did you mean backups? (choose from backups, restore)"),
+        (["frobnicate"], "invalid choice: 'frobnicate' (choose from init, deploy,"),
         ([], "the following arguments are required: COMMAND\n"),
         # argparse would take the last value without a word: a script's default silently overridden, or the reverse.
         (["deploy", "staging", "--ref", "v1", "--ref", "v2"], "--ref given twice ('v1', then 'v2'): give it once"),

@@ -74,7 +74,7 @@ def test_a_host_without_the_log_fails_with_its_words(replaying: Callable[..., Re
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--source", "nginx"], "argument --source: invalid choice: 'nginx' (choose from 'app', 'service', 'build',"),
+        (["--source", "nginx"], "argument --source: invalid choice: 'nginx' (choose from app, service, build,"),
         (["-n", "many"], "argument -n/--lines: invalid int value: 'many'"),
     ],
 )
