@@ -293,10 +293,18 @@ def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tupl
 # say (a host unreachable, input rejected before the role ran, a run cut short) and timings.
 
 
+def _lost(message: str) -> str:
+    """Ansible's words for a host it lost. When ssh gave no reason, they end at a colon ("Make sure this host can
+    be reached over ssh: "): said instead of left blank, with what that means."""
+    if not message.endswith(":"):
+        return message
+    return f"{message} ssh gave no reason (the connection was lost mid-task: the host went down, or its sshd stopped)"
+
+
 def _common(host: HostRun) -> dict[str, Any] | None:
     """The outcome of a host that did not get through, or None."""
     if host.unreachable:
-        return {"outcome": "unreachable", "message": host.unreachable.message}
+        return {"outcome": "unreachable", "message": _lost(host.unreachable.message)}
     if host.failed_on_input():
         return {"outcome": "invalid", "stage": "preflight", "message": host.failure_message()}
     return None

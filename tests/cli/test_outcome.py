@@ -241,6 +241,17 @@ def _event(kind: str, host: str, task: str, **data: Any) -> dict[str, Any]:
     return {"event": kind, "event_data": {"host": host, "task": task, **data}}
 
 
+def test_a_host_lost_without_a_reason_from_ssh_says_what_that_means() -> None:
+    # Ansible's message when the connection dies mid-task: ssh's stderr, empty here, was to follow the colon.
+    said = 'Data could not be sent to remote host "127.0.0.1". Make sure this host can be reached over ssh: '
+    run = Run()
+    run.feed(_event("runner_on_start", "web1", "Switch: point current at the new release"), now=0.0)
+    run.feed(_event("runner_on_unreachable", "web1", "Switch: point current at the new release", res={"msg": said}))
+    message = outcome.results(run)["web1"]["message"]
+    why = "ssh gave no reason (the connection was lost mid-task: the host went down, or its sshd stopped)"
+    assert message == f"{said.strip()} {why}"
+
+
 def test_skipped_tasks_make_no_stage_and_ignored_failures_are_no_failure() -> None:
     run = Run()
     for clock, event in enumerate(
