@@ -69,14 +69,20 @@ BLOCK_LISTS = ("block", "rescue", "always")
 INCLUDES = frozenset(C._ACTION_ALL_INCLUDE_IMPORT_TASKS + C._ACTION_ALL_PROPER_INCLUDE_IMPORT_ROLES)
 
 
-# Where include_tasks and import_tasks look for a relative file of a hook (after the including file's directory):
-# the deploy role's tasks and the collection's playbooks, as Ansible does for a task of the role.
+# Where include_tasks and import_tasks look for a relative file of a hook, after the directories of the files that
+# include it (each also with its tasks/): the deploy role's and the collection's playbooks', as Ansible does for a
+# task of the role (path_dwim_relative). Looking in more places than Ansible would only lets a problem through;
+# looking in fewer would refuse a hook that works.
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-SEARCHED = (os.path.join(COLLECTION, "roles", "deploy", "tasks"), os.path.join(COLLECTION, "playbooks"))
+SEARCHED = tuple(
+    os.path.join(COLLECTION, *parts)
+    for parts in (("roles", "deploy", "tasks"), ("roles", "deploy"), ("playbooks",), ("playbooks", "tasks"))
+)
 
 
-def _task_problems(tasks: list[Any], loader: DataLoader, path: str, seen: set[str]) -> list[str]:
-    """What Ansible would refuse in these tasks of the file `path` when it includes them (an action it cannot
+def _task_problems(tasks: list[Any], loader: DataLoader, dirs: tuple[str, ...], seen: set[str]) -> list[str]:
+    """What Ansible would refuse in these tasks (of a file in `dirs[0]`, included from files in the others) when it
+    includes them (an action it cannot
     resolve, a keyword it does not know, a task file included or imported that is in none of the places Ansible
     looks), each named by the task's name or its position; the task files they include are checked the same way,
     once each (`seen`). Errors of any other kind are left to include_tasks: this check refuses only what it is sure
@@ -92,13 +98,15 @@ def _task_problems(tasks: list[Any], loader: DataLoader, path: str, seen: set[st
         if refusal:
             problems.append(f"{label}: {refusal}")
         elif not lists:
-            problems += [f"{label}: {problem}" for problem in _included_file_problems(task, loader, path, seen)]
+            problems += [f"{label}: {problem}" for problem in _included_file_problems(task, loader, dirs, seen)]
         for key in lists:
-            problems += _task_problems(task[key] if isinstance(task[key], list) else [task[key]], loader, path, seen)
+            problems += _task_problems(task[key] if isinstance(task[key], list) else [task[key]], loader, dirs, seen)
     return problems
 
 
-def _included_file_problems(task: dict[str, Any], loader: DataLoader, path: str, seen: set[str]) -> list[str]:
+def _included_file_problems(
+    task: dict[str, Any], loader: DataLoader, dirs: tuple[str, ...], seen: set[str]
+) -> list[str]:
     """The problems of the task file that this task includes or imports, when its name is plain text (a templated
     one is known only when the task runs): missing from every place Ansible looks (a run ends there, with no
     rescue), or not a readable list of tasks. A file found is checked as the hook's own file is."""
@@ -106,15 +114,18 @@ def _included_file_problems(task: dict[str, Any], loader: DataLoader, path: str,
         action, args = ModuleArgsParser(task_ds=task).parse()[:2]
     except Exception:
         return []
-    target = args.get("_raw_params") or args.get("file") if action in C._ACTION_ALL_INCLUDE_IMPORT_TASKS else None
+    target = (args.get("_raw_params") or args.get("file")) if action in C._ACTION_ALL_INCLUDE_IMPORT_TASKS else None
     if not isinstance(target, str) or "{{" in target or "{%" in target:
         return []
-    places = [os.path.dirname(path), *SEARCHED]
+    places = list(
+        dict.fromkeys([place for each in dirs for place in (each, os.path.join(each, "tasks"))] + [*SEARCHED])
+    )
     found = next((os.path.join(place, target) for place in places if os.path.isfile(os.path.join(place, target))), None)
     if found is None:
         return [
-            f"includes {target}, which is in none of the places Ansible looks for it ({', '.join(places)}): give its "
-            "path relative to this file's directory, or an absolute one"
+            f"includes {target}, which is neither beside this file ({dirs[0]}) nor anywhere else Ansible looks for it "
+            "(the files that include this one, the deploy role's tasks, deployctl's playbooks): give its path "
+            "relative to this file's directory, or an absolute one"
         ]
     found = os.path.realpath(found)
     if found in seen:
@@ -123,7 +134,7 @@ def _included_file_problems(task: dict[str, Any], loader: DataLoader, path: str,
     tasks, problem = _read_tasks(found, loader)
     if problem:
         return [f"includes {found}, which {problem}"]
-    return [f"in {found}: {each}" for each in _task_problems(tasks, loader, found, seen)]
+    return [f"in {found}: {each}" for each in _task_problems(tasks, loader, (os.path.dirname(found), *dirs), seen)]
 
 
 def _read_tasks(path: str, loader: DataLoader) -> tuple[list[Any], str | None]:
@@ -178,7 +189,10 @@ def hook_file_problems(hook_files: dict[str, Any]) -> list[str]:
         # Modules and actions resolve only where Ansible set its plugin loader up (ansible-playbook, not a bare import).
         if AnsibleCollectionConfig.collection_finder is not None:
             seen = {os.path.realpath(path)}
-            problems += [f"{variable}: {path}: {problem}" for problem in _task_problems(tasks, loader, path, seen)]
+            problems += [
+                f"{variable}: {path}: {problem}"
+                for problem in _task_problems(tasks, loader, (os.path.dirname(path),), seen)
+            ]
     return problems
 
 

@@ -6,8 +6,8 @@ The journal records steps, not runs; a run is recovered from them:
 - a deploy starts with `staged` (who, ref, commit) and ends with `switched` to its release
   (deployed), `aborted` (stopped before its release was created) or `failed` (after the switch:
   failed; before it: aborted, as the run reported it); a `switched` with `verify` (its call checks the health
-  next, or a task after hooks does: http_check records the pass) ends it only with the `verified` that follows: without one (the host was lost between the switch and
-  the check), the deploy is unfinished;
+  next, or a task after hooks does: http_check records the pass) ends it only with the `verified` that follows:
+  without one (the host was lost between the switch and the check), the deploy is unfinished;
 - a `switched` to another release that no deploy staged is a rollback (from `previous`), unless a
   `failed` of the release it switched away from follows: then it was that deploy's revert;
 - `db_restored` is a database restore.

@@ -205,7 +205,7 @@ def test_a_hook_file_ansible_cannot_read_is_refused_before_any_host_is_touched(
         ("typo", "before_restart", "- name: Warm the cache\n  ansible.builtin.debgu:\n    msg: warm\n",
          "task 'Warm the cache': couldn't resolve module/action 'ansible.builtin.debgu'"),
         ("includes", "after_switch", "- name: More steps\n  ansible.builtin.include_tasks: missing.yml\n",
-         "task 'More steps': includes missing.yml, which is in none of the places Ansible looks for it"),
+         "task 'More steps': includes missing.yml, which is neither beside this file"),
     ]  # fmt: skip
     for name, point, tasks, words in refusals:
         refused = tmp_path / f"{name}.yml"

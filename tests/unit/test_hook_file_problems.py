@@ -102,7 +102,12 @@ def test_a_task_file_a_hook_includes_is_found_where_ansible_looks_and_read_as_th
     # that includes it, then where Ansible looks for a task of the deploy role.
     (tmp_path / "missing.yml").write_text("- name: More\n  ansible.builtin.include_tasks: steps/gone.yml\n")
     (tmp_path / "steps").mkdir()
-    (tmp_path / "steps" / "warm.yml").write_text("- name: Warm\n  ansible.builtin.debgu: {msg: 1}\n")
+    (tmp_path / "steps" / "warm.yml").write_text(
+        "- name: Warm\n  ansible.builtin.debgu: {msg: 1}\n"
+        # Beside the hook, not beside this file: Ansible finds it through the file that included this one.
+        "- name: Common\n  ansible.builtin.include_tasks: common.yml\n"
+    )
+    (tmp_path / "common.yml").write_text("- name: Shared step\n  ansible.builtin.debug: {msg: 1}\n")
     (tmp_path / "nested.yml").write_text(
         "- name: Steps\n  ansible.builtin.import_tasks:\n    file: steps/warm.yml\n"
         "- name: Again, and itself\n  block:\n    - name: Self\n      ansible.builtin.include_tasks: nested.yml\n"
@@ -112,8 +117,8 @@ def test_a_task_file_a_hook_includes_is_found_where_ansible_looks_and_read_as_th
     missing, nested = problems_in_ansible(tmp_path, files)
 
     assert missing.startswith(
-        f"deploy_after_switch_tasks: {files['after_switch']}: task 'More': includes steps/gone.yml, which is in none "
-        f"of the places Ansible looks for it ({tmp_path}, {REPO_ROOT}/roles/deploy/tasks, {REPO_ROOT}/playbooks)"
+        f"deploy_after_switch_tasks: {files['after_switch']}: task 'More': includes steps/gone.yml, which is neither "
+        f"beside this file ({tmp_path}) nor anywhere else Ansible looks for it"
     )
     assert missing.endswith("give its path relative to this file's directory, or an absolute one")
     # The included file's own problem, named by its path; a file included twice (here: itself) is read once.
