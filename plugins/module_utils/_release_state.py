@@ -81,8 +81,12 @@ class ReleaseStore:
         return [r for r in records if r]
 
     def previous_good(self, exclude: str | None) -> dict | None:
-        """The newest good release other than `exclude` that once served (was activated): the rollback target.
+        """The newest good release older than `exclude` (the current one) that once served (was activated): the
+        rollback target. None when there is none.
 
+        Older only: after a rollback to a named older release, the releases between it and the one rolled back
+        from are still good, but going to one of them is a roll forward, which a rollback must never do
+        unasked (`deploy_rollback_to` names any release). Release IDs sort by time.
         A release that was built but never went live (its deploy was interrupted, or stopped at
         the migrations) never proved it runs: it is no rollback target. Nor is one switched to whose health
         check never passed (`verified` false: its host was lost between the switch and the check). Records
@@ -91,7 +95,7 @@ class ReleaseStore:
         candidates = [
             r
             for r in self.all()
-            if r["id"] != exclude
+            if (exclude is None or r["id"] < exclude)
             and r.get("state") in ROLLBACK_TARGET_STATES
             and r.get("activated_at")
             and r.get("verified") is not False

@@ -684,7 +684,9 @@ current:
   returned: state is query or clean
   type: str
 rollback_target:
-  description: The newest good release other than the current one.
+  description:
+    - The newest good release older than the current one that served and passed its check (none when there is
+      none).
   returned: state is query or clean
   type: str
 releases:

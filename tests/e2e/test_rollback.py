@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import awx_job
+from tests.e2e.conftest import DEPLOY_TO, awx_job, serve
 from tests.e2e.test_cli import ENV, deployctl
 from tests.e2e.test_metrics import labels_of, written
 
@@ -88,3 +88,46 @@ def test_a_rollback_refusal_offers_the_restore_only_when_a_dump_fits(fleet, comm
     for host in fleet.hosts:
         assert fleet.current(host) == live[host]
         assert fleet.health(host)[1]["revision"] == commits["v2"]
+
+
+def test_a_rollback_that_would_split_the_fleet_is_refused_on_every_host_until_one_release_is_named(
+    fleet, commits, tmp_path
+):
+    first = serve(fleet, commits, "v1")
+    assert fleet.deploy("v2").rc == 0
+    middle = fleet.current("web1")
+    live = serve(fleet, commits, "v1")
+    # An operator removed v2's release on web2 by hand: web2 alone would go back to v1, web1 to v2.
+    fleet.ssh("web2", f"rm -rf {DEPLOY_TO}/releases/{middle}")
+    v1, v2 = commits["v1"][:8], commits["v2"][:8]
+    targets = f"(web1: {middle} (v2, commit {v2}); web2: {first['web2']} (v1, commit {v1}))"
+    fix = f"-e deploy_rollback_to={first['web1']} (deployctl rollback ENV --to {first['web1']})"
+
+    cli = deployctl("rollback", ENV)
+    assert cli.rc == 5, cli.out + cli.err
+    said = " ".join((cli.out + cli.err).split())
+    for host in fleet.hosts:
+        assert f"{host}: Rollback refused on {host} at " in said
+    assert f"the hosts would roll back to different commits {targets}" in said
+    assert fix in said
+    assert "exit 5: bad input on web1, web2 (the messages above say what to fix): nothing changed" in said
+
+    played = fleet.playbook("rollback.yml")
+    assert played.rc == 2
+    assert "Rollback refused on web2" in played.output
+    assert fix in " ".join(played.output.split())
+
+    job = awx_job(tmp_path, "playbooks/rollback.yml", {})
+    assert job.status == "failed"
+    for host in fleet.hosts:
+        assert (job.hosts[host]["outcome"], job.hosts[host]["bad_input"]) == ("aborted", True)
+        assert "roll back to different commits" in job.hosts[host]["message"]
+        assert fleet.current(host) == live[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+
+    # The release the refusal names: every host goes to it.
+    named = deployctl("rollback", ENV, "--to", first["web1"], "--json")
+    assert named.rc == 0, named.out + named.err
+    for host in fleet.hosts:
+        assert fleet.current(host) == first[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]

@@ -64,14 +64,15 @@ def test_keeps_newest_good_current_rollback_target_and_newest_failed(
     deploy_to: Path, crowded: dict[str, list[str]]
 ) -> None:
     good, failed, ids = crowded["good"], crowded["failed"], crowded["ids"]
-    kept = sorted({*good[-5:], good[1], failed[-1]})
+    # The rollback target is the good release before the current one, kept beyond keep_releases.
+    kept = sorted({*good[-5:], good[0], good[1], failed[-1]})
 
     result = clean(deploy_to, keep=5)
 
     removed = sorted(set(ids[:15]) - set(kept))
     assert result["changed"] is True
     assert result["current"] == good[1]
-    assert result["rollback_target"] == good[-1]
+    assert result["rollback_target"] == good[0]
     assert result["removed"] == [*removed, f".staging-{ids[15]}"]
     assert on_disk(deploy_to) == (kept, kept)
     assert os.readlink(deploy_to / "current") == f"releases/{good[1]}"

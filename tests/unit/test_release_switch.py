@@ -282,3 +282,18 @@ def test_a_release_switched_away_from_as_rolled_back_is_no_rollback_target(deplo
     assert [state(deploy_to, r)["state"] for r in (R1, R2, R3)] == ["built", "active", "rolled_back"]
     query = run_module(release, {"deploy_to": str(deploy_to), "state": "query"})
     assert (query["current"], query["rollback_target"]) == (R2, R1)
+
+
+def test_after_a_rollback_to_an_older_release_the_releases_between_are_no_rollback_target(
+    deploy_to: Path, upstream: Upstream
+) -> None:
+    deploy(deploy_to, upstream, R1)
+    deploy(deploy_to, upstream, R2, version="v2")
+    deploy(deploy_to, upstream, R3, config_content="x: 1\n")
+
+    # deploy_rollback_to=R1: R2 stays good, but going to it from R1 would be a roll forward.
+    release_to(deploy_to, R1, "active", previous_state="rolled_back")
+
+    query = run_module(release, {"deploy_to": str(deploy_to), "state": "query"})
+    assert (query["current"], query["rollback_target"]) == (R1, None)
+    assert [state(deploy_to, r)["state"] for r in (R1, R2, R3)] == ["active", "built", "rolled_back"]
