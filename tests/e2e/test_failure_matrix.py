@@ -325,6 +325,36 @@ def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v
         assert lock_state(fleet, host) == "free"
 
 
+def test_a_misspelt_setting_is_refused_through_every_entry_point(fleet, commits, on_v2, awx_dir) -> None:
+    """A setting misspelt would be ignored and its default used: no health check at the URL meant, the rollback's
+    schema guard refusing for want of the option given."""
+    before = snapshot(fleet)
+    played = fleet.deploy("v1", "-e", "deploy_helth_url=http://127.0.0.1:3000/up")
+    assert played.rc == 2, played.output[-3000:]
+    assert "deploy_helth_url is no setting of deployctl: did you mean deploy_health_url?" in flat(played.output)
+
+    cli = deployctl("deploy", ENV, "--ref", "v1", "-e", "deploy_keep_release=2")
+    assert cli.rc == 5, cli.out + cli.err
+    said = flat(cli.out + cli.err)
+    assert "deploy_keep_release is no setting of deployctl: did you mean deploy_keep_releases?" in said
+    assert "exit 5: bad input on web1, web2" in said
+
+    rolled = deployctl("rollback", ENV, "-e", "deploy_rollback_migrate_dwn=true")
+    assert rolled.rc == 5, rolled.out + rolled.err
+    assert "did you mean deploy_rollback_migrate_down?" in flat(rolled.out + rolled.err)
+
+    job = awx_job(awx_dir, "playbooks/rollback.yml", {"deploy_rollback_migrate_dwn": True})
+    assert job.status == "failed", job.stdout[-3000:]
+    for host in fleet.hosts:
+        assert (job.hosts[host]["outcome"], job.hosts[host]["bad_input"]) == ("aborted", True)
+        assert "did you mean deploy_rollback_migrate_down?" in job.hosts[host]["message"]
+    for host, was in before.items():
+        assert fleet.current(host) == was["current"]
+        assert fleet.health(host)[1]["revision"] == commits["v2"]
+    # No lock was left behind: the next deploy runs.
+    assert fleet.deploy("v2").rc == 0
+
+
 def test_skip_tags_cleanup_keeps_the_old_releases(fleet, commits, on_v2) -> None:
     # With nothing to run after the switch, the switch's call cleans up: it must honour --skip-tags cleanup too.
     kept = {host: set(fleet.ssh(host, f"ls {DEPLOY_TO}/releases").split()) for host in fleet.hosts}
