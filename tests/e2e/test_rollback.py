@@ -79,6 +79,9 @@ def test_a_rollback_refusal_offers_the_restore_only_when_a_dump_fits(fleet, comm
     assert "would run on a newer schema" in message
     assert "no dump of schema 20240101000000 to restore" in message
     assert "--restore-db" not in message and "deploy_rollback_migrate_down=true" in message
+    # web2 names the dump where it is: on web1, the host that ran the migrations.
+    for host in fleet.hosts:
+        assert " on web1 holds schema 20240201000000" in " ".join(refused.hosts[host]["message"].split())
 
     restore = deployctl("rollback", ENV, "--restore-db", "--yes", "--json")
     assert restore.rc == 5, restore.out + restore.err
