@@ -54,7 +54,7 @@ def refusal(holder: dict, ttl: int) -> str:
     unlock = "deployctl unlock ENV --reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
     if holder.get("manual"):
         return (
-            f"the deploy lock on this host was taken by hand: {describe(holder)}. Deploys are refused until it is "
+            f"the deploy lock on this host was taken by hand: {describe(holder)}. Deploys and rollbacks are refused until it is "
             f"released: {unlock}"
         )
     return (

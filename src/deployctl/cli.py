@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.json and results:
         out.print(command.table(run, results, out.width), soft_wrap=command.soft_wrap)
-        say(talk, progress.problems(results))
+        say(talk, progress.problems(results, getattr(args, "env", "")))
         say(talk, progress.notifications(document["notifications"]))
     code = outcome.run_exit_code(run, results, finished.rc, finished.status)
     status = command.status(results) if code == ExitCode.OK else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import re
+import shlex
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -462,19 +464,29 @@ def unlock_table(results: dict[str, dict[str, Any]]) -> Table:
 SAME_LINES = 4
 
 
-def problems(results: dict[str, dict[str, Any]]) -> RenderableType:
-    """What went wrong on each host that did not succeed, in the role's own words; then warnings
-    (a deploy that succeeded but, say, could not clean up old releases)."""
+# A command of this CLI in the role's words, which name the environment ENV: the role cannot know it.
+_COMMAND_FOR_ENV = re.compile(r"\b(deployctl (?:db )?[a-z]+) ENV\b")
+
+
+def for_env(text: str, env: str) -> str:
+    """`text` with the commands it suggests (`deployctl unlock ENV --reason TEXT`) naming `env`, the environment
+    (a name or an inventory path, as given) this run was for; unchanged when `env` is empty."""
+    return _COMMAND_FOR_ENV.sub(lambda match: f"{match.group(1)} {shlex.quote(env)}", text) if env else text
+
+
+def problems(results: dict[str, dict[str, Any]], env: str = "") -> RenderableType:
+    """What went wrong on each host that did not succeed, in the role's own words (the commands they suggest naming
+    `env`: for_env); then warnings (a deploy that succeeded but, say, could not clean up old releases)."""
     said: dict[tuple[str, str], list[str]] = {}  # the same words from several hosts: said once, naming them
     for name, result in results.items():
         if result.get("detail") or result.get("message"):
-            text = str(result.get("detail") or result["message"])
+            text = for_env(str(result.get("detail") or result["message"]), env)
             if (text, "red") not in said:
                 text = told_before(text, {names[0]: words for (words, _), names in said.items()})
             said.setdefault((text, "red"), []).append(name)
     for name, result in results.items():
         if result.get("warning"):
-            said.setdefault(("warning: " + str(result["warning"]), "yellow"), []).append(name)
+            said.setdefault(("warning: " + for_env(str(result["warning"]), env), "yellow"), []).append(name)
     return Group(
         *(Text.assemble((f"{', '.join(names)}: ", "bold"), (text, style)) for (text, style), names in said.items())
     )

@@ -720,6 +720,25 @@ def test_the_same_problem_on_several_hosts_is_said_once() -> None:
     assert _table_text(progress.problems(said), 80).splitlines() == ["web1, web2: refused"]
 
 
+def test_the_commands_the_role_suggests_name_the_environment_of_the_run() -> None:
+    said = {
+        "web1": {
+            "outcome": "locked",
+            "message": "taken by hand. Deploys and rollbacks are refused until it is released: deployctl unlock ENV "
+            "--reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)",
+        },
+        "web2": {"outcome": "deployed", "warning": "see deployctl db backups ENV; ENVIRONMENT stays"},
+    }
+    lines = _table_text(progress.problems(said, "inventories/my staging"), 200).splitlines()
+    assert lines == [
+        "web1: taken by hand. Deploys and rollbacks are refused until it is released: deployctl unlock "
+        "'inventories/my staging' --reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)",
+        "web2: warning: see deployctl db backups 'inventories/my staging'; ENVIRONMENT stays",
+    ]
+    # Without an environment (the words as the role wrote them): unchanged.
+    assert "deployctl unlock ENV --reason" in _table_text(progress.problems(said), 200)
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [

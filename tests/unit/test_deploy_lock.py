@@ -91,8 +91,8 @@ def test_a_lock_taken_by_hand_never_goes_stale_and_names_its_message(deploy_to: 
     assert result["failed"] is True
     assert result["msg"] == (
         f"the deploy lock on this host was taken by hand: alice since {held['started_at']}: "
-        "'DB maintenance until 14:00'. Deploys are refused until it is released: deployctl unlock ENV --reason TEXT "
-        "(playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
+        "'DB maintenance until 14:00'. Deploys and rollbacks are refused until it is released: deployctl unlock ENV "
+        "--reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
     )
     journal = [json.loads(line) for line in (deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()]
     assert [(e["event"], e.get("message")) for e in journal] == [("lock_held", "DB maintenance until 14:00")]
