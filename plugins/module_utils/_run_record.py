@@ -43,6 +43,7 @@ class RunRecord:
         self.layout = layout
         self.run_id = run_id
         self.path = layout.run_record(run_id)
+        self.coordinator = coordinator
         self.where = f"{coordinator}:{self.path}" if coordinator else self.path
 
     def read(self) -> dict:
@@ -132,7 +133,7 @@ class RunRecord:
                 raise DeployError(
                     f"sliced run {self.run_id}: waited {timeout} s before the switch for the slice that holds the "
                     "migrate host to finish its deploy, and it has not, so no host of this slice switched "
-                    f"(deploy_run_wait_timeout). Run record: {self.where}",
+                    f"(deploy_run_wait_timeout). {self._migrating_slice(record)} Run record: {self.where}",
                     stage="switch",
                 )
             sleep(interval)
@@ -148,6 +149,20 @@ class RunRecord:
             if migration is not None:
                 record["migration"] = {"slice": slice_id, "at": _now(), **migration}
         return record
+
+    def _migrating_slice(self, record: dict) -> str:
+        """Which joined slice holds the migrate host (the coordinator), or that none does: a slice not started, or
+        a name no slice's inventory has (a typo in deploy_migrate_host or deploy_run_coordinator.name)."""
+        slices = record.get("slices", {})
+        holder = [slice_id for slice_id, joined in slices.items() if self.coordinator in joined.get("hosts", [])]
+        if holder:
+            return f"Slice {holder[0]} holds {self.coordinator}, the migrate host: its job says why it did not report."
+        joined = "; ".join(f"slice {slice_id}: {', '.join(s.get('hosts', [])) or '?'}" for slice_id, s in slices.items())
+        return (
+            f"No slice that joined holds {self.coordinator or 'the migrate host'} ({joined}): either the slice that "
+            "holds it never started, or no inventory has a host of that name (deploy_migrate_host, "
+            "deploy_run_coordinator.name)."
+        )
 
     def _check_joined(self, record: dict) -> None:
         if not record:

@@ -70,6 +70,10 @@ def test_a_slice_waits_for_the_migrating_slice_and_times_out_naming_the_record(t
     waited = call(tmp_path, "gate", "102", commit=C1, wait_timeout=1)
     assert waited.get("failed")
     assert waited["msg"].startswith(f"sliced run {RUN}: waited 1 s before the switch for the slice that holds")
+    # No slice has said it holds web1 (this test's slices joined with no hosts): a slice not started, or a typo.
+    assert "No slice that joined holds web1 (slice 101: ?): either the slice that holds it never started" in (
+        waited["msg"]
+    )
     assert f"Run record: web1:{tmp_path}/.deployctl/runs/{RUN}.json" in waited["msg"]
 
     call(tmp_path, "reported", "101", outcomes={"web1": {"outcome": "deployed"}}, migration={"status": "migrated"})
@@ -119,3 +123,25 @@ def test_a_run_id_used_before_for_another_ref_is_refused_naming_both(tmp_path):
     assert "102" not in record(tmp_path)["slices"]
     # The same ref joins as before.
     assert call(tmp_path, "joined", "103", hosts=["web3"], release_id="x", ref="v2")["release_id"] == "20261130T100000Z"
+
+
+def test_a_slice_that_waited_in_vain_names_the_slice_that_holds_the_migrate_host(tmp_path):
+    call(tmp_path, "joined", "101", hosts=["web1", "web2"], release_id="20261130T100000Z")
+    call(tmp_path, "joined", "102", hosts=["web3"], release_id="20261130T100000Z")
+
+    waited = call(tmp_path, "gate", "102", commit=C1, wait_timeout=0)
+
+    assert "Slice 101 holds web1, the migrate host: its job says why it did not report." in waited["msg"]
+
+
+def test_a_migrate_host_no_slice_holds_is_named_with_the_hosts_of_each_slice(tmp_path):
+    run = {"deploy_to": str(tmp_path), "run_id": RUN, "coordinator": "wbe1"}
+    run_module(deploy_run, {**run, "state": "joined", "slice": "101", "hosts": ["web1", "web2"], "release_id": "R"})
+    run_module(deploy_run, {**run, "state": "joined", "slice": "102", "hosts": ["web3"], "release_id": "R"})
+
+    waited = run_module(deploy_run, {**run, "state": "gate", "slice": "102", "commit": C1, "wait_timeout": 0})
+
+    assert (
+        "No slice that joined holds wbe1 (slice 101: web1, web2; slice 102: web3): either the slice that holds it "
+        "never started, or no inventory has a host of that name (deploy_migrate_host, deploy_run_coordinator.name)."
+    ) in waited["msg"]
