@@ -54,8 +54,8 @@ def refusal(holder: dict, ttl: int) -> str:
     unlock = "deployctl unlock ENV --reason TEXT (playbooks/unlock.yml -e deploy_unlock_reason=TEXT)"
     if holder.get("manual"):
         return (
-            f"the deploy lock on this host was taken by hand: {describe(holder)}. Deploys and rollbacks are refused until it is "
-            f"released: {unlock}"
+            f"the deploy lock on this host was taken by hand: {describe(holder)}. Deploys and rollbacks are refused "
+            f"until it is released: {unlock}"
         )
     return (
         f"another deploy holds the lock on this host: {describe(holder)}. Wait for it to finish; if it is dead, "

@@ -157,7 +157,7 @@ class RunRecord:
         holder = [slice_id for slice_id, joined in slices.items() if self.coordinator in joined.get("hosts", [])]
         if holder:
             return f"Slice {holder[0]} holds {self.coordinator}, the migrate host: its job says why it did not report."
-        joined = "; ".join(f"slice {slice_id}: {', '.join(s.get('hosts', [])) or '?'}" for slice_id, s in slices.items())
+        joined = "; ".join(f"slice {key}: {', '.join(value.get('hosts', [])) or '?'}" for key, value in slices.items())
         return (
             f"No slice that joined holds {self.coordinator or 'the migrate host'} ({joined}): either the slice that "
             "holds it never started, or no inventory has a host of that name (deploy_migrate_host, "
