@@ -71,9 +71,8 @@ def test_a_slice_waits_for_the_migrating_slice_and_times_out_naming_the_record(t
     assert waited.get("failed")
     assert waited["msg"].startswith(f"sliced run {RUN}: waited 1 s before the switch for the slice that holds")
     # No slice has said it holds web1 (this test's slices joined with no hosts): a slice not started, or a typo.
-    assert "No slice that joined holds web1 (slice 101: ?): either the slice that holds it never started" in (
-        waited["msg"]
-    )
+    said = waited["msg"]
+    assert "No slice that joined holds web1 (slice 101: ?): either the slice that holds it never started" in said
     assert f"Run record: web1:{tmp_path}/.deployctl/runs/{RUN}.json" in waited["msg"]
 
     call(tmp_path, "reported", "101", outcomes={"web1": {"outcome": "deployed"}}, migration={"status": "migrated"})
