@@ -21,8 +21,8 @@ description:
   - A host that could not be reached and published no outcome is listed as unreachable, with Ansible's
     message, also when no host of the run could publish one (its first batch could not be reached; the
     hosts of the later batches are listed as untouched).
-  - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome or only
-    read (status, releases, unlock).
+  - Enabled in deployctl's ansible.cfg; prints nothing for playbooks that publish no outcome, and only the
+    warnings of those that read (status, releases, unlock), such as status's when the hosts run different commits.
 version_added: 0.1.0
 author: deployctl contributors
 requirements:
@@ -111,7 +111,15 @@ class CallbackModule(CallbackBase):
             self._display.display(log_lines(data["hosts"]))
             return
         if data["hosts"] and all(outcome.get("outcome") in READ_ONLY for outcome in data["hosts"].values()):
-            # status, releases, unlock: their own output says it all.
+            # status, releases, unlock: their own output says it all, but for a warning (status: the hosts run
+            # different commits), said once for the hosts that have it.
+            warned: dict[str, list[str]] = {}
+            for host, outcome in sorted(data["hosts"].items()):
+                if outcome.get("warning"):
+                    warned.setdefault(str(outcome["warning"]), []).append(host)
+            if warned:
+                said = [f"{', '.join(hosts)}: warning: {text}" for text, hosts in warned.items()]
+                self._display.display("\n".join(said))
             return
         reported = data["hosts"]
         releases = {outcome.get("release") for outcome in reported.values() if outcome.get("release")}

@@ -203,3 +203,22 @@ def test_a_logs_run_shows_each_host_s_lines_and_says_which_log_was_empty() -> No
         "web2: warning: the app log is empty: /srv/x.log",
         "web3: invalid: release id 'x' is not valid",
     ]
+
+
+def test_a_status_says_only_its_warning_once_for_the_hosts_that_have_it() -> None:
+    split = "the hosts run different commits (web1: 11111111 (v1); web2: 22222222 (v2)): deploy one ref"
+    lines = summary(
+        "",
+        {
+            "web1": {"outcome": "ok", "current": "R1", "warning": split},
+            "web2": {"outcome": "unhealthy", "current": "R2", "warning": split},
+        },
+    )
+    assert lines == [f"web1, web2: warning: {split}"]
+
+    shown: list[str] = []
+    callback = CallbackModule()
+    callback._display = SimpleNamespace(display=shown.append)
+    quiet = {"play_hosts": ["web1"], "hosts": {"web1": {"outcome": "ok", "current": "R1", "warning": ""}}}
+    callback.v2_playbook_on_stats(SimpleNamespace(custom={"_run": {"deployctl": quiet}}))
+    assert shown == []
