@@ -12,7 +12,8 @@ description:
   - Turns one entry of M(deployctl.core.release)'s O(state=query) result into
     C(ID STATE COMMIT REF by WHO schema VERSION), with C(*) after the state of the current release
     and C(<) after that of the rollback target, and C(, never checked) at the end for a release switched to
-    whose health check never passed (its record's C(verified) is false).
+    whose health check never passed (its record's C(verified) is false), C(, missing) for one whose directory is
+    gone.
 version_added: 0.1.0
 author: deployctl contributors
 positional: _input, rollback_target
@@ -52,6 +53,8 @@ def release_line(release: dict, rollback_target: str = "") -> str:
         f"schema {release.get('schema_version') or '-'}"
         # Switched to, its health check never passed (its host was lost in between): no rollback target.
         + (", never checked" if release.get("verified") is False else "")
+        # Its directory is gone (removed by hand): recorded, but nothing to switch to.
+        + (", missing" if release.get("present") is False and release.get("state") != "building" else "")
     )
 
 

@@ -11,24 +11,30 @@ DOCUMENTATION = r"""
 name: rollback_split
 short_description: Why a rollback would leave the hosts on different commits
 description:
-  - Each host picks its own rollback target (the newest good release older than its current one, or
-    C(deploy_rollback_to)). On a fleet whose hosts went through different deploys (a host lost or added, a release
-    removed by hand) those targets can run different commits, and a rollback would leave the fleet split.
+  - Each host picks its own rollback target (the release that served before its current one, else the newest good
+    older one; or C(deploy_rollback_to)). On a fleet whose hosts went through different deploys (a host lost or
+    added, a release removed by hand) those targets can run different commits, and a rollback would leave the fleet
+    split.
   - Returns the empty string when every host's target runs one commit (or no host has a target, which each host's
     own refusal says), else a message that names each host's target and the fix, C(deploy_rollback_to) with the
     newest release every host has, when there is one.
 version_added: 0.1.0
 author: deployctl contributors
-positional: _input, earlier_commit
+positional: _input, named, earlier_commit
 options:
   _input:
     description:
-      - The hosts of the batch, each a mapping (the host's C(hostvars)) with C(inventory_hostname),
-        C(__deploy_rollback) (C(from), C(to), C(to_record)) and C(__deploy_releases) (M(deployctl.core.release)'s
-        O(state=query) result).
+      - What each host's M(deployctl.core.release) O(state=query) found, as either the host's C(hostvars) (with
+        C(inventory_hostname) and the query registered as C(__deploy_releases), for the hosts of this batch) or one
+        result of a query looped over other hosts with C(delegate_to) (its loop variable is the host), for the hosts
+        of the later serial batches. A result that failed or was skipped is left out.
     type: list
     elements: dict
     required: true
+  named:
+    description: C(deploy_rollback_to), the release every host goes to ("" for each host's own target).
+    type: str
+    default: ""
   earlier_commit:
     description: The commit the earlier serial batches of this rollback went to ("" in the first batch).
     type: str
@@ -41,7 +47,9 @@ EXAMPLES = r"""
     that: problem | length == 0
     fail_msg: "{{ problem }}"
   vars:
-    problem: "{{ ansible_play_batch | map('extract', hostvars) | deployctl.core.rollback_split }}"
+    problem: >-
+      {{ ansible_play_batch | map('extract', hostvars) | selectattr('__deploy_releases', 'defined')
+         | deployctl.core.rollback_split(deploy_rollback_to) }}
 """
 
 RETURN = r"""
@@ -54,25 +62,39 @@ _value:
 _USABLE_STATES = ("built", "active", "rolled_back")
 
 
-def _target(entry: Mapping) -> tuple[str, str]:
-    """(commit, words) of a host's target; commit "" when it has none."""
-    rollback = entry["__deploy_rollback"]
-    record = rollback.get("to_record") or {}
-    if not rollback.get("to"):
+def _queries(entries: Sequence[Mapping]) -> dict[str, Mapping]:
+    """Each host's query result, by host: from its hostvars, or from a looped, delegated query's result."""
+    queries: dict[str, Mapping] = {}
+    for entry in entries:
+        if "__deploy_releases" in entry:
+            queries[str(entry["inventory_hostname"])] = entry["__deploy_releases"]
+        elif not entry.get("failed") and not entry.get("skipped"):
+            # The loop's variable names the host (`item`, or its loop_control.loop_var).
+            host = entry.get(entry.get("ansible_loop_var", "item"))
+            if host:
+                queries[str(host)] = entry
+    return queries
+
+
+def _target(query: Mapping, named: str) -> tuple[str, str]:
+    """(commit, words) of a host's target, as rollback.yml chooses it; commit "" when it has none."""
+    target = named or query.get("rollback_target") or ""
+    if not target:
         return "", "nothing older to roll back to"
+    record: Mapping = next((r for r in query.get("releases", []) if r.get("id") == target), {})
     if not record.get("present") or record.get("state") == "failed":
-        return "", f"no usable release {rollback['to']}"
+        return "", f"no usable release {target}"
     commit = record.get("commit") or ""
-    return commit, f"{rollback['to']} ({record.get('ref') or '-'}, commit {commit[:8] or '?'})"
+    return commit, f"{target} ({record.get('ref') or '-'}, commit {commit[:8] or '?'})"
 
 
-def _common_release(entries: Sequence[Mapping]) -> str:
+def _common_release(queries: Mapping[str, Mapping]) -> str:
     """The newest release that every host has and can run, no newer than any host's current one and not the
     current one of every host (no rollback at all), "" when there is none. Release IDs sort by time."""
     shared: set[str] | None = None
-    currents = {entry["__deploy_releases"].get("current") or "" for entry in entries}
-    for entry in entries:
-        records = entry["__deploy_releases"].get("releases", [])
+    currents = {query.get("current") or "" for query in queries.values()}
+    for query in queries.values():
+        records = query.get("releases", [])
         usable = {
             r["id"]
             for r in records
@@ -84,15 +106,16 @@ def _common_release(entries: Sequence[Mapping]) -> str:
     return max(backwards) if backwards else ""
 
 
-def rollback_split(entries: Sequence[Mapping], earlier_commit: str = "") -> str:
-    targets = {entry["inventory_hostname"]: _target(entry) for entry in entries}
+def rollback_split(entries: Sequence[Mapping], named: str = "", earlier_commit: str = "") -> str:
+    queries = _queries(entries)
+    targets = {host: _target(query, named) for host, query in queries.items()}
     commits = {commit for commit, _ in targets.values()}
     if earlier_commit and commits and commits != {""}:
         commits.add(earlier_commit)
     if len(commits) <= 1:
         return ""
     listing = "; ".join(f"{host}: {words}" for host, (_, words) in targets.items())
-    common = _common_release(entries)
+    common = _common_release(queries)
     if earlier_commit:
         listing += f"; the earlier batches: commit {earlier_commit[:8]}"
         # Those hosts are back already: these follow them, not the other way round.

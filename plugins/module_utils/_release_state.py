@@ -81,8 +81,12 @@ class ReleaseStore:
         return [r for r in records if r]
 
     def previous_good(self, exclude: str | None) -> dict | None:
-        """The newest good release older than `exclude` (the current one) that once served (was activated): the
-        rollback target. None when there is none.
+        """The rollback target from `exclude` (the current release): the release that served before it (its record's
+        `previous`), when that one is a good target, else the newest good release older than it that once served
+        (was activated). None when there is none.
+
+        The one that served before first: after v1, v2, v1 again, a rollback to the first v1 and a deploy of v2,
+        the newest older release is the first v2, which runs the live commit; the release it replaced is v1's.
 
         Older only: after a rollback to a named older release, the releases between it and the one rolled back
         from are still good, but going to one of them is a roll forward, which a rollback must never do
@@ -101,7 +105,9 @@ class ReleaseStore:
             and r.get("verified") is not False
             and os.path.isdir(self.layout.release(r["id"]))
         ]
-        return candidates[-1] if candidates else None
+        served_before = (self.get(exclude) or {}).get("previous")
+        chosen = [r for r in candidates if r["id"] == served_before] or candidates[-1:]
+        return chosen[0] if chosen else None
 
     def passed_check(self, release_id: str, elapsed: float | None, switched: bool) -> None:
         """Record that the release passed a health check (`elapsed` seconds, the check's own figure): the journal's

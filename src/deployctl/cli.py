@@ -773,7 +773,9 @@ def main(argv: list[str] | None = None) -> int:
     # Refused before ansible-playbook started: the message and the closing line both on stderr, as a usage error's
     # (stdout keeps only what a run prints: its tables, or the --json document).
     except runner.InputError as err:
-        return finish(args, console_for(sys.stderr), document, ExitCode.BAD_INPUT, [str(err)])
+        # Its message names the problem: the usual causes of exit 5 may not be it (a missing --reason, --yes).
+        refused = "bad input (the message above says what to fix): nothing was run"
+        return finish(args, console_for(sys.stderr), document, ExitCode.BAD_INPUT, [str(err)], meaning=refused)
     except KeyboardInterrupt:
         stopped = ["interrupted before ansible-playbook started"]
         return finish(args, console_for(sys.stderr), document, ExitCode.INTERRUPTED, stopped)

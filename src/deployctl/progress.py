@@ -296,10 +296,13 @@ def release_state(release: dict[str, Any]) -> str:
     """The State column of `releases`: a release's recorded state, except that one which served and was then
     replaced by a later deploy says "replaced" (its record keeps state built, as one never switched to does;
     its `deactivated_at` says until when it served). One switched to whose health check never passed (its
-    record's `verified` is false: its host was lost in between) says so: it is no rollback target."""
+    record's `verified` is false: its host was lost in between) says so: it is no rollback target. So does one
+    whose directory is gone (`present` false: removed by hand), "missing"."""
     state = str(release.get("state", "?"))
     state = "replaced" if state == "built" and release.get("deactivated_at") and not release.get("current") else state
-    return f"{state}, never checked" if release.get("verified") is False else state
+    state = f"{state}, never checked" if release.get("verified") is False else state
+    # Its directory is gone (removed by hand): recorded, but nothing to switch to.
+    return f"{state}, missing" if release.get("present") is False and state != "building" else state
 
 
 def releases_tables(results: dict[str, dict[str, Any]]) -> RenderableType:

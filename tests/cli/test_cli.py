@@ -476,7 +476,7 @@ def test_off_a_terminal_a_message_is_one_line_whatever_its_length(
     [line] = [line for line in captured.err.splitlines() if line.startswith("unknown environment")]
     assert f"neither {long_name} nor inventories/{long_name} exists here" in line
     # Refused before ansible-playbook started: the message and the closing line on stderr, as a usage error's.
-    assert captured.err.splitlines()[-1].startswith("exit 5: bad input (unknown environment or ref")
+    assert captured.err.splitlines()[-1] == "exit 5: bad input (the message above says what to fix): nothing was run"
     assert captured.out == ""
 
 

@@ -466,6 +466,9 @@ def test_a_host_whose_batch_never_started_is_untouched() -> None:
         ({"state": "built", "deactivated_at": "2024-01-02T00:00:00Z"}, "replaced"),
         ({"state": "built", "deactivated_at": "2024-01-02T00:00:00Z", "verified": False}, "replaced, never checked"),
         ({"state": "active", "current": True, "verified": False}, "active, never checked"),
+        # Its directory removed by hand.
+        ({"state": "built", "deactivated_at": "2024-01-02T00:00:00Z", "present": False}, "replaced, missing"),
+        ({"state": "building", "present": False}, "building"),
         ({"state": "built"}, "built"),
     ],
 )

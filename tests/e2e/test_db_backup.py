@@ -169,6 +169,27 @@ def at_v1_schema(fleet: Fleet) -> None:
     assert fleet.schema_migrations("web1") == ["20240101000000"]
 
 
+def test_a_deploy_that_fails_after_its_migrations_says_the_database_keeps_them(fleet: Fleet, commits) -> None:
+    at_v1_schema(fleet)
+    live = {host: fleet.current(host) for host in fleet.hosts}
+
+    # v3-crash brings v2's migration, then crashes at boot: the candidate check stops it before the switch.
+    run = deployctl("deploy", ENV, "--ref", "v3-crash", "-e", "deploy_health_fail_after=3")
+
+    assert run.rc == 1, run.out + run.err
+    said = " ".join((run.out + run.err).split())
+    assert f"Nothing live was changed: current still points at {live['web1']}, which keeps serving." in said
+    assert (
+        f"But the migrations ran before the failure, on web1: the database keeps them, and {live['web1']} runs on "
+        f"their newer schema. Deploy a fixed release, or restore the dump taken before them ({BACKUPS}/"
+    ) in said
+    assert f"deployctl db restore {ENV} --backup NAME, NAME as deployctl db backups {ENV} lists it" in said
+    assert fleet.schema_migrations("web1") == ["20240101000000", "20240201000000"]
+    for host in fleet.hosts:
+        assert fleet.current(host) == live[host]
+        assert fleet.health(host)[1]["revision"] == commits["v1"]
+
+
 def test_a_rollback_whose_restore_fails_leaves_the_database_and_starts_the_live_release_again(
     fleet: Fleet, commits
 ) -> None:

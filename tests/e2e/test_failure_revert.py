@@ -94,7 +94,7 @@ def test_first_deploy_with_nothing_to_revert_to_says_so_and_deletes_nothing(flee
 
     rollback = fleet.playbook("rollback.yml", "-e", "deploy_to=/srv/fresh", "-e", "deploy_service_name=fresh")
     assert rollback.rc == 2
-    assert "nothing to roll back to on web1: no good release other than the current one" in rollback.output
+    assert "nothing to roll back to on web1: no good release before the current one" in rollback.output
 
 
 WORKER = {

@@ -29,8 +29,12 @@ def test_rollback_after_v2_refuses_the_older_schema_then_migrates_down_to_v1(fle
         assert "would run on a newer schema" in job.hosts[host]["message"]
         assert fleet.current(host) == v2[host]
 
-    rolled = fleet.playbook("rollback.yml", "-e", "deploy_rollback_migrate_down=true")
+    # In batches (one host each): the down migrations run once, in the first batch, and their log stays.
+    rolled = fleet.playbook("rollback.yml", "-e", "deploy_rollback_migrate_down=true", "-e", "deploy_serial=1")
     assert rolled.rc == 0, rolled.output[-3000:]
+    down_log = fleet.ssh("web1", f"cat {DEPLOY_TO}/.deployctl/logs/{v2['web1']}-migrate-down.log")
+    # (A second run, in the second batch, would find nothing to revert and write its empty log over this one.)
+    assert "AddTitleToNotes: reverting" in down_log
     for host in fleet.hosts:
         assert fleet.current(host) == v1[host]
         status, body = fleet.health(host)
@@ -81,7 +85,7 @@ def test_a_rollback_refusal_offers_the_restore_only_when_a_dump_fits(fleet, comm
     assert "--restore-db" not in message and "deploy_rollback_migrate_down=true" in message
     # web2 names the dump where it is: on web1, the host that ran the migrations.
     for host in fleet.hosts:
-        assert " on web1 holds schema 20240201000000" in " ".join(refused.hosts[host]["message"].split())
+        assert " on web1) holds schema 20240201000000" in " ".join(refused.hosts[host]["message"].split())
 
     restore = deployctl("rollback", ENV, "--restore-db", "--yes", "--json")
     assert restore.rc == 5, restore.out + restore.err
@@ -121,6 +125,12 @@ def test_a_rollback_that_would_split_the_fleet_is_refused_on_every_host_until_on
     assert "Rollback refused on web2" in played.output
     assert fix in " ".join(played.output.split())
 
+    # In batches, the first batch reads the later ones' records too: web1 is refused before it changes.
+    batched = deployctl("rollback", ENV, "--serial", "1", "--json")
+    assert batched.rc == 5, batched.out + batched.err
+    assert batched.hosts["web1"]["outcome"] == "aborted"
+    assert targets in " ".join(batched.hosts["web1"]["message"].split())
+
     job = awx_job(tmp_path, "playbooks/rollback.yml", {})
     assert job.status == "failed"
     for host in fleet.hosts:
@@ -135,3 +145,12 @@ def test_a_rollback_that_would_split_the_fleet_is_refused_on_every_host_until_on
     for host in fleet.hosts:
         assert fleet.current(host) == first[host]
         assert fleet.health(host)[1]["revision"] == commits["v1"]
+
+    # A deploy to web1 alone splits the fleet: status says so (a warning, exit 0: each host is healthy).
+    assert deployctl("deploy", ENV, "--ref", "v2", "--limit", "web1").rc == 0
+    split = f"the hosts run different commits (web1: {v2} (v2); web2: {v1} (v1)): deploy one ref to every host"
+    status = deployctl("status", ENV, password=False)
+    assert status.rc == 0, status.out + status.err
+    assert f"web1, web2: warning: {split} (deployctl deploy {ENV} --ref REF)" in " ".join(status.out.split())
+    played = fleet.playbook("status.yml")
+    assert played.rc == 0 and split in " ".join(played.output.split()), played.output[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -297,3 +298,22 @@ def test_after_a_rollback_to_an_older_release_the_releases_between_are_no_rollba
     query = run_module(release, {"deploy_to": str(deploy_to), "state": "query"})
     assert (query["current"], query["rollback_target"]) == (R1, None)
     assert [state(deploy_to, r)["state"] for r in (R1, R2, R3)] == ["active", "built", "rolled_back"]
+
+
+def test_the_rollback_target_is_the_release_that_served_before_the_current_one(
+    deploy_to: Path, upstream: Upstream
+) -> None:
+    R4 = "20240104T000000Z"
+    deploy(deploy_to, upstream, R1)  # v1
+    deploy(deploy_to, upstream, R2, version="v2")
+    deploy(deploy_to, upstream, R3, config_content="x: 1\n")  # v1 again
+    release_to(deploy_to, R1, "active", previous_state="rolled_back")  # deploy_rollback_to=R1
+    deploy(deploy_to, upstream, R4, version="v2", config_content="y: 1\n")  # replaces R1
+
+    query = run_module(release, {"deploy_to": str(deploy_to), "state": "query"})
+
+    # R2, the newest older release, runs R4's commit: going to it would change no code. R1 served before R4.
+    assert (query["current"], query["rollback_target"]) == (R4, R1)
+    # Once R1 is gone, the newest older good release that served.
+    shutil.rmtree(deploy_to / "releases" / R1)
+    assert run_module(release, {"deploy_to": str(deploy_to), "state": "query"})["rollback_target"] == R2

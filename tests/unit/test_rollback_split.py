@@ -13,12 +13,22 @@ def record(release_id: str, ref: str, state: str = "built", present: bool = True
 
 
 def host(name: str, current: str, target: str, records: list[dict]) -> dict:
-    """A host's hostvars as rollback.yml leaves them: its query and the target it chose."""
-    by_id = {r["id"]: r for r in records}
+    """A host of the batch as the filter gets it, its hostvars: its query (registered as __deploy_releases)."""
     return {
         "inventory_hostname": name,
-        "__deploy_releases": {"current": current, "releases": records},
-        "__deploy_rollback": {"from": current, "to": target, "to_record": by_id.get(target, {})},
+        "__deploy_releases": {"current": current, "rollback_target": target or None, "releases": records},
+    }
+
+
+def later(name: str, current: str, target: str, records: list[dict]) -> dict:
+    """A host of a later batch as the filter gets it: one result of the query looped over those hosts."""
+    return {
+        "__deploy_later_host": name,
+        "ansible_loop_var": "__deploy_later_host",
+        "changed": False,
+        "current": current,
+        "rollback_target": target,
+        "releases": records,
     }
 
 
@@ -35,7 +45,7 @@ def test_no_host_with_a_target_is_left_to_each_hosts_own_refusal() -> None:
     web1 = host("web1", R1, "", [record(R1, "v1", "active")])
     web2 = host("web2", R1, "", [record(R1, "v1", "active")])
 
-    assert rollback_split([web1, web2], earlier_commit=COMMIT["v2"]) == ""
+    assert rollback_split([web1, web2], "", COMMIT["v2"]) == ""
 
 
 def test_a_release_removed_on_one_host_splits_the_targets_and_names_the_release_every_host_has() -> None:
@@ -67,10 +77,10 @@ def test_a_host_without_a_target_splits_the_fleet_and_a_mixed_fleet_is_offered_i
 
 
 def test_a_named_release_missing_or_failed_on_a_host_and_no_release_in_common() -> None:
-    web1 = host("web1", R4, R3, [record(R3, "v2"), record(R4, "v1", "active")])
-    web2 = host("web2", R4, R3, [record(R3, "v2", "failed"), record(R4, "v1", "active")])
+    web1 = host("web1", R4, "", [record(R3, "v2"), record(R4, "v1", "active")])
+    web2 = host("web2", R4, "", [record(R3, "v2", "failed"), record(R4, "v1", "active")])
 
-    message = rollback_split([web1, web2])
+    message = rollback_split([web1, web2], R3)
 
     assert f"web1: {R3} (v2, commit 33333333); web2: no usable release {R3}" in message
     assert "No release is on every host: deploy the ref to go back to (deployctl deploy ENV --ref REF)" in message
@@ -80,9 +90,22 @@ def test_a_later_batch_is_held_to_the_commit_of_the_earlier_ones() -> None:
     web3 = host("web3", R3, R2, [record(R2, "v2"), record(R3, "v1", "active")])
 
     assert rollback_split([web3], earlier_commit=COMMIT["v2"]) == ""
-    message = rollback_split([web3], earlier_commit=COMMIT["v1"])
+    message = rollback_split([web3], "", COMMIT["v1"])
     assert f"(web3: {R2} (v2, commit 33333333); the earlier batches: commit 11111111)" in message
     assert "The earlier batches are back on commit 11111111: roll these hosts back to a release of that" in message
+
+
+def test_in_batches_the_first_one_compares_the_hosts_of_the_later_ones_too() -> None:
+    web1 = host("web1", R3, R2, [record(R1, "v1"), record(R2, "v2"), record(R3, "v1", "active")])
+    web2 = later("web2", R3, R1, [record(R1, "v1"), record(R2, "v2", present=False), record(R3, "v1", "active")])
+    # A host whose query failed (unreachable) is left to its own batch; a skipped loop adds nothing.
+    web3 = {"item": "web3", "failed": True, "msg": "unreachable"}
+
+    message = rollback_split([web1, web2, web3, {"skipped": True, "changed": False}])
+
+    assert f"(web1: {R2} (v2, commit 33333333); web2: {R1} (v1, commit 11111111))" in message
+    assert f"-e deploy_rollback_to={R1} " in message
+    assert rollback_split([web1, web2], R1) == ""
 
 
 def test_rollback_split_is_the_collections_filter() -> None:
