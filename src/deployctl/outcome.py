@@ -412,15 +412,20 @@ def unhealthy(results: Mapping[str, Mapping[str, Any]]) -> str | None:
 
 def settled(code: ExitCode, results: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The closing words that name the hosts when the exit code's general meaning says too little, or None:
-    - exit 5 where every host refused the input (an argument spec, a preflight check, a rollback's schema guard):
-      which hosts, and that their messages say what to fix, not the usual causes of exit 5, which may not be it;
+    - exit 5 where every host refused the input (an argument spec, a preflight check, a rollback's schema guard), or
+      the first batch did and the later ones were not started: which hosts, and that their messages say what to
+      fix, not the usual causes of exit 5, which may not be it;
     - exit 130 where every host had reported an outcome that stands (the interrupt came after, e.g. during the
       notifications): what each host reported, not only "interrupted"."""
     outcomes = {host: outcome_of(result) for host, result in results.items()}
     if not outcomes:
         return None
-    if code == ExitCode.BAD_INPUT and set(outcomes.values()) == {"invalid"}:
-        return f"bad input on {', '.join(outcomes)} (the messages above say what to fix): nothing changed"
+    refused = [host for host, each in outcomes.items() if each == "invalid"]
+    if code == ExitCode.BAD_INPUT and refused and set(outcomes.values()) <= {"invalid", "untouched"}:
+        # In serial batches, the first batch's refusal stops the run: the later batches were never started.
+        unstarted = [host for host, each in outcomes.items() if each == "untouched"]
+        later = f"; {', '.join(unstarted)} not started (a later batch)" if unstarted else ""
+        return f"bad input on {', '.join(refused)} (the messages above say what to fix): nothing changed{later}"
     if code == ExitCode.INTERRUPTED and all(OUTCOME_EXIT.get(each) == ExitCode.OK for each in outcomes.values()):
         said = "; ".join(f"{host}: {each}" for host, each in outcomes.items())
         return f"interrupted after every host had reported ({said}); check `deployctl status`"

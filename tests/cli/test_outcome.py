@@ -483,6 +483,11 @@ def test_the_releases_state_column_says_which_release_never_passed_a_check(relea
          "bad input on web1, web2 (the messages above say what to fix): nothing changed"),
         (130, {"web1": "deployed", "web2": "unchanged"},
          "interrupted after every host had reported (web1: deployed; web2: unchanged); check `deployctl status`"),
+        # A rollback in batches refused in its first: the later batch was never started.
+        (5, {"web1": "invalid", "web2": "untouched", "web3": "untouched"},
+         "bad input on web1 (the messages above say what to fix): nothing changed; web2, web3 not started (a later "
+         "batch)"),
+        (5, {"web1": "untouched"}, None),
         (5, {"web1": "invalid", "web2": "rolled_back"}, None),  # part_way's words
         (130, {"web1": "deployed", "web2": "interrupted"}, None),
         (1, {"web1": "reverted"}, None),

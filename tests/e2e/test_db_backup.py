@@ -178,12 +178,13 @@ def test_a_deploy_that_fails_after_its_migrations_says_the_database_keeps_them(f
 
     assert run.rc == 1, run.out + run.err
     said = " ".join((run.out + run.err).split())
-    assert f"Nothing live was changed: current still points at {live['web1']}, which keeps serving." in said
+    failed = fleet.newest("web1")["id"]
+    assert f"The app was not switched: current still points at {live['web1']}, which keeps serving." in said
     assert (
         f"But the migrations ran before the failure, on web1: the database keeps them, and {live['web1']} runs on "
-        f"their newer schema. Deploy a fixed release, or restore the dump taken before them ({BACKUPS}/"
+        f"their newer schema. Deploy a fixed release, or restore the dump taken before them ({BACKUPS}/{failed}.dump "
+        f"on web1: deployctl db restore {ENV} --backup {failed})."
     ) in said
-    assert f"deployctl db restore {ENV} --backup NAME, NAME as deployctl db backups {ENV} lists it" in said
     assert fleet.schema_migrations("web1") == ["20240101000000", "20240201000000"]
     for host in fleet.hosts:
         assert fleet.current(host) == live[host]
