@@ -27,7 +27,7 @@ options:
       - What each host's M(deployctl.core.release) O(state=query) found, as either the host's C(hostvars) (with
         C(inventory_hostname) and the query registered as C(__deploy_releases), for the hosts of this batch) or one
         result of a query looped over other hosts with C(delegate_to) (its loop variable is the host), for the hosts
-        of the later serial batches. A result that failed or was skipped is left out.
+        of the later serial batches. A result that failed, was skipped or could not reach its host is left out.
     type: list
     elements: dict
     required: true
@@ -68,7 +68,7 @@ def _queries(entries: Sequence[Mapping]) -> dict[str, Mapping]:
     for entry in entries:
         if "__deploy_releases" in entry:
             queries[str(entry["inventory_hostname"])] = entry["__deploy_releases"]
-        elif not entry.get("failed") and not entry.get("skipped"):
+        elif not entry.get("failed") and not entry.get("skipped") and not entry.get("unreachable"):
             # The loop's variable names the host (`item`, or its loop_control.loop_var).
             host = entry.get(entry.get("ansible_loop_var", "item"))
             if host:

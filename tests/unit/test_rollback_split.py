@@ -98,10 +98,11 @@ def test_a_later_batch_is_held_to_the_commit_of_the_earlier_ones() -> None:
 def test_in_batches_the_first_one_compares_the_hosts_of_the_later_ones_too() -> None:
     web1 = host("web1", R3, R2, [record(R1, "v1"), record(R2, "v2"), record(R3, "v1", "active")])
     web2 = later("web2", R3, R1, [record(R1, "v1"), record(R2, "v2", present=False), record(R3, "v1", "active")])
-    # A host whose query failed (unreachable) is left to its own batch; a skipped loop adds nothing.
-    web3 = {"item": "web3", "failed": True, "msg": "unreachable"}
+    # A host whose query failed or could not reach it is left to its own batch; a skipped loop adds nothing.
+    web3 = {"item": "web3", "failed": True, "msg": "damaged record"}
+    web4 = {"item": "web4", "unreachable": True, "msg": "ssh: connect to host web4 port 22: Connection refused"}
 
-    message = rollback_split([web1, web2, web3, {"skipped": True, "changed": False}])
+    message = rollback_split([web1, web2, web3, web4, {"skipped": True, "changed": False}])
 
     assert f"(web1: {R2} (v2, commit 33333333); web2: {R1} (v1, commit 11111111))" in message
     assert f"-e deploy_rollback_to={R1} " in message
