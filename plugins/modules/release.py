@@ -424,6 +424,43 @@ options:
         description: Seconds of the run's earlier stage calls on the host.
         type: dict
         default: {}
+  build:
+    description:
+      - For O(state=staged), once the release is staged, build it in the same call (one round trip fewer per
+        host), as M(deployctl.core.release_command) with O(deployctl.core.release_command#module:stage=build),
+        O(deployctl.core.release_command#module:secret_environment=true) and
+        O(deployctl.core.release_command#module:publish=true) does; its keys are that module's options of the
+        same names. A failure is reported with RV(stage=build) (V(test) for the tests), with the build's
+        C(log), C(rc) and C(tail), and publishes nothing.
+      - Nothing is built when the commit is live already, nor in check mode (the build task says what would run).
+    type: dict
+    suboptions:
+      argv:
+        description: The build command and its arguments; no shell is involved.
+        type: list
+        elements: str
+        required: true
+      user:
+        description: User to run as (the app user).
+        type: str
+        required: true
+      env:
+        description: Extra environment variables (never secrets).
+        type: dict
+        default: {}
+      timeout:
+        description: Seconds after which each command and its children are killed.
+        type: int
+        default: 1800
+      tail_lines:
+        description: How many last lines of output to return.
+        type: int
+        default: 25
+      test_argv:
+        description: The app's tests, run after the build succeeded, as stage C(test); empty runs nothing.
+        type: list
+        elements: str
+        default: []
 attributes:
   check_mode:
     support: full
@@ -555,9 +592,10 @@ stage:
     - V(restart) when the switch succeeded but the restart of O(restart) failed.
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
+    - V(build) or V(test) when the build of O(build), or its tests, failed (O(state=staged)).
   returned: >-
     failure to take the lock, of state active in the restart or the health check, of state staged
-    to create the user
+    to create the user or to build
   type: str
 user_created:
   description:
@@ -706,6 +744,13 @@ killed:
   returned: state is staged
   type: list
   elements: dict
+build:
+  description:
+    - With O(build), the build as M(deployctl.core.release_command) returns it (C(rc), C(seconds), C(log),
+      C(tail), C(chdir), C(test), C(path) of the published release) and C(elapsed), the seconds the build, the
+      tests and the publish took together.
+  returned: state is staged with build, when the release was built
+  type: dict
 free_mb:
   description: MiB free under O(deploy_to) before staging.
   returned: state is staged
@@ -727,6 +772,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import c
 from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change
 from ansible_collections.deployctl.core.plugins.module_utils._metrics import METRICS_OPTIONS
 from ansible_collections.deployctl.core.plugins.module_utils._metrics import write as write_metrics
+from ansible_collections.deployctl.core.plugins.module_utils._release_build import BUILD_OPTIONS, staged_build
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._staging import StageRequest, Staging
 
@@ -809,6 +855,7 @@ def main() -> None:
             "cleanup": {"type": "bool", "default": False},
             "unlock_token": {"type": "str", "no_log": False},
             "metrics": {"type": "dict", "options": METRICS_OPTIONS},
+            "build": {"type": "dict", "options": BUILD_OPTIONS},
         },
         required_if=[
             *[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
@@ -880,7 +927,16 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     if params["lock"]:
         change(layout, store, {**params["lock"], "state": "acquired"}, check)
     if staging is not None:
-        return staging.run()
+        result = staging.run()
+        # Check mode builds nothing: release_command's build task, which runs when this call did not
+        # build, says what would run.
+        if params["build"] and not result["already_live"] and not check:
+            try:
+                result["build"] = staged_build(layout, store, release_id, params["build"])
+            except DeployError as err:
+                # What was staged (the commit, the previous release...) goes with the failure, for its report.
+                raise DeployError(err.msg, err.input_error, **{**result, **err.details}) from err
+        return result
     if state == "built":
         return publish(layout, store, release_id, check)
     if state == "active":

@@ -165,82 +165,16 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, take
-from ansible_collections.deployctl.core.plugins.module_utils._environment_file import read as read_environment
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
-from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import publish
+from ansible_collections.deployctl.core.plugins.module_utils._release_build import (
+    BUILD_OPTIONS,
+    Command,
+    build,
+    run_stage,
+    with_secret_environment,
+)
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
-from ansible_collections.deployctl.core.plugins.module_utils._runas import UnknownUser, run_as
-
-# Known causes a command's last lines point to without naming (a `rails new` app's
-# database.yml connects over the local socket; its production section has no host).
-HINTS = {
-    "/.s.PGSQL.": (
-        "The app connects to PostgreSQL over a local socket: its config/database.yml gives no host for production. "
-        'Give the app DATABASE_URL (deploy_secret_environment: {DATABASE_URL: "{{ vault_database_url }}"}), '
-        "or a host, port, user and password in config/database.yml."
-    ),
-}
-
-
-def hint(tail: list[str]) -> str:
-    """What to do about a failure whose output shows a known cause, as a paragraph to append; '' when none."""
-    text = "\n".join(tail)
-    return "".join(f"\n{advice}" for marker, advice in HINTS.items() if marker in text)
-
-
-def run_stage(
-    module: AnsibleModule,
-    layout: Layout,
-    stage: str,
-    argv: list[str],
-    chdir: str,
-    env: dict[str, str],
-    failed_stage: str | None = None,
-) -> dict:
-    """Run `argv` as the module's user in `chdir`, its output in the stage's log; its result on success.
-
-    On failure (not started, a non-zero exit, killed at the timeout) the module fails with the
-    command's last lines, and `stage: failed_stage` when given. Does not return then.
-    """
-    params = module.params
-    release_id = params["release_id"]
-    log = layout.log(release_id, stage)
-    command = shlex.join(argv)
-    where = {"log": log, "chdir": chdir, **({"stage": failed_stage} if failed_stage else {})}
-    try:
-        outcome = run_as(
-            argv,
-            params["user"],
-            chdir,
-            log,
-            env,
-            params["timeout"],
-            params["tail_lines"],
-            pidfile=layout.pidfile(stage) if os.path.isdir(layout.running) else None,
-        )
-    except UnknownUser as err:
-        module.fail_json(msg=f"{stage}: {err}", **where)
-    except OSError as err:
-        # A shell's statuses: 127 when there is no such command, 126 when it cannot be run.
-        rc = 127 if isinstance(err, FileNotFoundError) else 126
-        module.fail_json(msg=f"{stage}: cannot run `{command}` in {chdir}: {err}", rc=rc, **where)
-    result = {"rc": outcome.rc, "seconds": outcome.seconds, "log": log, "tail": outcome.tail, "chdir": chdir}
-    if outcome.rc != 0 or outcome.timed_out:
-        why = (
-            f"was killed at its timeout of {params['timeout']}s"
-            if outcome.timed_out
-            else f"exited {outcome.rc} after {outcome.seconds}s"
-        )
-        module.fail_json(
-            msg=(
-                f"{stage}: `{command}` {why} in {chdir} (whole output: {log}). Last lines:\n"
-                + "\n".join(outcome.tail)
-                + hint(outcome.tail)
-            ),
-            **{**result, **where},
-        )
-    return result
 
 
 def take_backup(module: AnsibleModule, layout: Layout) -> dict:
@@ -265,12 +199,8 @@ def main() -> None:
             "deploy_to": {"type": "path", "required": True},
             "release_id": {"type": "str", "required": True},
             "stage": {"type": "str", "required": True},
-            "argv": {"type": "list", "elements": "str", "required": True},
-            "user": {"type": "str", "required": True},
-            "env": {"type": "dict", "default": {}},
-            "timeout": {"type": "int", "default": 1800},
-            "tail_lines": {"type": "int", "default": 25},
-            "test_argv": {"type": "list", "elements": "str", "default": []},
+            # argv, user, env, timeout, tail_lines, test_argv: release state=staged's `build` takes the same.
+            **BUILD_OPTIONS,
             "publish": {"type": "bool", "default": False},
             "backup": {"type": "dict", "options": DUMP_OPTIONS},
             "secret_environment": {"type": "bool", "default": False},
@@ -285,36 +215,32 @@ def main() -> None:
     if not os.path.isdir(chdir):
         chdir = layout.release(release_id)
     log = layout.log(release_id, stage)
-    command = shlex.join(params["argv"])
     if module.check_mode:
         # Check mode stages nothing: say what would run.
-        module.exit_json(changed=True, log=log, chdir=chdir, msg=f"would run `{command}` as {params['user']}")
+        shown = shlex.join(params["argv"])
+        module.exit_json(changed=True, log=log, chdir=chdir, msg=f"would run `{shown}` as {params['user']}")
     if not os.path.isdir(chdir):
         module.fail_json(
             msg=f"{stage}: release {release_id} does not exist under {layout.releases}", log=log, chdir=chdir
         )
 
-    env = {str(k): str(v) for k, v in params["env"].items()}
-    if params["secret_environment"]:
-        try:
-            env.update(read_environment(chdir))
-        except (OSError, ValueError) as err:
-            module.fail_json(msg=f"{stage}: cannot read the secret environment of release {release_id}: {err}")
-    backup = None
-    if params["backup"]:
-        backup = take_backup(module, layout)
-    result = run_stage(module, layout, stage, params["argv"], chdir, env)
+    command = Command.from_params(params)
+    try:
+        if params["secret_environment"]:
+            command = with_secret_environment(command, chdir, stage, release_id)
+        backup = take_backup(module, layout) if params["backup"] else None
+        if params["publish"]:
+            store = ReleaseStore(layout, params["host_label"])
+            argv, test_argv = params["argv"], params["test_argv"]
+            result = build(layout, store, release_id, argv, command, stage=stage, chdir=chdir, test_argv=test_argv)
+        else:
+            result = run_stage(layout, release_id, stage, params["argv"], chdir, command)
+            if params["test_argv"]:
+                result["test"] = run_stage(layout, release_id, "test", params["test_argv"], chdir, command, "test")
+    except DeployError as err:
+        module.fail_json(msg=err.msg, **err.details)
     if backup is not None:
         result["backup"] = backup
-    if params["test_argv"]:
-        result["test"] = run_stage(module, layout, "test", params["test_argv"], chdir, env, failed_stage="test")
-    if params["publish"]:
-        try:
-            result["path"] = publish(layout, ReleaseStore(layout, params["host_label"]), release_id, check=False)[
-                "path"
-            ]
-        except (DeployError, OSError) as err:
-            module.fail_json(msg=f"{stage}: `{command}` succeeded but the release was not published: {err}", **result)
     module.exit_json(changed=True, elapsed=round(time.monotonic() - started, 2), **result)
 
 

@@ -274,10 +274,13 @@ def _elapsed(part: object, seconds: float) -> float | None:
 def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tuple[str, float]]:
     """How one task's seconds split between stages: the migrate call takes the database dump
     first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
-    (release_command's `stage`) spent them all on the dump; a switch call that failed after the
+    (release_command's `stage`) spent them all on the dump; the fetch's call that built the release
+    too spent its last `build.elapsed` seconds on the build; a switch call that failed after the
     switch switched back itself, its last `revert.elapsed` seconds (the release module's result)."""
     if res.get("stage") == "backup":
         return [("backup", seconds)]
+    if stage == "fetch" and (part := _elapsed(res.get("build"), seconds)) is not None:
+        return [(stage, seconds - part), ("build", part)]
     if stage == "migrate" and (part := _elapsed(res.get("backup"), seconds)) is not None:
         return [("backup", part), (stage, seconds - part)]
     if stage == "switch" and (part := _elapsed(res.get("revert"), seconds)) is not None:

@@ -305,6 +305,17 @@ def test_a_migrate_call_without_a_dump_is_all_migration() -> None:
     assert outcome.stage_parts("migrate", {"rc": 0}, 2.1) == [("migrate", 2.1)]
 
 
+def test_the_build_in_the_fetch_call_counts_as_the_build_stage() -> None:
+    run = Run()
+    task = "Fetch: take the lock, stage the release (app user, mirror, export, shared links, config) and build it"
+    built = {"changed": True, "release_id": "R2", "elapsed": 4.1, "build": {"rc": 0, "elapsed": 3.6}}
+    run.feed({"event": "runner_on_start", "event_data": {"host": "web1", "task": task}})
+    run.feed({"event": "runner_on_ok", "event_data": {"host": "web1", "task": task, "res": built, "duration": 4.5}})
+    assert run.hosts["web1"].stages == pytest.approx({"fetch": 0.9, "build": 3.6})
+    # A call that did not build (a hook comes between, or the commit is live already) is all fetch.
+    assert outcome.stage_parts("fetch", {"already_live": True}, 0.7) == [("fetch", 0.7)]
+
+
 def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None:
     run = Run()
     failed = {"failed": True, "stage": "verify", "switched": True, "previous": "R1", "msg": "verify: not healthy",

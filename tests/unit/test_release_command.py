@@ -268,3 +268,63 @@ def test_a_dump_that_cannot_be_taken_fails_at_stage_backup_and_runs_no_command(s
     assert "connection refused" in result["msg"]
     assert not (staged / "releases" / f".staging-{R1}" / "migrated").exists()
     assert os.listdir(staged / "shared" / "backups") == [], "no partial dump is left"
+
+
+# release state=staged's `build`: the same build, tests and publish in the stage's own call.
+
+
+def test_the_stage_call_builds_tests_and_publishes_the_release_it_staged(
+    open_deploy_to: Path, upstream: Upstream
+) -> None:
+    build = {"argv": ["sh", "-c", "id -un > built.txt"], "user": APP_USER, "test_argv": ["cat", "built.txt"]}
+    result = run_module(release, staged_args(open_deploy_to, upstream, R1, build=build))
+
+    assert not result.get("failed"), result["msg"]
+    published = open_deploy_to / "releases" / R1
+    assert (published / "built.txt").read_text() == f"{APP_USER}\n"
+    assert not (open_deploy_to / "releases" / f".staging-{R1}").exists()
+    assert result["build"]["rc"] == 0 and result["build"]["path"] == str(published)
+    assert result["build"]["test"]["tail"] == [APP_USER]
+    assert 0 <= result["build"]["elapsed"] <= result["elapsed"]
+    assert [line["event"] for line in journal(open_deploy_to)][-2:] == ["staged", "built"]
+
+
+def test_a_build_that_fails_in_the_stage_call_names_stage_build_and_what_was_staged(
+    open_deploy_to: Path, upstream: Upstream
+) -> None:
+    build = {"argv": ["sh", "-c", "echo 'make: *** [deploy] Error 2'; exit 2"], "user": APP_USER}
+    result = run_module(release, staged_args(open_deploy_to, upstream, R1, build=build))
+
+    staging = open_deploy_to / "releases" / f".staging-{R1}"
+    log = open_deploy_to / ".deployctl" / "logs" / f"{R1}-build.log"
+    assert (result["failed"], result["stage"], result["rc"]) == (True, "build", 2)
+    assert result["msg"] == (
+        f"build: `sh -c 'echo '\"'\"'make: *** [deploy] Error 2'\"'\"'; exit 2'` exited 2 after {result['seconds']}s "
+        f"in {staging} (whole output: {log}). Last lines:\nmake: *** [deploy] Error 2"
+    )
+    # The role's report reads these from the failed call: the release to mark failed, its commit.
+    assert (result["created"], result["release_id"], result["input_error"]) == (True, R1, False)
+    assert len(result["commit"]) == 40
+    assert staging.is_dir() and not (open_deploy_to / "releases" / R1).exists()
+
+
+def test_failing_tests_in_the_stage_call_name_stage_test(open_deploy_to: Path, upstream: Upstream) -> None:
+    build = {"argv": ["true"], "user": APP_USER, "test_argv": ["false"]}
+    result = run_module(release, staged_args(open_deploy_to, upstream, R1, build=build))
+
+    assert (result["failed"], result["stage"]) == (True, "test")
+    assert not (open_deploy_to / "releases" / R1).exists()
+
+
+def test_the_stage_call_builds_nothing_in_check_mode_or_when_the_commit_is_live(
+    open_deploy_to: Path, upstream: Upstream
+) -> None:
+    build = {"argv": ["sh", "-c", "touch built.txt"], "user": APP_USER}
+    preview = run_module(release, staged_args(open_deploy_to, upstream, R1, build=build), check_mode=True)
+    assert not preview.get("failed") and "build" not in preview
+
+    run_module(release, staged_args(open_deploy_to, upstream, R1, build=build))
+    release_to(open_deploy_to, R1, "active")
+    again = run_module(release, staged_args(open_deploy_to, upstream, R2, build=build))
+    assert again["already_live"] is True and "build" not in again
+    assert not (open_deploy_to / "releases" / R2).exists()
