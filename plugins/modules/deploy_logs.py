@@ -8,17 +8,18 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: deploy_logs
-short_description: The last lines of the app's log, its service's journal, or a release's build or migrate log
+short_description: The last lines of the app's log, its service's journal, or a release's build, test or migrate log
 description:
-  - Reads one log of the application on the host, as root (the build and migrate logs are root's only).
+  - Reads one log of the application on the host, as root (the build, test and migrate logs are root's only).
   - O(source=app) reads O(app_path), or when it is empty the app's own output (stdout and stderr) in the
     journal of O(service) (C(_SYSTEMD_UNIT=SERVICE _TRANSPORT=stdout)), for an app that logs to stdout (as Rails
     does with C(RAILS_LOG_TO_STDOUT) or a logger on C($stdout)) and has no log file.
   - O(source=service) reads the whole journal of O(service) (C(journalctl -u)), systemd's own lines
     (started, stopped, failed) included.
-  - O(source=build) and O(source=migrate) read C(DEPLOY_TO/.deployctl/logs/RELEASE-STAGE.log), the whole output
-    of that stage of O(release) (the live release by default). The migrations run once per deploy, on one
-    host, so the other hosts have no migrate log for that release.
+  - O(source=build), O(source=test) (the app's tests, C(deploy_test_command)) and O(source=migrate) read
+    C(DEPLOY_TO/.deployctl/logs/RELEASE-STAGE.log), the whole output of that stage of O(release) (the live release
+    by default). The migrations run once per deploy, on one host, so the other hosts have no migrate log for that
+    release.
   - Without O(follow), returns the last O(lines) lines. With O(follow), the first call returns the last O(lines)
     lines too, and each later call with the same O(follow) ID returns the lines written since the previous one,
     waiting up to O(wait) seconds for some (a long poll, returning as soon as there are some). Run it again and again
@@ -36,7 +37,7 @@ options:
     description: Which log.
     type: str
     required: true
-    choices: [app, service, build, migrate]
+    choices: [app, service, build, test, migrate]
   lines:
     description: How many of the last lines to return (without O(follow), or on its first call).
     type: int
@@ -52,7 +53,7 @@ options:
     type: path
     default: ""
   release:
-    description: The release whose build or migrate log to read; empty, the live release (C(DEPLOY_TO/current)).
+    description: The release whose build, test or migrate log to read; empty, the live release (C(DEPLOY_TO/current)).
     type: str
     default: ""
   follow:
@@ -125,7 +126,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.deployctl.core.plugins.module_utils import _logs
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
 
-SOURCES = ["app", "service", "build", "migrate"]
+SOURCES = ["app", "service", "build", "test", "migrate"]
 POLL_SECONDS = 0.2
 # A follow whose journal had no entry to start from reads at most this many of the first ones.
 FOLLOW_CATCH_UP = 1000
@@ -175,6 +176,11 @@ def missing_file(params: dict[str, Any], path: str, err: OSError) -> str:
         return (
             f"no migrate log for release {release} on this host ({path}): the migrations run once per deploy, on "
             "one host (deploy_migrate_host), and only when the release brings new ones"
+        )
+    if source == "test":
+        return (
+            f"no test log for release {release} on this host ({path}): the app's tests run after the build only when "
+            "deploy_test_command is set"
         )
     return f"no build log for release {release} on this host ({path}): the release was not built here by deployctl"
 

@@ -593,9 +593,9 @@ stage:
     - V(verify) when the health check of O(health_url) failed.
     - V(setup) when O(app_user_create) could not create the app user (O(state=staged)).
     - V(build) or V(test) when the build of O(build), or its tests, failed (O(state=staged)).
+    - V(fetch) for any other failure of O(state=staged).
   returned: >-
     failure to take the lock, of state active in the restart or the health check, of state staged
-    to create the user or to build
   type: str
 user_created:
   description:
@@ -749,7 +749,9 @@ build:
     - With O(build), the build as M(deployctl.core.release_command) returns it (C(rc), C(seconds), C(log),
       C(tail), C(chdir), C(test), C(path) of the published release) and C(elapsed), the seconds the build, the
       tests and the publish took together.
-  returned: state is staged with build, when the release was built
+  returned: >-
+    state is staged with build, when the release was built; on a failure of the build or its tests, with
+    C(elapsed) only (and the call's C(elapsed))
   type: dict
 free_mb:
   description: MiB free under O(deploy_to) before staging.
@@ -907,6 +909,9 @@ def main() -> None:
         )
         # What serves on: a failure before the stage read it (an unknown ref) must not be reported as no release.
         details.setdefault("previous", layout.current_release() or "")
+        # Its task does two stages' work ("Fetch and build"): a failure names its own (lock, setup, build and
+        # test say so themselves).
+        details.setdefault("stage", "fetch")
     module.fail_json(msg=error.msg, **details)
 
 
@@ -927,15 +932,20 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     if params["lock"]:
         change(layout, store, {**params["lock"], "state": "acquired"}, check)
     if staging is not None:
+        started = time.monotonic()
         result = staging.run()
         # Check mode builds nothing: release_command's build task, which runs when this call did not
         # build, says what would run.
         if params["build"] and not result["already_live"] and not check:
+            staged = time.monotonic()
             try:
                 result["build"] = staged_build(layout, store, release_id, params["build"])
             except DeployError as err:
-                # What was staged (the commit, the previous release...) goes with the failure, for its report.
-                raise DeployError(err.msg, err.input_error, **{**result, **err.details}) from err
+                # What was staged (the commit, the previous release...) goes with the failure, for its report, and
+                # the seconds of the call and of its build: the stage finished, its seconds are reported.
+                now = time.monotonic()
+                timing = {"elapsed": round(now - started, 2), "build": {"elapsed": round(now - staged, 2)}}
+                raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
         return result
     if state == "built":
         return publish(layout, store, release_id, check)

@@ -21,7 +21,9 @@ from rich.text import Text
 
 from . import runner
 
-SOURCES = ("app", "service", "build", "migrate")
+SOURCES = ("app", "service", "build", "test", "migrate")
+# The logs of a release's stages (--release).
+RELEASE_SOURCES = ("build", "test", "migrate")
 DEFAULT_LINES = 50
 # The role task that reads (and, following, polls) the log.
 READ_TASK = "Logs: read the last lines, or follow the log until cancelled"
@@ -33,14 +35,15 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         choices=SOURCES,
         default="app",
         help="app: the app's log (deploy_logs_app_path, else its output in the service's journal); service: the "
-        "service's journal; build, migrate: that stage's whole output for a release (default app)",
+        "service's journal; build, test (the app's tests), migrate: that stage's whole output for a release "
+        "(default app)",
     )
     parser.add_argument(
         "-n", "--lines", type=int, default=DEFAULT_LINES, metavar="LINES",
         help=f"the last LINES lines of each host (default {DEFAULT_LINES}; with --follow, 0 shows only new ones)",
     )  # fmt: skip
     parser.add_argument(
-        "--release", metavar="RELEASE", help="build, migrate: that release's log (default: the live one)"
+        "--release", metavar="RELEASE", help="build, test, migrate: that release's log (default: the live one)"
     )
     parser.add_argument("--follow", "-f", action="store_true", help="then print new lines as they come, until Ctrl-C")
 
@@ -49,8 +52,10 @@ def extravars(args: argparse.Namespace) -> dict[str, Any]:
     """playbooks/logs.yml's variables. Raises runner.InputError on a negative -n, or --follow with --json/--report."""
     if args.lines < 0:
         raise runner.InputError(f"-n {args.lines}: give 0 or more lines")
-    if args.release and args.source not in ("build", "migrate"):
-        raise runner.InputError(f"--release names the release of a build or migrate log, not of --source {args.source}")
+    if args.release and args.source not in RELEASE_SOURCES:
+        raise runner.InputError(
+            f"--release names the release of a build, test or migrate log, not of --source {args.source}"
+        )
     if args.follow and (args.json or args.report):
         raise runner.InputError("--follow prints lines as they come until Ctrl-C: it takes no --json or --report")
     found: dict[str, Any] = {"deploy_logs_source": args.source, "deploy_logs_lines": args.lines}

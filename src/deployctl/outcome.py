@@ -84,7 +84,7 @@ SEVERITY = [
 ]
 
 # Task names read "Stage: what it does"; the stage is the word before the colon.
-STAGE_PREFIX = re.compile(r"^\s*([A-Za-z][\w-]*)\s*:\s")
+STAGE_PREFIX = re.compile(r"^\s*([A-Za-z][\w-]*(?: and [\w-]+)?)\s*:\s")
 # Tasks that fail before any host is touched when the input is wrong.
 VALIDATION_ACTIONS = {"validate_argument_spec", "ansible.builtin.validate_argument_spec"}
 CONTROLLER = "localhost"
@@ -112,7 +112,8 @@ def outcome_of(result: Mapping[str, Any]) -> str:
 
 
 # Prefixes that name no stage of their own: the hook include points ("Hooks: after the lock") are the hooks'.
-STAGE_ALIASES = {"hooks": "hook"}
+# The fetch's call builds too ("Fetch and build: ..."): "fetch+build" while it runs, its seconds split by its result.
+STAGE_ALIASES = {"hooks": "hook", "fetch and build": "fetch+build"}
 
 
 def stage_of(task_name: str | None) -> str | None:
@@ -156,6 +157,8 @@ class HostRun:
     results: list[TaskResult] = field(default_factory=list)
     # The failure handling found the host switched to the new release: it is a revert (revert.yml's note).
     switched: bool = False
+    # The stage (and its start) the running task's start left, put back when the task is skipped.
+    entered: tuple[str | None, float | None] | None = None
 
     @property
     def failures(self) -> list[TaskResult]:
@@ -244,7 +247,11 @@ class Run:
             host.task, host.running = task, True
             if host.started is None:
                 host.started = now
+            host.entered = None
             if stage and stage != host.stage:
+                # Undone when the task is skipped: a skipped task is no stage the host was in (a successful
+                # deploy's skipped "Failure: ..." tasks must not leave its live line at "failure").
+                host.entered = (host.stage, host.stage_started)
                 host.stage, host.stage_started = stage, now
             return
         status = {
@@ -259,6 +266,9 @@ class Run:
             TaskResult(stage, task, str(data.get("task_action") or ""), status, res, bool(data.get("ignore_errors")))
         )
         host.finished, host.running = now, False
+        if status == "skipped" and host.entered is not None:
+            host.stage, host.stage_started = host.entered
+        host.entered = None
         if stage and status != "skipped":
             for part, seconds in stage_parts(stage, res, float(data.get("duration") or 0.0)):
                 host.stages[part] = host.stages.get(part, 0.0) + seconds
@@ -274,13 +284,16 @@ def _elapsed(part: object, seconds: float) -> float | None:
 def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tuple[str, float]]:
     """How one task's seconds split between stages: the migrate call takes the database dump
     first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
-    (release_command's `stage`) spent them all on the dump; the fetch's call that built the release
-    too spent its last `build.elapsed` seconds on the build; a switch call that failed after the
+    (release_command's `stage`) spent them all on the dump; the fetch's call (stage fetch+build) spent
+    its last `build.elapsed` seconds on the build (also when the build failed), all of them on the fetch when
+    it did not build (a hook comes between, the commit is live, it failed before); a switch call that failed after the
     switch switched back itself, its last `revert.elapsed` seconds (the release module's result)."""
     if res.get("stage") == "backup":
         return [("backup", seconds)]
-    if stage == "fetch" and (part := _elapsed(res.get("build"), seconds)) is not None:
-        return [(stage, seconds - part), ("build", part)]
+    if stage == "fetch+build":
+        if (part := _elapsed(res.get("build"), seconds)) is not None:
+            return [("fetch", seconds - part), ("build", part)]
+        return [("fetch", seconds)]
     if stage == "migrate" and (part := _elapsed(res.get("backup"), seconds)) is not None:
         return [("backup", part), (stage, seconds - part)]
     if stage == "switch" and (part := _elapsed(res.get("revert"), seconds)) is not None:

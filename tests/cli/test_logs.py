@@ -95,7 +95,7 @@ def test_an_unknown_source_is_a_usage_error(
         (["--follow", "--json"], "--follow prints lines as they come until Ctrl-C: it takes no --json or --report"),
         (
             ["--release", "20261126T145204Z"],
-            "--release names the release of a build or migrate log, not of --source app",
+            "--release names the release of a build, test or migrate log, not of --source app",
         ),
     ],
 )

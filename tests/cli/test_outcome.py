@@ -268,7 +268,8 @@ def test_skipped_tasks_make_no_stage_and_ignored_failures_are_no_failure() -> No
     web1 = run.hosts["web1"]
     assert web1.stages == {"lock": 0.5, "migrate": 2.0}
     assert web1.failures == []
-    assert web1.stage == "cleanup" and web1.task == "Cleanup: remove old releases"
+    # The live line stays at the stage the host was in: a skipped task enters none.
+    assert web1.stage == "migrate" and web1.task == "Cleanup: remove old releases"
     assert web1.duration == 5.0
 
 
@@ -305,15 +306,19 @@ def test_a_migrate_call_without_a_dump_is_all_migration() -> None:
     assert outcome.stage_parts("migrate", {"rc": 0}, 2.1) == [("migrate", 2.1)]
 
 
-def test_the_build_in_the_fetch_call_counts_as_the_build_stage() -> None:
+def test_the_fetch_and_build_call_is_fetch_build_live_and_split_by_its_result() -> None:
     run = Run()
-    task = "Fetch: take the lock, stage the release (app user, mirror, export, shared links, config) and build it"
+    task = "Fetch and build: take the lock, stage the release (app user, mirror, export, config), build it"
     built = {"changed": True, "release_id": "R2", "elapsed": 4.1, "build": {"rc": 0, "elapsed": 3.6}}
     run.feed({"event": "runner_on_start", "event_data": {"host": "web1", "task": task}})
+    assert run.hosts["web1"].stage == "fetch+build"
     run.feed({"event": "runner_on_ok", "event_data": {"host": "web1", "task": task, "res": built, "duration": 4.5}})
     assert run.hosts["web1"].stages == pytest.approx({"fetch": 0.9, "build": 3.6})
-    # A call that did not build (a hook comes between, or the commit is live already) is all fetch.
-    assert outcome.stage_parts("fetch", {"already_live": True}, 0.7) == [("fetch", 0.7)]
+    # A build that failed in the call still counts as build (its result has the seconds); a call that did not
+    # build (a hook comes between, the commit is live already) is all fetch.
+    failed = {"failed": True, "stage": "test", "elapsed": 3.0, "build": {"elapsed": 2.5}}
+    assert outcome.stage_parts("fetch+build", failed, 3.4) == [("fetch", pytest.approx(0.9)), ("build", 2.5)]
+    assert outcome.stage_parts("fetch+build", {"already_live": True}, 0.7) == [("fetch", 0.7)]
 
 
 def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None:

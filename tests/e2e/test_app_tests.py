@@ -21,3 +21,10 @@ def test_passing_app_tests_let_the_release_go_live_and_their_output_is_kept(flee
             "600",
             "root",
         ]
+
+    # The tests' whole output, from every host, through the CLI as the failure message points to it.
+    logs = deployctl("logs", ENV, "--source", "test", password=False)
+    assert logs.rc == 0, logs.out + logs.err
+    for host in run.hosts:
+        said = [line for line in logs.out.splitlines() if line.startswith(f"{host} | ")]
+        assert any("2 runs, 6 assertions, 0 failures, 0 errors" in line for line in said), logs.out

@@ -119,6 +119,11 @@ def test_a_missing_log_names_the_file_and_what_to_set(tmp_path: Path) -> None:
         f"no build log for release 20200101T000000Z on this host "
         f"({tmp_path}/.deployctl/logs/20200101T000000Z-build.log): the release was not built here by deployctl"
     )
+    untested = run_module(deploy_logs, module_args(tmp_path, source="test"))
+    assert untested["msg"] == (
+        f"no test log for release {RELEASE} on this host ({tmp_path}/.deployctl/logs/{RELEASE}-test.log): the app's "
+        "tests run after the build only when deploy_test_command is set"
+    )
     build = run_module(deploy_logs, module_args(tmp_path, source="build", release="../x"))
     assert build["failed"] and "release id '../x' is not valid" in build["msg"]
     # A release ID that is none is the input's fault (bad input: exit 5), a missing log the host's (exit 2).
@@ -127,10 +132,10 @@ def test_a_missing_log_names_the_file_and_what_to_set(tmp_path: Path) -> None:
 
 def test_an_unknown_source_is_rejected_with_the_valid_ones(tmp_path: Path) -> None:
     result = run_module(deploy_logs, module_args(tmp_path, source="nginx"))
-    assert "value of source must be one of: app, service, build, migrate, got: nginx" in result["msg"]
+    assert "value of source must be one of: app, service, build, test, migrate, got: nginx" in result["msg"]
 
 
-@pytest.mark.parametrize("source", ["build", "migrate"])
+@pytest.mark.parametrize("source", ["build", "test", "migrate"])
 def test_no_live_release_says_so(tmp_path: Path, source: str) -> None:
     result = run_module(deploy_logs, module_args(tmp_path, source=source))
     assert f"no release is live under {tmp_path}: deploy one, or name a release for its {source} log" in result["msg"]

@@ -305,6 +305,8 @@ def test_a_build_that_fails_in_the_stage_call_names_stage_build_and_what_was_sta
     # The role's report reads these from the failed call: the release to mark failed, its commit.
     assert (result["created"], result["release_id"], result["input_error"]) == (True, R1, False)
     assert len(result["commit"]) == 40
+    # The seconds of the call and of its build: the CLI splits them between stages fetch and build.
+    assert 0 <= result["build"]["elapsed"] <= result["elapsed"]
     assert staging.is_dir() and not (open_deploy_to / "releases" / R1).exists()
 
 

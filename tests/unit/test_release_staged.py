@@ -168,6 +168,8 @@ def test_unknown_ref_names_it_and_lists_the_known_refs(deploy_to: Path, upstream
     assert result["msg"] == (
         f"ref 'v9' is not a branch, tag or commit of {upstream.url}; known refs include: main, v2, v1"
     )
+    # Named by the call itself: its task does the fetch and the build ("Fetch and build: ...").
+    assert result["stage"] == "fetch"
     assert not (deploy_to / "releases" / f".staging-{R1}").exists()
 
 
