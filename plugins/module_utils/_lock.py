@@ -136,7 +136,9 @@ def decide(layout: Layout, p: dict, holder: dict | None, check: bool) -> dict:
             "holder": holder,
             "msg": refusal(holder, p["ttl"]),
         }
-    mine = dict(p["holder"], token=p["token"], started_at=utc_now(), started_epoch=int(time.time()))
+    # One clock reading for both: two would differ by a second when a second ends between them.
+    now = int(time.time())
+    mine = dict(p["holder"], token=p["token"], started_at=utc_now(now), started_epoch=now)
     if not check:
         if holder:
             os.unlink(layout.lock)

@@ -31,8 +31,9 @@ GOOD_STATES = (BUILT, ACTIVE, ROLLED_BACK)
 ROLLBACK_TARGET_STATES = (BUILT, ACTIVE)
 
 
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def utc_now(epoch: float | None = None) -> str:
+    """`epoch` (Unix time, seconds; default now) as 2026-11-26T14:52:04Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class ReleaseStore:
