@@ -89,13 +89,13 @@ def test_an_awx_job_publishes_each_hosts_lines(live, tmp_path: Path) -> None:
 def test_an_unknown_source_is_refused_before_any_host_is_touched(fleet: Fleet, live) -> None:
     cli = deployctl("logs", ENV, "--source", "nginx", password=False)
     assert cli.rc == 5, cli.out + cli.err
-    assert "argument --source: invalid choice: 'nginx' (choose from app, service, build, migrate)" in cli.err
+    assert "argument --source: invalid choice: 'nginx' (choose from app, service, build, test, migrate)" in cli.err
 
     playbook = fleet.playbook("logs.yml", "-e", "deploy_logs_source=nginx")
     assert playbook.rc == 2, playbook.output[-3000:]
     said = " ".join(playbook.output.split())
     assert "unknown log source or number of lines (deploy_logs_source=nginx" in said
-    assert "the sources are app, service, build and migrate" in said
+    assert "the sources are app, service, build, test and migrate" in said
     # The controller's check stopped the run: no host was reached.
     assert "web1" not in playbook.output and "web2" not in playbook.output
 
