@@ -12,6 +12,22 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+# The check's options as a module takes them (HealthCheck's fields; http_check's names, release's with the
+# prefix health_), with HealthCheck's defaults.
+HEALTH_OPTIONS: dict[str, dict[str, Any]] = {
+    "url": {"type": "str"},
+    "status": {"type": "list", "elements": "int", "default": [200]},
+    "body_contains": {"type": "str"},
+    "deadline": {"type": "float", "default": 60},
+    "interval": {"type": "float", "default": 0.25},
+    "timeout": {"type": "float", "default": 5},
+    "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
+    "host": {"type": "str"},
+    "validate_certs": {"type": "bool", "default": True},
+    "fail_after": {"type": "float", "default": 0},
+}
 
 
 @dataclass(frozen=True)

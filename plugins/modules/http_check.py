@@ -118,7 +118,7 @@ latency_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
+from ansible_collections.deployctl.core.plugins.module_utils._http import HEALTH_OPTIONS, HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 
@@ -126,15 +126,9 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            # No fail_after here: HealthCheck's default (0, the deadline is waited out).
+            **{name: spec for name, spec in HEALTH_OPTIONS.items() if name != "fail_after"},
             "url": {"type": "str", "required": True},
-            "status": {"type": "list", "elements": "int", "default": [200]},
-            "body_contains": {"type": "str"},
-            "deadline": {"type": "float", "default": 60},
-            "interval": {"type": "float", "default": 0.25},
-            "timeout": {"type": "float", "default": 5},
-            "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
-            "host": {"type": "str"},
-            "validate_certs": {"type": "bool", "default": True},
             "release_id": {"type": "str"},
             "deploy_to": {"type": "path"},
             "host_label": {"type": "str", "default": ""},

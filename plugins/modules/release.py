@@ -461,6 +461,79 @@ options:
         type: list
         elements: str
         default: []
+  go_live:
+    description:
+      - The settings of the switch of a deploy, in one mapping that both of its calls take (the role passes one
+        variable to both).
+      - With O(state=staged), when the commit is live already (RV(already_live)), the same call then does what
+        O(state=active) would do for the live release (one round trip fewer per host) - its unit put back if
+        something changed it, an app that runs other code restarted, the health check, O(unlock_token) and
+        O(metrics) (its stage seconds split into C(fetch) and C(switch)). Its result is RV(switch). A failure is
+        reported with that call's stage (C(restart), C(verify)) and its details as RV(switch). Not in check mode.
+      - With O(state=active), the same settings in place of the top-level options of the same names.
+    type: dict
+    suboptions:
+      unit_path:
+        description: As the top-level O(unit_path), which is used when this is not given (or null).
+        type: path
+      restart:
+        description: As the top-level O(restart), which is used when this is not given (or null).
+        type: bool
+      restart_service:
+        description: As the top-level O(restart_service), which is used when this is not given (or null).
+        type: str
+      restart_timeout:
+        description: As the top-level O(restart_timeout), which is used when this is not given (or null).
+        type: int
+      health_url:
+        description: As the top-level O(health_url), which is used when this is not given (or null).
+        type: str
+      health_status:
+        description: As the top-level O(health_status), which is used when this is not given (or null).
+        type: list
+        elements: int
+      health_deadline:
+        description: As the top-level O(health_deadline), which is used when this is not given (or null).
+        type: float
+      health_interval:
+        description: As the top-level O(health_interval), which is used when this is not given (or null).
+        type: float
+      health_timeout:
+        description: As the top-level O(health_timeout), which is used when this is not given (or null).
+        type: float
+      health_method:
+        description: As the top-level O(health_method), which is used when this is not given (or null).
+        type: str
+      health_host:
+        description: As the top-level O(health_host), which is used when this is not given (or null).
+        type: str
+      health_validate_certs:
+        description: As the top-level O(health_validate_certs), which is used when this is not given (or null).
+        type: bool
+      health_fail_after:
+        description: As the top-level O(health_fail_after), which is used when this is not given (or null).
+        type: float
+      health_checked_after:
+        description: As the top-level O(health_checked_after), which is used when this is not given (or null).
+        type: bool
+      candidate:
+        description: As the top-level O(candidate), which is used when this is not given (or null).
+        type: dict
+      revert:
+        description: As the top-level O(revert), which is used when this is not given (or null).
+        type: bool
+      revert_health_deadline:
+        description: As the top-level O(revert_health_deadline), which is used when this is not given (or null).
+        type: float
+      unlock_token:
+        description: As the top-level O(unlock_token), which is used when this is not given (or null).
+        type: str
+      health_expect_revision:
+        description:
+          - With O(state=staged), the health check's answer must hold the live release's commit (as
+            O(health_body_contains) with that commit). O(state=active) takes O(health_body_contains) itself.
+        type: bool
+        default: false
 attributes:
   check_mode:
     support: full
@@ -753,6 +826,13 @@ build:
     state is staged with build, when the release was built; on a failure of the build or its tests, with
     C(elapsed) only (and the call's C(elapsed))
   type: dict
+switch:
+  description:
+    - With O(go_live), for a commit that was live already, what O(state=active) returns for it (C(switched),
+      C(restarted), C(health), C(unlocked), C(metrics), C(stale_warning)...), with C(elapsed), its seconds of the
+      call's. On a failure of that switch, its details with C(failed) and C(msg).
+  returned: state is staged with go_live, when the commit was live (not in check mode)
+  type: dict
 free_mb:
   description: MiB free under O(deploy_to) before staging.
   returned: state is staged
@@ -768,7 +848,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.deployctl.core.plugins.module_utils._activation import GoLive, go_live
 from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
-from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
+from ansible_collections.deployctl.core.plugins.module_utils._http import HEALTH_OPTIONS, HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
 from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import clean, mark_failed, publish, query
 from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change
@@ -786,79 +866,104 @@ REQUIRED_BY_STATE = {
 }
 
 
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "deploy_to": {"type": "path", "required": True},
+    "state": {
+        "type": "str",
+        "required": True,
+        "choices": ["staged", "built", "active", "failed", "query", "clean"],
+    },
+    "release_id": {"type": "str"},
+    "repo_url": {"type": "str"},
+    "version": {"type": "str"},
+    "commit": {"type": "str"},
+    "repo_ssh_command": {"type": "str"},
+    "app_user": {"type": "str"},
+    "app_user_create": {"type": "bool", "default": False},
+    "shared_dirs": {"type": "list", "elements": "str", "default": []},
+    "shared_files": {"type": "list", "elements": "str", "default": []},
+    "config_path": {"type": "str", "default": "config/production.yml"},
+    "config_content": {"type": "str", "no_log": True},
+    "config_owner": {"type": "str", "default": "root"},
+    "secret_files": {"type": "dict", "no_log": True},
+    "secret_environment": {"type": "dict", "no_log": True},
+    "config_mode": {"type": "str", "default": "0640"},
+    "migrations_dir": {"type": "str", "default": "db/migrate"},
+    "deployed_by": {"type": "str", "default": "unknown"},
+    "host_label": {"type": "str", "default": ""},
+    "reason": {"type": "str", "default": ""},
+    "schema_version": {"type": "str"},
+    "keep_releases": {"type": "int", "default": 5},
+    "min_free_mb": {"type": "int", "default": 0},
+    "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
+    # The unit is no secret, and logging it helps to see what a release runs with.
+    "service_unit": {"type": "str", "no_log": False},
+    "socket_unit": {"type": "str", "no_log": False},
+    "logrotate_rule": {"type": "str"},
+    "logrotate_path": {"type": "path"},
+    "require_master_key": {"type": "bool", "default": False},
+    "allowed_refs": {"type": "list", "elements": "str", "default": []},
+    "unit_path": {"type": "path"},
+    "restart": {"type": "bool", "default": False},
+    "restart_service": {"type": "str"},
+    "restart_timeout": {"type": "int", "default": 300},
+    "lock": {"type": "dict", "options": {**LOCK_OPTIONS, "token": {"type": "str", "required": True}}},
+    **{f"health_{name}": spec for name, spec in HEALTH_OPTIONS.items()},
+    "health_checked_after": {"type": "bool", "default": False},
+    "candidate": {
+        "type": "dict",
+        "options": {
+            "health_url": {"type": "str", "required": True},
+            "unit": {"type": "str"},
+            "environment": {"type": "dict", "default": {}},
+            "deadline": {"type": "float", "default": 60},
+        },
+    },
+    "revert": {"type": "bool", "default": False},
+    "revert_health_deadline": {"type": "float", "default": 120},
+    "outage_since": {"type": "float"},
+    "cleanup": {"type": "bool", "default": False},
+    "unlock_token": {"type": "str", "no_log": False},
+    "metrics": {"type": "dict", "options": METRICS_OPTIONS},
+    "build": {"type": "dict", "options": BUILD_OPTIONS},
+}
+
+# The options of state=active that a stage call takes too, in `go_live`, for a commit it finds live.
+GO_LIVE_KEYS = (
+    "unit_path",
+    "restart",
+    "restart_service",
+    "restart_timeout",
+    "health_url",
+    "health_status",
+    "health_deadline",
+    "health_interval",
+    "health_timeout",
+    "health_method",
+    "health_host",
+    "health_validate_certs",
+    "health_fail_after",
+    "health_checked_after",
+    "candidate",
+    "revert",
+    "revert_health_deadline",
+    "unlock_token",
+)
+# Without their defaults: a key left out (or null) in go_live keeps the top-level option's value.
+GO_LIVE_SPEC = {
+    "type": "dict",
+    "options": {
+        **{key: {k: v for k, v in ARGUMENT_SPEC[key].items() if k != "default"} for key in GO_LIVE_KEYS},
+        "health_expect_revision": {"type": "bool", "default": False},
+    },
+}
+ARGUMENT_SPEC.update(go_live=GO_LIVE_SPEC)
+
+
 def main() -> None:
     started = time.monotonic()
     module = AnsibleModule(
-        argument_spec={
-            "deploy_to": {"type": "path", "required": True},
-            "state": {
-                "type": "str",
-                "required": True,
-                "choices": ["staged", "built", "active", "failed", "query", "clean"],
-            },
-            "release_id": {"type": "str"},
-            "repo_url": {"type": "str"},
-            "version": {"type": "str"},
-            "commit": {"type": "str"},
-            "repo_ssh_command": {"type": "str"},
-            "app_user": {"type": "str"},
-            "app_user_create": {"type": "bool", "default": False},
-            "shared_dirs": {"type": "list", "elements": "str", "default": []},
-            "shared_files": {"type": "list", "elements": "str", "default": []},
-            "config_path": {"type": "str", "default": "config/production.yml"},
-            "config_content": {"type": "str", "no_log": True},
-            "config_owner": {"type": "str", "default": "root"},
-            "secret_files": {"type": "dict", "no_log": True},
-            "secret_environment": {"type": "dict", "no_log": True},
-            "config_mode": {"type": "str", "default": "0640"},
-            "migrations_dir": {"type": "str", "default": "db/migrate"},
-            "deployed_by": {"type": "str", "default": "unknown"},
-            "host_label": {"type": "str", "default": ""},
-            "reason": {"type": "str", "default": ""},
-            "schema_version": {"type": "str"},
-            "keep_releases": {"type": "int", "default": 5},
-            "min_free_mb": {"type": "int", "default": 0},
-            "previous_state": {"type": "str", "default": "built", "choices": ["built", "rolled_back"]},
-            # The unit is no secret, and logging it helps to see what a release runs with.
-            "service_unit": {"type": "str", "no_log": False},
-            "socket_unit": {"type": "str", "no_log": False},
-            "logrotate_rule": {"type": "str"},
-            "logrotate_path": {"type": "path"},
-            "require_master_key": {"type": "bool", "default": False},
-            "allowed_refs": {"type": "list", "elements": "str", "default": []},
-            "unit_path": {"type": "path"},
-            "restart": {"type": "bool", "default": False},
-            "restart_service": {"type": "str"},
-            "restart_timeout": {"type": "int", "default": 300},
-            "lock": {"type": "dict", "options": {**LOCK_OPTIONS, "token": {"type": "str", "required": True}}},
-            "health_url": {"type": "str"},
-            "health_status": {"type": "list", "elements": "int", "default": [200]},
-            "health_body_contains": {"type": "str"},
-            "health_deadline": {"type": "float", "default": 60},
-            "health_interval": {"type": "float", "default": 0.25},
-            "health_timeout": {"type": "float", "default": 5},
-            "health_method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
-            "health_host": {"type": "str"},
-            "health_validate_certs": {"type": "bool", "default": True},
-            "health_fail_after": {"type": "float", "default": 0},
-            "health_checked_after": {"type": "bool", "default": False},
-            "candidate": {
-                "type": "dict",
-                "options": {
-                    "health_url": {"type": "str", "required": True},
-                    "unit": {"type": "str"},
-                    "environment": {"type": "dict", "default": {}},
-                    "deadline": {"type": "float", "default": 60},
-                },
-            },
-            "revert": {"type": "bool", "default": False},
-            "revert_health_deadline": {"type": "float", "default": 120},
-            "outage_since": {"type": "float"},
-            "cleanup": {"type": "bool", "default": False},
-            "unlock_token": {"type": "str", "no_log": False},
-            "metrics": {"type": "dict", "options": METRICS_OPTIONS},
-            "build": {"type": "dict", "options": BUILD_OPTIONS},
-        },
+        argument_spec=ARGUMENT_SPEC,
         required_if=[
             *[("state", state, fields) for state, fields in REQUIRED_BY_STATE.items()],
             ("restart", True, ["restart_service"]),
@@ -879,24 +984,10 @@ def main() -> None:
         error = DeployError(f"{state}: {err}", exception=traceback.format_exc())
     else:
         elapsed = round(time.monotonic() - started, 2)
-        if state == "active" and params["metrics"] and not module.check_mode:
-            # The run's last call on the host succeeded: its outcome is the one the role passed.
-            result["metrics"] = write_metrics(layout, params["metrics"], {"switch": elapsed})
-            if result["metrics"].get("warning"):
-                module.warn(result["metrics"].pop("warning"))
-        if result.get("restarted_stale"):
-            # Also returned, for the role's report: the CLI, the summary and set_stats say it as the host's warning.
-            result["stale_warning"] = (
-                f"the app answered with another revision than release {result['release_id']}, which current points "
-                "at: its restart after an earlier switch never happened (the host was lost between the two?). "
-                "It was restarted now"
-            )
-            module.warn(result["stale_warning"])
-        if result.get("socket") == "started":
-            module.warn(
-                f"{result['socket_unit']} now owns the app's port (socket activation): the service was stopped and "
-                "started behind it, a short gap this once; from now on a restart keeps the port open"
-            )
+        # The switch's work: this call's (state=active), or the stage call's for a commit it found live (go_live).
+        switch = result if state == "active" else result.get("switch")
+        if switch is not None:
+            finish_switch(module, layout, switch, call_elapsed=elapsed)
         module.exit_json(elapsed=elapsed, **result)
     details: dict[str, Any] = dict(error.details)
     if state == "staged":
@@ -946,11 +1037,13 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
                 now = time.monotonic()
                 timing = {"elapsed": round(now - started, 2), "build": {"elapsed": round(now - staged, 2)}}
                 raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
+        if params["go_live"] and result["already_live"] and not check:
+            result["switch"] = live_switch(module, layout, store, result)
         return result
     if state == "built":
         return publish(layout, store, release_id, check)
     if state == "active":
-        return go_live(layout, store, go_live_request(params), check=check, diff=module._diff)
+        return go_live(layout, store, go_live_request(go_live_settings(params)), check=check, diff=module._diff)
     if state == "failed":
         return mark_failed(layout, store, release_id, params["reason"], check)
     if state == "query":
@@ -958,8 +1051,73 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     return clean(layout, store, params["keep_releases"], check)
 
 
+def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict) -> dict:
+    """A stage call's switch of the release it found live (`staged`, its result): what the switch's own call
+    (state=active) would do, with go_live's settings: the unit put back if something changed it, an app that runs
+    other code restarted, the health check, the unlock. Returns that call's result with `elapsed` (seconds);
+    raises DeployError with the staged result, the failed switch's details as `switch` and its stage (restart,
+    verify), InputError for settings it cannot use."""
+    settings = {
+        **go_live_settings(module.params),
+        "release_id": staged["release_id"],
+        "schema_version": staged["migrations"][-1] if staged["migrations"] else None,
+        "health_body_contains": staged["commit"] if module.params["go_live"]["health_expect_revision"] else None,
+        # Nothing was added: nothing to clean up.
+        "cleanup": False,
+    }
+    started = time.monotonic()
+    try:
+        switch = go_live(layout, store, go_live_request(settings), check=False, diff=module._diff)
+    except DeployError as err:
+        failed = {**err.details, "failed": True, "msg": err.msg, "elapsed": round(time.monotonic() - started, 2)}
+        # A setting it cannot use (no stage of its own) is the switch's, as in the switch's own call.
+        stage = err.details.get("stage") or "switch"
+        raise DeployError(err.msg, err.input_error, **{**staged, "stage": stage, "switch": failed}) from err
+    return {**switch, "elapsed": round(time.monotonic() - started, 2)}
+
+
+def finish_switch(module: AnsibleModule, layout: Layout, switch: dict, call_elapsed: float) -> None:
+    """After a successful switch (`switch`: go_live's result, changed in place): the deploy metrics, when asked
+    (the run's last call on the host: its outcome is the one the role passed; the stage seconds of this call
+    added: a stage call's split into fetch and switch by the switch's `elapsed`), and the warnings the role
+    reports (`stale_warning`) or that only the output says (socket activation taking the port)."""
+    params = module.params
+    if params["metrics"] and not module.check_mode:
+        options, stages = params["metrics"], {"switch": call_elapsed}
+        if params["state"] == "staged":
+            options = {**options, "release": switch["release_id"]}
+            stages = {"fetch": round(call_elapsed - switch["elapsed"], 2), "switch": switch["elapsed"]}
+        switch["metrics"] = write_metrics(layout, options, stages)
+        if switch["metrics"].get("warning"):
+            module.warn(switch["metrics"].pop("warning"))
+    if switch.get("restarted_stale"):
+        # Also returned, for the role's report: the CLI, the summary and set_stats say it as the host's warning.
+        switch["stale_warning"] = (
+            f"the app answered with another revision than release {switch['release_id']}, which current points "
+            "at: its restart after an earlier switch never happened (the host was lost between the two?). "
+            "It was restarted now"
+        )
+        module.warn(switch["stale_warning"])
+    if switch.get("socket") == "started":
+        module.warn(
+            f"{switch['socket_unit']} now owns the app's port (socket activation): the service was stopped and "
+            "started behind it, a short gap this once; from now on a restart keeps the port open"
+        )
+
+
+def go_live_settings(params: dict) -> dict:
+    """The module's parameters with those given in go_live (not null) in place of the top-level ones."""
+    given = {
+        key: value for key, value in (params["go_live"] or {}).items() if key in GO_LIVE_KEYS and value is not None
+    }
+    return {**params, **given}
+
+
 def go_live_request(params: dict) -> GoLive:
-    """The GoLive of a state=active call, from the module's parameters; raises InputError for a bad health_url."""
+    """The GoLive of a state=active call, from the module's parameters (go_live_settings'); raises InputError for a
+    bad health_url, or a restart without the service to restart."""
+    if params["restart"] and not params["restart_service"]:
+        raise InputError("restart is true but restart_service is not set: name the service to restart")
     health = None
     if params["health_url"]:
         health = HealthCheck.from_params(params, prefix="health_")

@@ -285,14 +285,17 @@ def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tupl
     """How one task's seconds split between stages: the migrate call takes the database dump
     first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
     (release_command's `stage`) spent them all on the dump; the fetch's call (stage fetch+build) spent
-    its last `build.elapsed` seconds on the build (also when the build failed), all of them on the fetch when
-    it did not build (a hook comes between, the commit is live, it failed before); a switch call that failed after the
+    its last `build.elapsed` seconds on the build (also when the build failed), or its last `switch.elapsed` on the
+    switch of a commit it found live, all of them on the fetch otherwise (a hook comes between the fetch and the build,
+    it failed before); a switch call that failed after the
     switch switched back itself, its last `revert.elapsed` seconds (the release module's result)."""
     if res.get("stage") == "backup":
         return [("backup", seconds)]
     if stage == "fetch+build":
         if (part := _elapsed(res.get("build"), seconds)) is not None:
             return [("fetch", seconds - part), ("build", part)]
+        if (part := _elapsed(res.get("switch"), seconds)) is not None:
+            return [("fetch", seconds - part), ("switch", part)]
         return [("fetch", seconds)]
     if stage == "migrate" and (part := _elapsed(res.get("backup"), seconds)) is not None:
         return [("backup", part), (stage, seconds - part)]

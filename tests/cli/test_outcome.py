@@ -315,10 +315,14 @@ def test_the_fetch_and_build_call_is_fetch_build_live_and_split_by_its_result() 
     run.feed({"event": "runner_on_ok", "event_data": {"host": "web1", "task": task, "res": built, "duration": 4.5}})
     assert run.hosts["web1"].stages == pytest.approx({"fetch": 0.9, "build": 3.6})
     # A build that failed in the call still counts as build (its result has the seconds); a call that did not
-    # build (a hook comes between, the commit is live already) is all fetch.
+    # build (a hook comes between, the commit is live already) is all fetch, unless it switched the live commit.
     failed = {"failed": True, "stage": "test", "elapsed": 3.0, "build": {"elapsed": 2.5}}
     assert outcome.stage_parts("fetch+build", failed, 3.4) == [("fetch", pytest.approx(0.9)), ("build", 2.5)]
     assert outcome.stage_parts("fetch+build", {"already_live": True}, 0.7) == [("fetch", 0.7)]
+    live = {"already_live": True, "elapsed": 0.5, "switch": {"health": {"healthy": True}, "elapsed": 0.3}}
+    assert outcome.stage_parts("fetch+build", live, 0.8) == [("fetch", pytest.approx(0.5)), ("switch", 0.3)]
+    unhealthy = {"failed": True, "stage": "verify", "switch": {"failed": True, "elapsed": 1.2}}
+    assert outcome.stage_parts("fetch+build", unhealthy, 1.5) == [("fetch", pytest.approx(0.3)), ("switch", 1.2)]
 
 
 def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None:

@@ -241,6 +241,42 @@ def test_a_failure_at_each_stage_through_an_awx_job(fleet, commits, on_v2, awx_d
     check_hosts(fleet, case, before, commits)
 
 
+# A redeploy of the live v2 to one host: the fetch's call finds the commit live and does the switch's work for it
+# (one call, no switch task). Its check expects 201 from an app that answers 200.
+LIVE_CHECK_FAILS = Failure("verify", "v2", {"deploy_health_status": [201], "deploy_health_deadline": 2}, 1, "aborted",
+                           "status 200, expected 201", created=False)  # fmt: skip
+
+
+def test_a_redeploy_whose_live_release_fails_its_check_through_every_entry_point(
+    fleet, commits, on_v2, awx_dir
+) -> None:
+    """Stage verify, the check's words, exit codes of each entry point; v2 keeps serving, nothing is recorded
+    failed, the lock is free (the failed call did not release it: the role's unlock did)."""
+    case, extra = LIVE_CHECK_FAILS, json.dumps(LIVE_CHECK_FAILS.extra)
+    before = snapshot(fleet)
+
+    run = fleet.deploy(case.ref, "-e", extra, "--limit", "web1")
+    assert run.rc == case.playbook_rc, run.output[-4000:]
+    text = flat(run.output)
+    assert "failed on web1 at stage verify" in text and flat(case.words) in text, text[-4000:]
+    # The fetch's call failed at the check: the switch's own task was never reached.
+    assert "Switch: point current" not in text
+    check_hosts(fleet, case, before, commits)
+
+    cli = deployctl("deploy", ENV, "--ref", case.ref, "--limit", "web1", "-e", extra)
+    assert cli.rc == case.cli_exit, cli.out + cli.err
+    said = flat(cli.out + cli.err)
+    assert flat(case.words) in said and f"exit {case.cli_exit}: " in said and "verify" in said, said
+    check_hosts(fleet, case, before, commits)
+
+    job = awx_job(awx_dir, "playbooks/deploy.yml", {"deploy_ref": case.ref, **case.extra}, limit="web1")
+    assert (job.status, job.rc) == (case.awx_status, case.playbook_rc), job.stdout[-4000:]
+    web1 = job.hosts["web1"]
+    assert (web1["outcome"], web1["stage"], web1["current"]) == (case.outcome, "verify", before["web1"]["current"])
+    assert flat(case.words) in flat(web1["message"]), web1
+    check_hosts(fleet, case, before, commits)
+
+
 def test_a_partial_run_is_refused_through_every_entry_point(fleet, commits, on_v2, awx_dir) -> None:
     """A deploy's report, revert and hooks belong to no stage (playbooks/tasks/whole_run.yml): a --tags
     selection, even of every stage, would switch without the restart, the check or the revert."""

@@ -387,3 +387,88 @@ def test_an_unforeseen_error_after_the_switch_is_switched_back_too(
     assert (result["switched"], result["previous"]) == (True, R1)
     assert result["revert"]["health"]["healthy"] is True
     assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+# -- a stage call that finds the commit live does the switch's work itself (go_live) ------------------------------
+
+
+def go_live_settings(app: str, unit: Path, **extra: Any) -> dict[str, Any]:
+    """The release module's go_live as the deploy role passes it (vars __deploy_go_live), for a check of `app`."""
+    return {
+        "unit_path": str(unit),
+        "restart": True,
+        "restart_service": "shop",
+        "health_url": app,
+        "health_deadline": 0.6,
+        "health_interval": 0.1,
+        "revert": True,
+        "revert_health_deadline": 2,
+        **extra,
+    }
+
+
+def stage_live(deploy_to: Path, upstream: Upstream, app: str, unit: Path, **extra: Any) -> dict[str, Any]:
+    """A redeploy's stage call of R1's commit, unit and config (live in r1_live), under lock token run-9."""
+    lock = {"token": "run-9", "holder": {"user": "alice"}}
+    settings = go_live_settings(app, unit, unlock_token="run-9")
+    args = staged_args(deploy_to, upstream, "20240109T000000Z", service_unit=UNIT_A, lock=lock, go_live=settings)
+    return run_module(release, {**args, **extra})
+
+
+def test_a_stage_call_that_finds_the_commit_live_checks_it_and_unlocks_in_the_same_call(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path, systemd: FakeCommands, tmp_path: Path
+) -> None:
+    restarts = systemd.calls().count(RESTART)
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    metrics = {"textfile_dir": str(textfile), "app": "shop", "environment": "production", "action": "deploy"}
+
+    result = stage_live(deploy_to, upstream, app, r1_live, metrics={**metrics, "outcome": "unchanged", "started_at": 1})
+
+    assert not result.get("failed"), result.get("msg")
+    assert (result["already_live"], result["release_id"]) == (True, R1)
+    switch = result["switch"]
+    assert (switch["release_id"], switch["switched"], switch["restarted"]) == (R1, False, False)
+    assert switch["health"]["healthy"] is True and switch["health"]["body"] == f"revision {R1}"
+    assert 0 <= switch["elapsed"] <= result["elapsed"]
+    # The lock this call took is released by the same call: the run's last call on the host.
+    assert switch["unlocked"] is True and not (deploy_to / ".deployctl" / "lock").exists()
+    assert systemd.calls().count(RESTART) == restarts
+    # The metrics: the outcome the role passed, the call's seconds split into fetch and switch.
+    assert switch["metrics"]["written"] is True
+    written = (textfile / "deployctl-shop.prom").read_text()
+    assert 'outcome="unchanged"' in written
+    assert 'stage="fetch"' in written and 'stage="switch"' in written
+    assert os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_live_release_that_fails_its_check_fails_the_stage_call_at_verify_and_keeps_serving(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path
+) -> None:
+    (deploy_to / "releases" / R1 / "BROKEN").touch()
+
+    result = stage_live(deploy_to, upstream, app, r1_live)
+
+    assert (result["failed"], result["stage"]) == (True, "verify")
+    assert result["msg"].startswith(f"{app} is not healthy after ")
+    # What the role reports the failure with: the staged release (nothing created) and the switch's own details.
+    staged = (result["already_live"], result["release_id"], result["previous"], result["created"])
+    assert staged == (True, R1, R1, False)
+    assert (result["switch"]["failed"], result["switch"]["switched"]) == (True, False)
+    assert result["switch"]["health"]["healthy"] is False and result["switch"]["elapsed"] >= 0.5
+    # Nothing was switched: nothing to switch back; the lock stays for the role's unlock.
+    assert "revert" not in result["switch"] and os.readlink(deploy_to / "current") == f"releases/{R1}"
+    assert (deploy_to / ".deployctl" / "lock").exists()
+
+
+def test_a_new_commit_and_check_mode_leave_the_switch_to_its_own_call(
+    deploy_to: Path, upstream: Upstream, app: str, r1_live: Path, systemd: FakeCommands
+) -> None:
+    restarts = systemd.calls().count(RESTART)
+
+    checked = stage_live(deploy_to, upstream, app, r1_live, _ansible_check_mode=True)
+    new = stage_live(deploy_to, upstream, app, r1_live, version="v2", service_unit=UNIT_B)
+
+    assert checked["already_live"] is True and "switch" not in checked
+    assert new["already_live"] is False and "switch" not in new
+    assert systemd.calls().count(RESTART) == restarts and os.readlink(deploy_to / "current") == f"releases/{R1}"
