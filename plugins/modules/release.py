@@ -1038,7 +1038,7 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
                 timing = {"elapsed": round(now - started, 2), "build": {"elapsed": round(now - staged, 2)}}
                 raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
         if params["go_live"] and result["already_live"] and not check:
-            result["switch"] = live_switch(module, layout, store, result)
+            result["switch"] = live_switch(module, layout, store, result, started)
         return result
     if state == "built":
         return publish(layout, store, release_id, check)
@@ -1051,12 +1051,13 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     return clean(layout, store, params["keep_releases"], check)
 
 
-def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict) -> dict:
-    """A stage call's switch of the release it found live (`staged`, its result): what the switch's own call
-    (state=active) would do, with go_live's settings: the unit put back if something changed it, an app that runs
-    other code restarted, the health check, the unlock. Returns that call's result with `elapsed` (seconds);
-    raises DeployError with the staged result, the failed switch's details as `switch` and its stage (restart,
-    verify), InputError for settings it cannot use."""
+def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict, started: float) -> dict:
+    """A stage call's switch of the release it found live (`staged`, its result; the stage `started` at that
+    time.monotonic()): what the switch's own call (state=active) would do, with go_live's settings: the unit put back
+    if something changed it, an app that runs other code restarted, the health check, the unlock. Returns that
+    call's result with `elapsed` (seconds); raises DeployError with the staged result, the seconds of the call so
+    far (`elapsed`), the failed switch's details as `switch` (its own `elapsed`) and its stage (restart, verify),
+    InputError for settings it cannot use."""
     settings = {
         **go_live_settings(module.params),
         "release_id": staged["release_id"],
@@ -1065,15 +1066,18 @@ def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, stag
         # Nothing was added: nothing to clean up.
         "cleanup": False,
     }
-    started = time.monotonic()
+    switching = time.monotonic()
     try:
         switch = go_live(layout, store, go_live_request(settings), check=False, diff=module._diff)
     except DeployError as err:
-        failed = {**err.details, "failed": True, "msg": err.msg, "elapsed": round(time.monotonic() - started, 2)}
-        # A setting it cannot use (no stage of its own) is the switch's, as in the switch's own call.
+        now = time.monotonic()
+        failed = {**err.details, "failed": True, "msg": err.msg, "elapsed": round(now - switching, 2)}
+        # A setting it cannot use (no stage of its own) is the switch's, as in the switch's own call. The fetch
+        # finished: its seconds are reported too (the call's, less the switch's).
         stage = err.details.get("stage") or "switch"
-        raise DeployError(err.msg, err.input_error, **{**staged, "stage": stage, "switch": failed}) from err
-    return {**switch, "elapsed": round(time.monotonic() - started, 2)}
+        timing = {"elapsed": round(now - started, 2)}
+        raise DeployError(err.msg, err.input_error, **{**staged, **timing, "stage": stage, "switch": failed}) from err
+    return {**switch, "elapsed": round(time.monotonic() - switching, 2)}
 
 
 def finish_switch(module: AnsibleModule, layout: Layout, switch: dict, call_elapsed: float) -> None:

@@ -254,13 +254,20 @@ def test_a_redeploy_whose_live_release_fails_its_check_through_every_entry_point
     failed, the lock is free (the failed call did not release it: the role's unlock did)."""
     case, extra = LIVE_CHECK_FAILS, json.dumps(LIVE_CHECK_FAILS.extra)
     before = snapshot(fleet)
+    # Its unit edited on the host: the call puts it back and restarts the app (a change, but no switch), then the
+    # check fails. current already names the release to serve: there is nothing to go back to, and no revert.
+    unit = "/etc/systemd/system/sample.service"
+    fleet.ssh("web1", f"sed -i 's/^RestartSec=.*/RestartSec=7/' {unit} && systemctl daemon-reload")
+    assert "RestartSec=7" in fleet.ssh("web1", f"cat {unit}")
 
     run = fleet.deploy(case.ref, "-e", extra, "--limit", "web1")
     assert run.rc == case.playbook_rc, run.output[-4000:]
     text = flat(run.output)
-    assert "failed on web1 at stage verify" in text and flat(case.words) in text, text[-4000:]
-    # The fetch's call failed at the check: the switch's own task was never reached.
-    assert "Switch: point current" not in text
+    # The fetch's call failed at the check: the switch's own task was never reached, and the failure names the switch.
+    told = "failed on web1 at stage verify (Switch: the live release, in the fetch call (its commit was live already))"
+    assert told in text and flat(case.words) in text, text[-4000:]
+    assert "Switch: point current" not in text and "NOT REVERTED" not in text and "REVERT" not in text
+    assert "RestartSec=7" not in fleet.ssh("web1", f"cat {unit}")
     check_hosts(fleet, case, before, commits)
 
     cli = deployctl("deploy", ENV, "--ref", case.ref, "--limit", "web1", "-e", extra)

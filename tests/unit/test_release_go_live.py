@@ -456,6 +456,8 @@ def test_a_live_release_that_fails_its_check_fails_the_stage_call_at_verify_and_
     assert staged == (True, R1, R1, False)
     assert (result["switch"]["failed"], result["switch"]["switched"]) == (True, False)
     assert result["switch"]["health"]["healthy"] is False and result["switch"]["elapsed"] >= 0.5
+    # The call's seconds too: the fetch's share is the call's less the switch's (the role's stage seconds).
+    assert result["elapsed"] >= result["switch"]["elapsed"]
     # Nothing was switched: nothing to switch back; the lock stays for the role's unlock.
     assert "revert" not in result["switch"] and os.readlink(deploy_to / "current") == f"releases/{R1}"
     assert (deploy_to / ".deployctl" / "lock").exists()
