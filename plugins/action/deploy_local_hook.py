@@ -13,8 +13,8 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.parsing.vault import VaultHelper
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.deployctl.core.plugins.plugin_utils._controller_action import ControllerAction
 from ansible_collections.deployctl.core.plugins.plugin_utils._local_hook import (
     argv_of,
     environment,
@@ -23,20 +23,14 @@ from ansible_collections.deployctl.core.plugins.plugin_utils._local_hook import 
     run_outcome,
 )
 
-ARGS = {"name", "commands", "facts", "hosts", "chdir", "timeout"}
 
-
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "deploy_local_hook"
+    OPTIONS = frozenset({"name", "commands", "facts", "hosts", "chdir", "timeout"})
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        args = self._task.args
-        unknown = set(args) - ARGS
-        if unknown:
-            raise AnsibleActionFail(f"deploy_local_hook: unknown options {', '.join(sorted(unknown))}")
+        args = self.options()
         name = str(args.get("name") or "deploy_local_hook")
         try:
             commands = [argv_of(command) for command in args.get("commands") or []]
