@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.vault import VaultHelper
 
 from ansible_collections.deployctl.core.plugins.filter.hook_file_problems import hook_file_problems
@@ -43,7 +44,7 @@ class ActionModule(ControllerAction):
         hooks = {name: self._templar.template(task_vars[name]) for name in HOOK_VARIABLES if name in task_vars}
         hook_dir = str(args["hook_dir"])
         coordinator = str(args.get("coordinator") or "")
-        environment = args.get("service_environment") or {}
+        environment = args.get("service_environment", {})
         inputs = Inputs(
             ref=args.get("ref"),
             deploy_to=args.get("deploy_to"),
@@ -55,13 +56,18 @@ class ActionModule(ControllerAction):
             # The coordinator is a host of this inventory, or deploy_run_coordinator says how to reach it.
             coordinator_known=(bool(coordinator) and coordinator in task_vars.get("hostvars", {}))
             or "host" in (args.get("run_coordinator") or {}),
+            service_environment=environment,
             vaulted_service_environment=[
                 key for key, value in environment.items() if VaultHelper.get_ciphertext(value, with_tags=False)
-            ],
-            service_name=str(args.get("service_name")),
+            ]
+            if isinstance(environment, dict)
+            else [],
+            service_name=str(args.get("service_name") or ""),
             health_url=str(args.get("health_url") or ""),
             health_method=str(args.get("health_method") or ""),
-            health_expect_revision=bool(args.get("health_expect_revision")),
+            # As the role reads it (| bool): -e deploy_health_expect_revision=false is the text "false".
+            health_expect_revision=boolean(args.get("health_expect_revision"), strict=False),
+            health_command=args.get("health_command", []),
             hooks={name: value for name, value in hooks.items() if value},
             hook_dir=hook_dir,
             variable_names=list(task_vars),
@@ -69,14 +75,18 @@ class ActionModule(ControllerAction):
         problems = input_problems(
             inputs,
             hook_file_problems,
+            # As given: a value that is no list of commands (false) is a problem the filter names.
             lambda: (
-                local_command_problems(args.get("local_before") or [], "deploy_local_before", hook_dir)
-                + local_command_problems(args.get("local_after") or [], "deploy_local_after", hook_dir)
+                local_command_problems(args.get("local_before", []), "deploy_local_before", hook_dir)
+                + local_command_problems(args.get("local_after", []), "deploy_local_after", hook_dir)
             ),
             lambda names: misspelt_settings(names, str(args["role_path"]), PLAYBOOK_SETTINGS),
         )
+        if problems:
+            # Only the message: the settings below are for the rest of a run that stops here.
+            return {**result, "failed": True, "msg": "; ".join(problems)}
         files = hook_files(inputs.hooks, hook_dir)
-        shape = switch_shape(files, args.get("health_command"))
+        shape = switch_shape(files, inputs.health_command)
         result["facts"] = {
             "hook_files": files,
             "hook_dir": hook_dir,
@@ -84,6 +94,4 @@ class ActionModule(ControllerAction):
             "switch_checks": shape.checks,
             "switch_finishes": shape.finishes,
         }
-        if problems:
-            result.update(failed=True, problems=problems, msg="; ".join(problems))
         return result

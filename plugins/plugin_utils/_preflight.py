@@ -71,11 +71,13 @@ class Inputs:
     run_key: str
     coordinator: str
     coordinator_known: bool  # the coordinator is a host of the inventory, or deploy_run_coordinator gives its host
+    service_environment: Any  # deploy_service_environment
     vaulted_service_environment: list[str]  # the keys of deploy_service_environment whose value is from the vault
     service_name: str
     health_url: str
     health_method: str
     health_expect_revision: bool
+    health_command: Any  # deploy_health_command: argv, a list of words (or one program's path)
     hooks: dict[str, Any]  # deploy_POINT_tasks: value, those set
     hook_dir: str
     variable_names: Iterable[str]  # every variable the host has (for the misspelt and unknown ones)
@@ -90,6 +92,19 @@ def _as_int(value: Any) -> int:
             return int(float(value))
         except (TypeError, ValueError):
             return 0
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in a user's words (not the value: it may be a secret)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a list" if isinstance(value, list) else "null" if value is None else type(value).__name__
 
 
 def _join(names: Iterable[str]) -> str:
@@ -132,6 +147,12 @@ def input_problems(
             "(host, port, user) when the slices' inventories do not all hold it "
             f"({inputs.coordinator or 'none set'})"
         )
+    # -e deploy_service_environment=FOO=bar passes the argument spec (its dict type reads k=v text) as text.
+    if not isinstance(inputs.service_environment, Mapping):
+        problems.append(
+            "deploy_service_environment must be a mapping of variable names to values, e.g. "
+            f"{{RAILS_MAX_THREADS: '5'}} (it is {_kind(inputs.service_environment)})"
+        )
     if inputs.vaulted_service_environment:
         problems.append(
             f"deploy_service_environment takes {_join(inputs.vaulted_service_environment)} from the vault, but the "
@@ -144,6 +165,12 @@ def input_problems(
         problems.append(
             "deploy_health_method HEAD gets no body to find the deployed commit in: use GET, or set "
             "deploy_health_expect_revision: false"
+        )
+    # -e '{"deploy_health_command": false}' passes the argument spec (its list type reads false as [False]) as false.
+    if not isinstance(inputs.health_command, list | str):
+        problems.append(
+            "deploy_health_command must be a command as a list of words (argv), e.g. [bin/rails, runner, 'exit 0'], "
+            f"or [] for none (it is {_kind(inputs.health_command)})"
         )
     if missing:
         problems.append(

@@ -5,9 +5,16 @@ tests/e2e/test_failure_matrix.py."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ansible_collections.deployctl.core.plugins.plugin_utils._preflight import (
     HOOK_VARIABLES,
@@ -16,11 +23,17 @@ from ansible_collections.deployctl.core.plugins.plugin_utils._preflight import (
     input_problems,
     switch_shape,
 )
+from tests.e2e.conftest import awx_job
+from tests.e2e.test_cli import deployctl
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO = REPO_ROOT / "inventories/demo"
 
 CLEAN = Inputs(
     ref="v1", deploy_to="/srv/app", keep_releases=5, migrate_host="", play_hosts=["web1", "web2"], run_key="",
-    coordinator="", coordinator_known=False, vaulted_service_environment=[], service_name="app", health_url="http://x/",
-    health_method="GET", health_expect_revision=True, hooks={}, hook_dir="/inv", variable_names=["deploy_ref"],
+    coordinator="", coordinator_known=False, service_environment={}, vaulted_service_environment=[], service_name="app",
+    health_url="http://x/", health_method="GET", health_expect_revision=True, health_command=[], hooks={},
+    hook_dir="/inv", variable_names=["deploy_ref"],
 )  # fmt: skip
 
 
@@ -83,6 +96,19 @@ def test_each_problem_names_the_variable_and_the_fix(tmp_path: Path) -> None:
     assert problems(replace(CLEAN, deploy_to="/")) == ["deploy_to (/) must be an absolute path below /"]
 
 
+def test_values_of_the_wrong_kind_that_the_argument_spec_lets_through() -> None:
+    # -e deploy_service_environment=FOO=bar and -e '{"deploy_health_command": false}' pass Ansible's type checks.
+    bad = replace(CLEAN, service_environment="FOO=bar", health_command=False)
+
+    assert problems(bad) == [
+        "deploy_service_environment must be a mapping of variable names to values, e.g. {RAILS_MAX_THREADS: '5'} "
+        "(it is text)",
+        "deploy_health_command must be a command as a list of words (argv), e.g. [bin/rails, runner, 'exit 0'], or [] "
+        "for none (it is true or false)",
+    ]
+    assert problems(replace(CLEAN, health_command="bin/check")) == []
+
+
 def test_a_sliced_run_needs_a_coordinator_it_can_reach() -> None:
     sliced = replace(CLEAN, run_key="42", migrate_host="web9")
 
@@ -116,3 +142,57 @@ def test_hook_variables_that_name_no_file_no_path_or_no_hook_point(tmp_path: Pat
         "a misspelling",
         "deploy_after_verify_tasks must be the path of one task file (a string), e.g. hooks/warm_cache.yml",
     ]
+
+
+# Through the entry points: values the argument spec lets through are refused on every host before any is touched
+# (the hosts' SSH port refuses connections: a host contacted would be `unreachable`, not `invalid`).
+WRONG_KINDS = {"deploy_local_after": False, "deploy_health_command": False, "deploy_service_environment": "FOO=bar"}
+SAID = [
+    "deploy_service_environment must be a mapping of variable names to values",
+    "deploy_health_command must be a command as a list of words (argv)",
+    "deploy_local_after must be a list of commands",
+]
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo environment (its group_vars and vault), its hosts on a port that refuses connections."""
+    path = tmp_path_factory.mktemp("preflight") / "inventory"
+    shutil.copytree(DEMO / "group_vars", path / "group_vars")
+    hosts = {name: {"ansible_port": 1} for name in ["web1", "web2"]}
+    (path / "hosts.yml").write_text(json.dumps({"all": {"vars": {"sample_db_host": "db.invalid"}, "hosts": hosts}}))
+    return path
+
+
+def test_ansible_playbook_refuses_values_of_the_wrong_kind_on_every_host(unreachable: Path) -> None:
+    played = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "playbooks/deploy.yml", "-i", str(unreachable),
+         "--vault-id", f"demo@{DEMO}/demo-vault-password.txt", "-e", "deploy_ref=v1", "-e", json.dumps(WRONG_KINDS)],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    output = played.stdout + played.stderr
+    assert played.returncode == 2, output[-3000:]
+    for host in ["web1", "web2"]:
+        line = re.search(rf"^  {host} +invalid +untouched: the input was rejected before any host was touched (.*)$",
+                         output, re.M)  # fmt: skip
+        assert line, output[-3000:]
+        assert all(words in line.group(1) for words in SAID), line.group(1)
+    assert "unreachable=1" not in output
+
+
+def test_the_cli_and_an_awx_job_refuse_them_as_bad_input(unreachable: Path, tmp_path: Path) -> None:
+    result = tmp_path / "result.json"
+    extra = [arg for name, value in WRONG_KINDS.items() for arg in ("-e", json.dumps({name: value}))]
+    cli = deployctl("deploy", str(unreachable), "--ref", "v1", *extra, "--report", str(result))
+    said = " ".join((cli.out + cli.err).split())
+    assert cli.rc == 5, said[-3000:]
+    assert all(words in said for words in SAID), said[-3000:]
+    assert {host: r["outcome"] for host, r in json.loads(result.read_text())["hosts"].items()} == {
+        "web1": "invalid", "web2": "invalid",
+    }  # fmt: skip
+
+    job = awx_job(tmp_path, "playbooks/deploy.yml", {"deploy_ref": "v1", **WRONG_KINDS}, "all", unreachable)
+    assert job.status == "failed", job.stdout[-3000:]
+    hosts = job.artifacts["deployctl"]["hosts"]
+    assert {host: r["outcome"] for host, r in hosts.items()} == {"web1": "invalid", "web2": "invalid"}
+    assert all(words in hosts["web1"]["message"] for words in SAID), hosts["web1"]["message"]
