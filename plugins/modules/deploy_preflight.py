@@ -15,11 +15,11 @@ description:
   - Reads the host's hook variables (C(deploy_POINT_tasks), README "Hooks") from its variables, and the names of
     all its variables (a C(deploy_*) name that is a setting misspelt, or a hook point or C(deploy_local_*) setting
     that does not exist, is a problem).
-  - Fails, with one sentence per problem in C(msg) (joined by C(; )) and in C(problems), when an input is wrong
-    (an empty ref, a relative O(deploy_to), O(keep_releases) below 1, a migrate host outside the play, a sliced
-    run without its coordinator, a vault value in O(service_environment), a HEAD health check that expects the
-    revision, a hook file that is missing or that Ansible cannot read, a controller-side command that cannot run,
-    a misspelt setting, a hook variable that is no path).
+  - Fails, with one sentence per problem in C(msg) (joined by C(; )), when an input is wrong (an empty ref, a
+    relative O(deploy_to), O(keep_releases) below 1, a migrate host outside the play, a sliced run without its
+    coordinator, O(service_environment) that is no mapping or holds a vault value, a HEAD health check that expects
+    the revision, O(health_command) that is no command, a hook file that is missing or that Ansible cannot read, a
+    controller-side command that cannot run, a misspelt setting, a hook variable that is no path).
 version_added: 0.1.0
 author: deployctl contributors
 options:
@@ -108,13 +108,8 @@ facts:
     - How far the switch's one module call goes given those hooks, C(switch_restarts) (no hook between the switch
       and the restart), C(switch_checks) (nor before the HTTP check) and C(switch_finishes) (nor after it, and no
       O(health_command), so the cleanup and the unlock are the call's too).
-  returned: always
+  returned: success
   type: dict
   sample: {hook_files: {after_switch: /etc/deployctl/production/hooks/warm.yml}, hook_dir: /etc/deployctl/production,
            switch_restarts: false, switch_checks: false, switch_finishes: false}
-problems:
-  description: One sentence per problem, each naming the variable and how to fix it.
-  returned: failure
-  type: list
-  elements: str
 """

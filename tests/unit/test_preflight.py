@@ -1,7 +1,7 @@
 """The deploy's preflight (plugin_utils/_preflight.py, the deploy_preflight action): which hooks a host runs, how far
-its switch's call goes, and the words of each problem of its inputs. The playbook-level behaviour (exit code, every
-host reported invalid, nothing touched) is tested through the entry points in tests/e2e/test_cli.py and
-tests/e2e/test_failure_matrix.py."""
+its switch's call goes, and the words of each problem of its inputs; then values of the wrong kind refused through
+the three entry points (ansible-playbook, the CLI, an AWX-style runner job) before any host is touched. More bad
+input through the entry points, on real hosts: tests/e2e/test_cli.py and tests/e2e/test_failure_matrix.py."""
 
 from __future__ import annotations
 
