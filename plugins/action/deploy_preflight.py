@@ -22,6 +22,8 @@ from ansible_collections.deployctl.core.plugins.plugin_utils._preflight import (
     HOOK_VARIABLES,
     PLAYBOOK_SETTINGS,
     Inputs,
+    argument_problems,
+    argument_spec,
     hook_files,
     input_problems,
     switch_shape,
@@ -40,6 +42,12 @@ class ActionModule(ControllerAction):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self.options()
+        # First, what Ansible's own check before a role's tasks does (deploy.yml turns it off so that a rejection is
+        # reported per host, as every other): here, not in a task of its own, one forked worker per host fewer.
+        spec = argument_spec(str(args["role_path"]))
+        rejected = argument_problems(spec, self._templar.template({n: task_vars[n] for n in spec if n in task_vars}))
+        if rejected:
+            return {**result, "failed": True, "msg": rejected}
         # Only the hook variables that are set are templated (most runs set none).
         hooks = {name: self._templar.template(task_vars[name]) for name in HOOK_VARIABLES if name in task_vars}
         hook_dir = str(args["hook_dir"])

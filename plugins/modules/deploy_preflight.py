@@ -15,7 +15,10 @@ description:
   - Reads the host's hook variables (C(deploy_POINT_tasks), README "Hooks") from its variables, and the names of
     all its variables (a C(deploy_*) name that is a setting misspelt, or a hook point or C(deploy_local_*) setting
     that does not exist, is a problem).
-  - Fails, with one sentence per problem in C(msg) (joined by C(; )), when an input is wrong (an empty ref, a
+  - First checks the variables the role's argument spec (C(ROLE/meta/argument_specs.yml)) names against it, with
+    Ansible's own validator. When one breaks it, fails with Ansible's words (C(Validation of arguments failed:) and
+    one line per error), as M(ansible.builtin.validate_argument_spec) would, and checks nothing else.
+  - Then fails, with one sentence per problem in C(msg) (joined by C(; )), when an input is wrong (an empty ref, a
     relative O(deploy_to), O(keep_releases) below 1, a migrate host outside the play, a sliced run without its
     coordinator, O(service_environment) that is no mapping or holds a vault value, a HEAD health check that expects
     the revision, O(health_command) that is no command, a hook file that is missing or that Ansible cannot read, a

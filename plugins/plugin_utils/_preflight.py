@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 # Every point a user's task file can run at (README "Hooks"), in the deploy's order; deploy_POINT_tasks sets one.
 HOOK_POINTS = (
     "before_lock", "after_lock", "before_fetch", "after_fetch", "before_build", "after_build",
@@ -105,6 +108,21 @@ def _kind(value: Any) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
     return "a list" if isinstance(value, list) else "null" if value is None else type(value).__name__
+
+
+def argument_spec(role_path: str) -> dict[str, Any]:
+    """The role's argument spec for its main entry point (ROLE/meta/argument_specs.yml): a mapping of variable name to
+    its spec, as Ansible's validate_argument_spec takes it. Raises OSError or yaml.YAMLError when the file is missing or
+    malformed (the role ships it)."""
+    with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec:
+        return dict(yaml.safe_load(spec)["argument_specs"]["main"]["options"])
+
+
+def argument_problems(spec: Mapping[str, Any], values: Mapping[str, Any]) -> str:
+    """The words of Ansible's own role argument check (validate_argument_spec) when `values` (the variables the spec
+    names, templated) break `spec`, so that a rejection reads the same whichever check made it; "" when they keep it."""
+    errors = ArgumentSpecValidator(dict(spec)).validate(dict(values), validate_role_argument_spec=True).error_messages
+    return "Validation of arguments failed:\n" + "\n".join(errors) if errors else ""
 
 
 def _join(names: Iterable[str]) -> str:

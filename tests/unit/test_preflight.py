@@ -19,6 +19,8 @@ import pytest
 from ansible_collections.deployctl.core.plugins.plugin_utils._preflight import (
     HOOK_VARIABLES,
     Inputs,
+    argument_problems,
+    argument_spec,
     hook_files,
     input_problems,
     switch_shape,
@@ -35,6 +37,21 @@ CLEAN = Inputs(
     health_url="http://x/", health_method="GET", health_expect_revision=True, health_command=[], hooks={},
     hook_dir="/inv", variable_names=["deploy_ref"],
 )  # fmt: skip
+
+
+def test_the_argument_spec_check_reads_as_ansibles_own() -> None:
+    # The role's spec, checked with Ansible's validator: validate_argument_spec's words (the CLI and AWX show them).
+    # A run passes every variable the spec names (the role's defaults hold them all): a passing run is tests/e2e's.
+    spec = argument_spec(str(REPO_ROOT / "roles/deploy"))
+    assert spec["deploy_keep_releases"]["type"] == "int"
+    said = argument_problems(spec, {"deploy_keep_releases": "many", "deploy_migrate": "sometimes"}).splitlines()
+    assert said[0] == "Validation of arguments failed:"
+    assert "missing required arguments: deploy_app_name, deploy_ref, deploy_repo_url" in said
+    for line in (
+        "argument 'deploy_keep_releases' is of type str and we were unable to convert to int: ",
+        "argument 'deploy_migrate' is of type str and we were unable to convert to bool: ",
+    ):
+        assert any(said_line.startswith(line) for said_line in said), line
 
 
 def problems(inputs: Inputs, **found: list[str]) -> list[str]:
