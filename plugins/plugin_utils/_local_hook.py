@@ -23,7 +23,7 @@ from typing import Any
 PREFIX = "DEPLOYCTL_"
 # Host outcomes after which a host serves what it served before the run (nothing live changed, or
 # it was switched back and answers).
-AS_BEFORE = {"reverted", "aborted", "locked", "invalid"}
+AS_BEFORE = {"reverted", "aborted", "locked", "invalid", "untouched"}
 SUCCEEDED = {"deployed", "unchanged", "would_deploy"}
 OUTPUT_LINES = 20
 

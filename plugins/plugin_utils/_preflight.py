@@ -120,9 +120,10 @@ def argument_spec(role_path: str) -> dict[str, Any]:
 
 def argument_problems(spec: Mapping[str, Any], values: Mapping[str, Any]) -> str:
     """The words of Ansible's own role argument check (validate_argument_spec) when `values` (the variables the spec
-    names, templated) break `spec`, so that a rejection reads the same whichever check made it; "" when they keep it."""
+    names, templated) break `spec`, so that a rejection reads the same whichever check made it; "" when they keep it.
+    On one line, its errors apart by "; " (Ansible's by line breaks: a report's message is one line)."""
     errors = ArgumentSpecValidator(dict(spec)).validate(dict(values), validate_role_argument_spec=True).error_messages
-    return "Validation of arguments failed:\n" + "\n".join(errors) if errors else ""
+    return "Validation of arguments failed: " + "; ".join(errors) if errors else ""
 
 
 def _join(names: Iterable[str]) -> str:

@@ -270,8 +270,38 @@ class Run:
             host.stage, host.stage_started = host.entered
         host.entered = None
         if stage and status != "skipped":
-            for part, seconds in stage_parts(stage, res, float(data.get("duration") or 0.0)):
-                host.stages[part] = host.stages.get(part, 0.0) + seconds
+            seconds = float(data.get("duration") or 0.0)
+            for name, item_seconds in delegated_items(res, host.name, self.targets):
+                other = self.host(name)
+                other.stages[stage] = other.stages.get(stage, 0.0) + item_seconds
+                seconds -= item_seconds
+            for part, part_seconds in stage_parts(stage, res, max(seconds, 0.0)):
+                timed_as = TIMED_AS.get(part, part)
+                host.stages[timed_as] = host.stages.get(timed_as, 0.0) + part_seconds
+
+
+# Stages timed with another: the stop after a failed deploy_local_before command ("Local_before: ...", the stage
+# its report names) is the command's (stage "local"), one column.
+TIMED_AS = {"local_before": "local"}
+
+
+def delegated_items(res: Mapping[str, Any], own: str, hosts: Iterable[str]) -> list[tuple[str, float]]:
+    """A loop's items that ran for other hosts of the run: a loop over host names delegated to each (revert_all's
+    switch back of the hosts an earlier batch switched, run in the turn of the host whose batch failed). Each item
+    whose `item` names another of `hosts` and whose result has `elapsed` (seconds, the release module's): (that host,
+    those seconds). Loops over host names whose items did no timed work (a set_fact per host) give nothing."""
+    items = res.get("results")
+    if not isinstance(items, list):
+        return []
+    others = set(hosts) - {own}
+    return [
+        (item["item"], float(item["elapsed"]))
+        for item in items
+        if isinstance(item, dict)
+        and isinstance(item.get("item"), str)
+        and item["item"] in others
+        and isinstance(item.get("elapsed"), int | float)
+    ]
 
 
 def _elapsed(part: object, seconds: float) -> float | None:

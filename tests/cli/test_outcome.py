@@ -341,6 +341,35 @@ def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None
     assert outcome.stage_parts("switch", {"failed": True, "switched": False}, 2.0) == [("switch", 2.0)]
 
 
+def test_revert_all_s_switch_back_of_earlier_hosts_is_their_revert_not_the_failing_host_s() -> None:
+    # rollout_revert.yml runs in web3's turn (its batch stopped the rollout), delegated to each host this run switched:
+    # each item's seconds (the release module's `elapsed`) are that host's revert; the rest (ssh) stays web3's.
+    run = Run()
+    for host in ("web1", "web2", "web3"):
+        run.feed(_event("runner_on_ok", host, "Lock: take the lock", duration=0.1, res={}))
+    task = "Revert: switch the hosts this run switched back to their previous release (deploy_on_batch_failure: ..)"
+    items = [{"item": "web1", "elapsed": 1.5, "changed": True}, {"item": "web2", "elapsed": 1.25, "changed": True}]
+    run.feed(_event("runner_on_ok", "web3", task, duration=3.5, res={"changed": True, "results": items}))
+    # A loop over hosts without timed work (a set_fact per host) moves no seconds.
+    report = "Report: what the failed rollout did to the hosts this run switched"
+    run.feed(_event("runner_on_ok", "web3", report, duration=0.2, res={"results": [{"item": "web1"}, {"item": {}}]}))
+    assert run.hosts["web1"].stages == pytest.approx({"lock": 0.1, "revert": 1.5})
+    assert run.hosts["web2"].stages == pytest.approx({"lock": 0.1, "revert": 1.25})
+    assert run.hosts["web3"].stages == pytest.approx({"lock": 0.1, "revert": 0.75, "report": 0.2})
+
+
+def test_a_failed_local_before_command_and_its_stop_are_one_column() -> None:
+    # The stop's name says the stage the report names (local_before); the table shows one "Local" column.
+    run = Run()
+    command = "Local: run the controller-side hook commands"
+    run.feed(_event("runner_on_failed", "web1", command, duration=0.4, ignore_errors=True, res={"msg": "exited 3"}))
+    stop = "Local_before: stop every host when a command failed, before any host is touched"
+    for host in ("web1", "web2"):
+        run.feed(_event("runner_on_failed", host, stop, duration=0.05, res={"msg": "exited 3"}))
+    assert run.hosts["web1"].stages == pytest.approx({"local": 0.45})
+    assert progress._stage_columns(run.hosts.values()) == ["local"]
+
+
 def test_notifications_are_read_from_set_stats_and_a_failed_one_is_a_warning_line() -> None:
     run = Run()
     run.feed({"event": "playbook_on_stats", "event_data": {"artifact_data": {"deployctl": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,8 +114,11 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
     assert setup.rc == 0, setup.output[-3000:]
     before = fleet_state(fleet)
     sabotaged = FleetHosts(inventory_with_host_vars(tmp_path / "inventory", "web3", BROKEN_WEB3), "web3 broken")
+    # After the batch that stops the rollout: every host's outcome, the batch never started included.
+    told = tmp_path / "told"
+    after_run = {"deploy_local_after": [["sh", "-c", f'echo "$DEPLOYCTL_HOST_OUTCOMES" > {told}']]}
 
-    run = sabotaged.deploy("v2", *ROLLING)
+    run = sabotaged.deploy("v2", *ROLLING, "-e", json.dumps(after_run))
     after = fleet_state(fleet)
     print("what the output says about releases:", *release_lines(run.output), sep="\n  ")
 
@@ -145,6 +149,7 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
         status, answer = after[host].health
         assert (status, answer.get("revision")) == (200, commits["v1"]), host
         assert f"[{host}]" not in run.output, host
+    assert told.read_text().strip() == "web1=deployed,web2=deployed,web3=reverted,web4=untouched"
 
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"

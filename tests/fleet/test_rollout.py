@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import DEPLOY_TO, REPO_ROOT, VAULT_ID, Run
 from tests.e2e.recorder import Recorder
+from tests.e2e.test_metrics import labels_of, parse
 from tests.fleet.conftest import FleetHosts, inventory_with_host_vars
 from tests.fleet.test_fleet import BATCHES, ROLLING, batches, fleet_state
 from tests.harness import targets
@@ -35,7 +36,12 @@ BROKEN_WEB4 = """\
 sample_db_host: nowhere.fleet.internal
 deploy_health_deadline: 15
 deploy_candidate_check: false
+deploy_metrics_textfile_dir: /tmp
 """
+# web4's own metrics directory (above): the revert of the hosts switched before web4's failure, which runs in web4's
+# turn, must use their own settings (their default directory, node_exporter's), not web4's.
+METRICS = "deployctl-sample.prom"
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 # web3's rollback target will not say its commit (the test overwrites its REVISION): its check fails fast.
 QUICK_WEB3 = """\
 ---
@@ -193,6 +199,8 @@ def reverted_all(fleet: FleetHosts, commits, moved_ref, tmp_path_factory: pytest
     """From the moved_ref rollout's release, a rollout of a newer commit whose third batch fails on web4,
     with deploy_on_batch_failure revert_all, through the CLI."""
     before = fleet_state(fleet)
+    for host in fleet.hosts:
+        fleet.ssh(host, f"rm -f /tmp/{METRICS}")
     newer = new_commit(moved_ref["pinned"], "rollout: the release web4 cannot run")
     git("update-ref", f"refs/heads/{BRANCH}", newer)
     inventory = inventory_with_host_vars(tmp_path_factory.mktemp("revert_all") / "inventory", "web4", BROKEN_WEB4)
@@ -231,6 +239,17 @@ def test_revert_all_puts_every_host_back_on_its_previous_release_after_a_third_b
         assert hosts[host]["message"].startswith(rollout), hosts[host]
     # The CLI says it once for all of them, as its closing words.
     assert f"web1, web2, web3: {rollout}, and deploy_on_batch_failure is revert_all" in words
+    for host in ["web1", "web2", "web3"]:
+        # Each switched back with its own settings: its metrics where it deployed with them, its revert's
+        # seconds its own (the revert ran in web4's turn).
+        info = parse(fleet.ssh(host, f"cat {DEFAULT_TEXTFILE_DIR}/{METRICS}"))
+        last = labels_of(info, "deployctl_last_run_info")
+        assert (last["outcome"], last["release"]) == ("reverted", release), (host, last)
+        assert fleet.ssh(host, f"test -e /tmp/{METRICS} && echo written || echo none").strip() == "none", host
+        assert hosts[host]["stages"].get("revert", 0) > 0, (host, hosts[host]["stages"])
+        assert not hosts[host].get("warning"), hosts[host]
+    web4 = labels_of(parse(fleet.ssh("web4", f"cat /tmp/{METRICS}")), "deployctl_last_run_info")
+    assert web4["outcome"] == "reverted", web4
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"
 

@@ -43,6 +43,8 @@ def test_anything_else_is_refused_with_what_it_was(command) -> None:
         (["deployed", "reverted"], "reverted"),
         (["aborted", "aborted"], "reverted"),
         (["locked"], "reverted"),
+        # A later batch that a stopped rollout never started serves what it served.
+        (["reverted", "untouched"], "reverted"),
         (["reverted", "failed"], "failed"),
         (["deployed", "unreachable"], "failed"),
     ],
