@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.errors import AnsibleUndefinedVariable
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.vault import VaultHelper
 
@@ -45,7 +46,8 @@ class ActionModule(ControllerAction):
         # First, what Ansible's own check before a role's tasks does (deploy.yml turns it off so that a rejection is
         # reported per host, as every other): here, not in a task of its own, one forked worker per host fewer.
         spec = argument_spec(str(args["role_path"]))
-        rejected = argument_problems(spec, self._templar.template({n: task_vars[n] for n in spec if n in task_vars}))
+        values, undefined = self._settings([name for name in spec if name in task_vars], task_vars)
+        rejected = "; ".join(undefined) or argument_problems(spec, values)
         if rejected:
             return {**result, "failed": True, "msg": rejected}
         # Only the hook variables that are set are templated (most runs set none).
@@ -103,3 +105,18 @@ class ActionModule(ControllerAction):
             "switch_finishes": shape.finishes,
         }
         return result
+
+    def _settings(self, names: list[str], task_vars: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The settings `names` templated, and for each one whose value names a variable set nowhere, a sentence
+        naming the setting (Ansible's error names only the variable)."""
+        values: dict[str, Any] = {}
+        undefined: list[str] = []
+        for name in names:
+            try:
+                values[name] = self._templar.template(task_vars[name])
+            except AnsibleUndefinedVariable as err:
+                undefined.append(
+                    f"{name}: its value uses a variable that is not set ({err.message}): set it (inventory, "
+                    "group_vars, -e) or fix its name"
+                )
+        return values, undefined

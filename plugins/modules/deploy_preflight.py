@@ -18,7 +18,7 @@ description:
   - First checks the variables the role's argument spec (C(ROLE/meta/argument_specs.yml)) names against it, with
     Ansible's own validator. When one breaks it, fails with Ansible's words (C(Validation of arguments failed:) and
     its errors, joined by C(; ) where M(ansible.builtin.validate_argument_spec) puts one per line), and checks nothing
-    else.
+    else. A setting whose value uses a variable that is set nowhere is named (Ansible's error names the variable).
   - Then fails, with one sentence per problem in C(msg) (joined by C(; )), when an input is wrong (an empty ref, a
     relative O(deploy_to), O(keep_releases) below 1, a migrate host outside the play, a sliced run without its
     coordinator, O(service_environment) that is no mapping or holds a vault value, a HEAD health check that expects

@@ -73,3 +73,13 @@ def test_a_variable_the_argument_spec_rejects_is_invalid_on_every_host(tmp_path:
     )
     assert_refused_on_every_host(played, words, "DEPLOY SUMMARY: v1 ")
     assert "Validating arguments against arg spec" not in played.said
+
+
+def test_a_setting_whose_value_uses_a_variable_set_nowhere_is_named(tmp_path: Path) -> None:
+    # Ansible's own error names the variable only; the preflight names the setting that uses it.
+    played = play(
+        tmp_path, "deploy.yml", "--vault-id", f"demo@{DEMO / 'demo-vault-password.txt'}", "-e", "deploy_ref=v1",
+        *DB_HOST, "-e", "deploy_migrate={{ nosuch_var }}", group_vars=DEMO / "group_vars",
+    )  # fmt: skip
+    words = "deploy_migrate: its value uses a variable that is not set ('nosuch_var' is undefined): set it"
+    assert_refused_on_every_host(played, words, "DEPLOY SUMMARY: v1 ")
