@@ -271,11 +271,13 @@ class Run:
         host.entered = None
         if stage and status != "skipped":
             seconds = float(data.get("duration") or 0.0)
-            for name, item_seconds in delegated_items(res, host.name, self.targets):
-                other = self.host(name)
-                other.stages[stage] = other.stages.get(stage, 0.0) + item_seconds
-                seconds -= item_seconds
-            for part, part_seconds in stage_parts(stage, res, max(seconds, 0.0)):
+            shares = per_host_items(res, host.name, self.targets, seconds)
+            if shares:
+                for name, share in shares:
+                    item_host = self.host(name)
+                    item_host.stages[stage] = item_host.stages.get(stage, 0.0) + share
+                return
+            for part, part_seconds in stage_parts(stage, res, seconds):
                 timed_as = TIMED_AS.get(part, part)
                 host.stages[timed_as] = host.stages.get(timed_as, 0.0) + part_seconds
 
@@ -285,23 +287,28 @@ class Run:
 TIMED_AS = {"local_before": "local"}
 
 
-def delegated_items(res: Mapping[str, Any], own: str, hosts: Iterable[str]) -> list[tuple[str, float]]:
-    """A loop's items that ran for other hosts of the run: a loop over host names delegated to each (revert_all's
-    switch back of the hosts an earlier batch switched, run in the turn of the host whose batch failed). Each item
-    whose `item` names another of `hosts` and whose result has `elapsed` (seconds, the release module's): (that host,
-    those seconds). Loops over host names whose items did no timed work (a set_fact per host) give nothing."""
+def per_host_items(res: Mapping[str, Any], own: str, hosts: Iterable[str], seconds: float) -> list[tuple[str, float]]:
+    """How a loop over hosts of the run, delegated to each, splits its `seconds` between them: revert_all's switch
+    back of the hosts this run switched, run in the turn of the host whose batch stopped the rollout (`own`), is
+    each reverted host's revert, not that host's. Each item whose `item` names one of `hosts` and whose result has
+    `elapsed` (seconds, the release module's) gets a share of `seconds` in proportion to it. [] when no item names
+    another host, or the items did no timed work (a set_fact per host): the task's seconds are then `own`'s."""
     items = res.get("results")
     if not isinstance(items, list):
         return []
-    others = set(hosts) - {own}
-    return [
+    known = set(hosts) | {own}
+    timed = [
         (item["item"], float(item["elapsed"]))
         for item in items
         if isinstance(item, dict)
         and isinstance(item.get("item"), str)
-        and item["item"] in others
+        and item["item"] in known
         and isinstance(item.get("elapsed"), int | float)
     ]
+    if not any(name != own for name, _ in timed):
+        return []
+    total = sum(elapsed for _, elapsed in timed)
+    return [(name, seconds * elapsed / total if total else seconds / len(timed)) for name, elapsed in timed]
 
 
 def _elapsed(part: object, seconds: float) -> float | None:

@@ -343,7 +343,7 @@ def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None
 
 def test_revert_all_s_switch_back_of_earlier_hosts_is_their_revert_not_the_failing_host_s() -> None:
     # rollout_revert.yml runs in web3's turn (its batch stopped the rollout), delegated to each host this run switched:
-    # each item's seconds (the release module's `elapsed`) are that host's revert; the rest (ssh) stays web3's.
+    # its seconds are their revert, shared in proportion to each item's `elapsed` (the release module's); none web3's.
     run = Run()
     for host in ("web1", "web2", "web3"):
         run.feed(_event("runner_on_ok", host, "Lock: take the lock", duration=0.1, res={}))
@@ -353,9 +353,13 @@ def test_revert_all_s_switch_back_of_earlier_hosts_is_their_revert_not_the_faili
     # A loop over hosts without timed work (a set_fact per host) moves no seconds.
     report = "Report: what the failed rollout did to the hosts this run switched"
     run.feed(_event("runner_on_ok", "web3", report, duration=0.2, res={"results": [{"item": "web1"}, {"item": {}}]}))
-    assert run.hosts["web1"].stages == pytest.approx({"lock": 0.1, "revert": 1.5})
-    assert run.hosts["web2"].stages == pytest.approx({"lock": 0.1, "revert": 1.25})
-    assert run.hosts["web3"].stages == pytest.approx({"lock": 0.1, "revert": 0.75, "report": 0.2})
+    assert run.hosts["web1"].stages == pytest.approx({"lock": 0.1, "revert": 3.5 * 1.5 / 2.75})
+    assert run.hosts["web2"].stages == pytest.approx({"lock": 0.1, "revert": 3.5 * 1.25 / 2.75})
+    assert run.hosts["web3"].stages == pytest.approx({"lock": 0.1, "report": 0.2})
+    # Run in the turn of a host it also switched back (the batch's first, healthy): that host's share is its own.
+    both = [items[0], {**items[1], "elapsed": 1.5}]
+    run.feed(_event("runner_on_ok", "web1", task, duration=2.0, res={"results": both}))
+    assert run.hosts["web1"].stages["revert"] == pytest.approx(3.5 * 1.5 / 2.75 + 1.0)
 
 
 def test_a_failed_local_before_command_and_its_stop_are_one_column() -> None:
