@@ -42,6 +42,8 @@ RUNS_NOW = {
     "reverted_rollout": "runs {current} again: {message}",
     "aborted": "runs {current}, unchanged: release {release} failed at stage {stage} before the switch",
     "aborted_input": "runs {current}, unchanged: the deploy stopped at stage {stage} before changing anything",
+    # A deploy_local_before command failed: no host was read, so what it runs is not known here (it runs on).
+    "aborted_local": "unchanged: the deploy stopped at stage {stage}, before any host was touched",
     "failed": "runs {current}: release {release} failed at stage {stage} and could NOT be reverted",
     # Its message says whose lock (another deploy's, or one taken by hand for a maintenance window).
     "locked": "unchanged: {message}",
@@ -155,6 +157,8 @@ class CallbackModule(CallbackBase):
                 kind = "reverted_rollout"
             elif kind == "aborted" and rollback:
                 kind = "rollback_aborted"
+            elif kind == "aborted" and outcome.get("stage") == "local_before":
+                kind = "aborted_local"
             elif kind == "aborted" and (str(outcome.get("bad_input")).lower() == "true" or not outcome.get("release")):
                 # Refused on its input, or stopped before this host had the release: nothing changed on it.
                 kind = "aborted_input"

@@ -41,8 +41,8 @@ options:
       - After the run, each host's published result (docs/results.md; V({}) for a host that published none, one that
         was lost; the role gives a host of a batch that a stopped rollout never started C(outcome=untouched)).
         Adds C(DEPLOYCTL_OUTCOME) (V(succeeded), V(reverted) when every host serves what it served before the
-        run, else V(failed)) and C(DEPLOYCTL_HOST_OUTCOMES) (C(web1=deployed,web2=reverted,web3=untouched)) to
-        O(facts).
+        run, else V(failed), a part-way rollout too) and C(DEPLOYCTL_HOST_OUTCOMES)
+        (C(web1=deployed,web2=reverted,web3=untouched)) to O(facts).
     type: dict
   chdir:
     description: The directory the commands run in (the role passes the inventory's directory).

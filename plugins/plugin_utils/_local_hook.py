@@ -80,11 +80,12 @@ def command_problems(name: str, commands: Any, cwd: str, path: str | None = None
 def run_outcome(outcomes: Iterable[str]) -> str:
     """The run's outcome for DEPLOYCTL_OUTCOME: `succeeded` when every host succeeded, `reverted`
     when every host serves what it served before the run, else `failed` (a host failed and was not
-    reverted, or was lost)."""
+    reverted, or was lost; or the run stopped part-way: some hosts run the new release, others the one
+    they ran). An unchanged host (its commit was live already) serves as before either way."""
     found = set(outcomes)
     if found <= SUCCEEDED:
         return "succeeded"
-    if found <= SUCCEEDED | AS_BEFORE:
+    if found <= AS_BEFORE | {"unchanged"}:
         return "reverted"
     return "failed"
 

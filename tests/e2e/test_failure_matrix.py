@@ -89,6 +89,9 @@ PAST_THE_CANDIDATE = {"deploy_candidate_check": False}
 MATRIX = [
     Failure("preflight", "v1", {"deploy_keep_releases": 0}, 5, "invalid",
             "deploy_keep_releases (0) must be at least 1", created=False),
+    # Ansible's own error names the variable only: the preflight names the setting that uses it.
+    Failure("preflight", "v1", {"deploy_migrate": "{{ nosuch_var }}"}, 5, "invalid",
+            "deploy_migrate: its value uses a variable that is not set ('nosuch_var' is undefined)", created=False),
     Failure("lock", "v1", {}, 3, "locked", "another deploy holds the lock on", created=False,
             arrange=lock_held_elsewhere),
     # Refused by the fetch call before it runs anything: bad input (exit 5), reported at stage setup.
@@ -122,7 +125,8 @@ MATRIX = [
 
 
 # The stage, and what else tells two rows of one stage apart.
-IDS = [case.stage + ("-allowed-refs" if "deploy_allowed_refs" in case.extra else "") for case in MATRIX]
+PARTICULAR = {"deploy_allowed_refs": "-allowed-refs", "deploy_migrate": "-unset-variable"}
+IDS = [case.stage + "".join(PARTICULAR.get(name, "") for name in case.extra) for case in MATRIX]
 
 
 @pytest.fixture(scope="module")

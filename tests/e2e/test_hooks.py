@@ -239,6 +239,10 @@ def test_a_failing_local_before_command_stops_the_deploy_before_any_host_is_touc
         assert (result["outcome"], result["stage"]) == ("aborted", "local_before"), result
     assert run.rc == 2, run.output[-4000:]
     assert words in flat(run.output) and "CI is red for v1 (sample)" in run.output
+    # No host was read: the summary does not claim one runs no release.
+    summary = flat(run.output[run.output.rindex("DEPLOY SUMMARY") :])
+    assert summary.count("unchanged: the deploy stopped at stage local_before, before any host was touched") == 2
+    assert "no release" not in summary, summary
     for host in fleet.hosts:
         assert fleet.current(host) == on_v2[host]
         assert (fleet.ssh(host, f"ls -a {DEPLOY_TO}/releases"), len(fleet.journal(host))) == before[host]

@@ -116,7 +116,7 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
     sabotaged = FleetHosts(inventory_with_host_vars(tmp_path / "inventory", "web3", BROKEN_WEB3), "web3 broken")
     # After the batch that stops the rollout: every host's outcome, the batch never started included.
     told = tmp_path / "told"
-    after_run = {"deploy_local_after": [["sh", "-c", f'echo "$DEPLOYCTL_HOST_OUTCOMES" > {told}']]}
+    after_run = {"deploy_local_after": [["sh", "-c", f'echo "$DEPLOYCTL_OUTCOME $DEPLOYCTL_HOST_OUTCOMES" > {told}']]}
 
     run = sabotaged.deploy("v2", *ROLLING, "-e", json.dumps(after_run))
     after = fleet_state(fleet)
@@ -149,7 +149,8 @@ def test_a_host_failing_its_health_check_in_the_second_batch_is_reverted_and_sto
         status, answer = after[host].health
         assert (status, answer.get("revision")) == (200, commits["v1"]), host
         assert f"[{host}]" not in run.output, host
-    assert told.read_text().strip() == "web1=deployed,web2=deployed,web3=reverted,web4=untouched"
+    # Part-way: not every host serves what it served before (web1 and web2 run the new release).
+    assert told.read_text().strip() == "failed web1=deployed,web2=deployed,web3=reverted,web4=untouched"
 
     for host in fleet.hosts:
         assert fleet.ssh(host, f"test -e {DEPLOY_TO}/.deployctl/lock && echo held || echo free").strip() == "free"

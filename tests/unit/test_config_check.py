@@ -38,6 +38,13 @@ DB_HOST = ("-e", "sample_db_host=db.internal")
             "--vault-id demo@prompt --name vault_sample_api_key), or define it elsewhere in the inventory.",
             id="missing-secret",
         ),
+        pytest.param(
+            None,
+            ["-e", json.dumps({"deploy_config": {"database": {"host": "{{ sample_db_hostname }}"}}})],
+            "needs sample_db_hostname, which is not defined: define it in the inventory (group_vars, host_vars) or "
+            "pass it with -e (a secret goes encrypted into {vault}).",
+            id="missing-setting",
+        ),
     ],
 )
 def test_a_configuration_that_does_not_render_is_invalid_on_every_host(

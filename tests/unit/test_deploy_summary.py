@@ -80,6 +80,17 @@ def test_a_deploy_stopped_before_the_release_existed_names_none() -> None:
     ]
 
 
+def test_a_deploy_stopped_by_a_local_before_command_does_not_say_the_host_runs_no_release() -> None:
+    # No host was read before the controller-side command failed: what each runs is not known here.
+    outcome = {"outcome": "aborted", "stage": "local_before", "release": "", "previous": "", "current": ""}
+
+    assert summary("v2", {"web1": outcome}) == [
+        "DEPLOY SUMMARY: v2",
+        "  web1                 aborted    unchanged: the deploy stopped at stage local_before, before any host was "
+        "touched",
+    ]
+
+
 def test_a_failed_notification_is_a_warning_line_and_a_sent_one_says_nothing() -> None:
     deployed = {"outcome": "deployed", "release": "R2", "commit": "16f2d1db342f", "previous": "R1", "current": "R2"}
     notifications = {

@@ -40,7 +40,9 @@ def test_anything_else_is_refused_with_what_it_was(command) -> None:
     [
         (["deployed", "unchanged"], "succeeded"),
         (["would_deploy"], "succeeded"),
-        (["deployed", "reverted"], "reverted"),
+        # Stopped part-way: one host runs the new release, the other what it ran.
+        (["deployed", "reverted"], "failed"),
+        (["unchanged", "reverted"], "reverted"),
         (["aborted", "aborted"], "reverted"),
         (["locked"], "reverted"),
         # A later batch that a stopped rollout never started serves what it served.
