@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import DEPLOY_TO, REPO_ROOT, VAULT_ID, Run
 from tests.e2e.recorder import Recorder
-from tests.e2e.test_metrics import labels_of, parse
+from tests.e2e.test_metrics import TEXTFILE, labels_of, parse
 from tests.fleet.conftest import FleetHosts, inventory_with_host_vars
 from tests.fleet.test_fleet import BATCHES, ROLLING, batches, fleet_state
 from tests.harness import targets
@@ -39,9 +39,8 @@ deploy_candidate_check: false
 deploy_metrics_textfile_dir: /tmp
 """
 # web4's own metrics directory (above): the revert of the hosts switched before web4's failure, which runs in web4's
-# turn, must use their own settings (their default directory, node_exporter's), not web4's.
-METRICS = "deployctl-sample.prom"
-DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# turn, must use their own settings (their default directory, node_exporter's: TEXTFILE), not web4's.
+METRICS = Path(TEXTFILE).name
 # web3's rollback target will not say its commit (the test overwrites its REVISION): its check fails fast.
 QUICK_WEB3 = """\
 ---
@@ -242,7 +241,7 @@ def test_revert_all_puts_every_host_back_on_its_previous_release_after_a_third_b
     for host in ["web1", "web2", "web3"]:
         # Each switched back with its own settings: its metrics where it deployed with them, its revert's
         # seconds its own (the revert ran in web4's turn).
-        info = parse(fleet.ssh(host, f"cat {DEFAULT_TEXTFILE_DIR}/{METRICS}"))
+        info = parse(fleet.ssh(host, f"cat {TEXTFILE}"))
         last = labels_of(info, "deployctl_last_run_info")
         assert (last["outcome"], last["release"]) == ("reverted", release), (host, last)
         assert fleet.ssh(host, f"test -e /tmp/{METRICS} && echo written || echo none").strip() == "none", host
