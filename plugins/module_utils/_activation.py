@@ -75,7 +75,7 @@ def go_live(layout: Layout, store: ReleaseStore, request: GoLive, *, check: bool
     candidate = None
     if request.candidate and request.health and not check and layout.current_release() != request.release_id:
         try:
-            candidate = check_candidate(layout, request.release_id, request.candidate, request.health)
+            candidate = check_candidate(layout, store, request.release_id, request.candidate, request.health)
         except DeployError as err:
             err.details.update(release_id=request.release_id, previous=layout.current_release())
             raise

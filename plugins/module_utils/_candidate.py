@@ -8,6 +8,10 @@ service unit recorded with the release (User, Group, Environment, EnvironmentFil
 from the release's own directory instead of `current`, with the environment overrides of
 Candidate (PORT: a side port), and is always stopped afterwards. It cannot outlive a killed
 deploy by much either: its RuntimeMaxSec ends it, and the next check stops a stale one first.
+
+A head start (head_start()): the call that builds the release starts its candidate at once, unchecked, so that it
+boots while the migrations run; the switch's check takes over the candidate it finds running for its release
+(its unit's Description names the release) and starts its own only when that one does not answer healthy.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ansible_collections.deployctl.core.plugins.module_utils._errors import Depl
 from ansible_collections.deployctl.core.plugins.module_utils._files import read_text
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
+from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._systemctl import journal_tail
 
 # The settings of the recorded [Service] section the candidate runs with; the others
@@ -33,6 +38,9 @@ TOOL_TIMEOUT = 60
 # last SHOWN lines that are not backtrace frames (Ruby's "from FILE:LINE", Python's "File ...").
 JOURNAL_LINES = 80
 SHOWN = 10
+# Seconds a head-started candidate may run beyond a check's own bound (deadline + 60): the migrations between the
+# build and the switch. A check that finds it ended starts a candidate of its own.
+HEAD_START_SECONDS = 600
 FRAME = re.compile(r"\]:\s+(from \S+:\d+|File \")")
 
 
@@ -66,10 +74,15 @@ def service_settings(unit_text: str) -> list[tuple[str, str]]:
     return settings
 
 
+def description(release_id: str) -> str:
+    """The Description= of the candidate unit of release_id: how a check knows the one a head start left running."""
+    return f"deployctl candidate of release {release_id}"
+
+
 def run_argv(
     candidate: Candidate, settings: list[tuple[str, str]], current: str, release: str, max_seconds: float
 ) -> list[str]:
-    """The `systemd-run` command line that starts the candidate.
+    """The `systemd-run` command line that starts the candidate of the release directory `release`.
 
     Paths under `current` (WorkingDirectory, EnvironmentFile) point at `release` instead.
     Raises DeployError when the settings have no ExecStart.
@@ -79,6 +92,7 @@ def run_argv(
         "--quiet",
         "--collect",
         f"--unit={candidate.unit}",
+        f"--description={description(release.rstrip('/').rsplit('/', 1)[-1])}",
         f"--property=RuntimeMaxSec={int(max_seconds)}",
     ]
     command = ""
@@ -117,27 +131,98 @@ def exited(unit: str) -> str:
     )
 
 
-def check_candidate(layout: Layout, release_id: str, candidate: Candidate, health: HealthCheck) -> dict:
-    """Start the release as `candidate`, check its health, stop it; return the check's result.
+def _start(layout: Layout, release_id: str, candidate: Candidate, unit_text: str, max_seconds: float) -> float:
+    """Start release_id as the candidate (a unit of that name that runs is stopped first); return when, in epoch
+    seconds. Raises DeployError when it cannot be started."""
+    argv = run_argv(candidate, service_settings(unit_text), layout.current, layout.release(release_id), max_seconds)
+    stop(candidate.unit)
+    started = time.time()
+    call_tool(argv, TOOL_TIMEOUT, f"start release {release_id} as {candidate.unit}")
+    return started
+
+
+def head_start(layout: Layout, store: ReleaseStore, release_id: str, candidate: Candidate) -> dict:
+    """Start the candidate of a release just built, without checking it: it boots while the migrations run, and
+    the switch's check (check_candidate) takes it over. Its unit and start (epoch seconds) are kept in the
+    release's record (`candidate`), so that marking the release failed stops it (stop_head_start).
+
+    Returns {started: true, unit} or {started: false, reason}. Never raises: without a head start the check
+    starts the candidate itself, as it would anyway.
+    """
+    unit_text = read_text(layout.unit(release_id))
+    if unit_text is None:
+        return {"started": False, "reason": "no service unit is recorded with the release"}
+    try:
+        started = _start(layout, release_id, candidate, unit_text, candidate.deadline + 60 + HEAD_START_SECONDS)
+        store.update(release_id, candidate={"unit": candidate.unit, "started_at": round(started, 3)})
+    except (DeployError, OSError, ValueError) as err:
+        stop(candidate.unit)
+        return {"started": False, "reason": err.msg if isinstance(err, DeployError) else str(err)}
+    return {"started": True, "unit": candidate.unit}
+
+
+def head_started(store: ReleaseStore, release_id: str, unit: str) -> float | None:
+    """When (epoch seconds) a head start started release_id's candidate as `unit`, if that unit runs it still
+    (its Description names the release); else None. Raises DeployError when systemctl cannot be run."""
+    started = ((store.get(release_id) or {}).get("candidate")) or {}
+    if started.get("unit") != unit:
+        return None
+    shown = run_tool(
+        ["systemctl", "show", "--property=Description", "--property=ActiveState", unit], TOOL_TIMEOUT, f"check {unit}"
+    ).stdout.splitlines()
+    properties = dict(line.split("=", 1) for line in shown if "=" in line)
+    if properties.get("Description") != description(release_id):
+        return None
+    if properties.get("ActiveState") not in ("active", "activating"):
+        return None
+    return float(started.get("started_at") or time.time())
+
+
+def stop_head_start(store: ReleaseStore, release_id: str) -> None:
+    """Stop the candidate a head start left running for release_id (its deploy stopped before the switch's check);
+    never raises."""
+    unit = (((store.get(release_id) or {}).get("candidate")) or {}).get("unit")
+    try:
+        if unit and head_started(store, release_id, unit) is not None:
+            stop(unit)
+    except DeployError:
+        pass
+
+
+def check_candidate(
+    layout: Layout, store: ReleaseStore, release_id: str, candidate: Candidate, health: HealthCheck
+) -> dict:
+    """Check the release as `candidate` (the one a head start left running, else one started now), stop it;
+    return the check's result.
 
     The result is HealthCheck.run()'s with `url` and, when the candidate exited, `journal`
     (its last lines). `skipped` says why no check ran (no service unit recorded with the
-    release: how to start it is unknown). Raises DeployError with stage "candidate" when it
-    is not healthy (the message says what it answered, or the last lines of its journal), or
-    when it cannot be started; the candidate is stopped in every case.
+    release: how to start it is unknown). A head-started candidate is judged by its first answer: healthy, it is
+    the result (`head_start` {used: true}); any other answer, or its exit, and a candidate started now is checked
+    instead (`head_start` {used: false, reason}: it booted before the migrations, which may be why). One that
+    does not answer at all within the deadline fails the check, as a new one would. Raises DeployError with stage
+    "candidate" when it is not healthy (the message says what it answered, or the last lines of its journal),
+    or when it cannot be started; the candidate is stopped in every case.
     """
     unit_text = read_text(layout.unit(release_id))
     if unit_text is None:
         return {"skipped": "no service unit is recorded with the release"}
     check = replace(health, url=candidate.health_url, deadline=candidate.deadline)
-    argv = run_argv(
-        candidate, service_settings(unit_text), layout.current, layout.release(release_id), candidate.deadline + 60
-    )
-    stop(candidate.unit)
-    started = time.time()
+    used: dict = {}
     try:
-        call_tool(argv, TOOL_TIMEOUT, f"start release {release_id} as {candidate.unit}")
-        result = {**check.run(gone=lambda: exited(candidate.unit)), "url": candidate.health_url}
+        started = head_started(store, release_id, candidate.unit)
+        if started is not None:
+            result = check.run(gone=lambda: exited(candidate.unit), until_answered=True)
+            if result["healthy"] or (result["status"] is None and not exited(candidate.unit)):
+                used = {"used": True}
+            else:
+                used, started = {"used": False, "reason": check.failure(result)}, None
+        if started is None:
+            started = _start(layout, release_id, candidate, unit_text, candidate.deadline + 60)
+            result = check.run(gone=lambda: exited(candidate.unit))
+        result["url"] = candidate.health_url
+        if used:
+            result["head_start"] = used
     except DeployError as err:
         raise DeployError(f"candidate: {err.msg}", stage="candidate", switched=False, changed=False) from err
     finally:

@@ -1,17 +1,19 @@
 # Copyright: deployctl contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The dump before a release's migrations as one step, for two callers: db_backup (state=dumped)
-and release_command (its `backup` option: the dump and the migrations in one call on the host,
-one round trip and one module payload less per deploy).
+"""The dump before a release's migrations as one step, for three callers: db_backup (state=dumped),
+release_command (its `backup` option: the dump and the migrations in one call on the host,
+one round trip and one module payload less per deploy) and release state=staged (its `migrate` option's
+`backup`: a one-host batch's whole deploy in one call).
 
 DUMP_OPTIONS is the argument spec of the step's options (db_backup's top-level options,
-release_command's `backup` suboptions); take() does it.
+release_command's `backup` suboptions); take() does it, take_stage() as a deploy's stage backup.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,3 +122,17 @@ def take(layout: Layout, release_id: str, options: Mapping[str, Any], host_label
         store.update(release_id, backup=record)
     store.journal("backup", release_id, path=made.path, size=made.size, seconds=made.seconds)
     return {"backup": record, "removed": removed}
+
+
+def take_stage(layout: Layout, release_id: str, options: Mapping[str, Any], host_label: str) -> dict[str, Any]:
+    """take() as a deploy's stage backup, before its migrations: the record with `removed` and `elapsed` (seconds of
+    the whole step: checks, size, schema, dump, record, prune; the record's `seconds` is the dump command's alone).
+    Raises DeployError "backup: ..." with stage backup (and input_error for a connection it cannot use)."""
+    started = time.monotonic()
+    try:
+        taken = take(layout, release_id, options, host_label)
+    except DeployError as err:
+        raise DeployError(f"backup: {err.msg}", err.input_error, **{"stage": "backup", **err.details}) from err
+    except OSError as err:
+        raise DeployError(f"backup: {err}", stage="backup") from err
+    return {**taken["backup"], "removed": taken["removed"], "elapsed": round(time.monotonic() - started, 2)}

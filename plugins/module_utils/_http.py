@@ -71,11 +71,13 @@ class HealthCheck:
             )
         return ""
 
-    def run(self, gone: Callable[[], str] | None = None) -> dict:
+    def run(self, gone: Callable[[], str] | None = None, until_answered: bool = False) -> dict:
         """Request the URL until healthy, past the deadline or failing fast; return what was seen.
 
         gone: asked after a request that got no answer; a non-empty reason (the process that
         should answer has exited) ends the check at once, as unhealthy with that reason.
+        until_answered: the first answer ends the check, whatever its status (a candidate that booted long ago is
+        judged by it).
 
         The result has `healthy` (bool), `status` (int, None without an answer), `body` (the
         first 500 characters), `error` (why the last answer did not count, '' when healthy),
@@ -107,7 +109,7 @@ class HealthCheck:
                 stop = f"answered 5xx for {now - erring_since:.1f}s, gave up early (fail_after {self.fail_after:g}s)"
             if stop and not healthy:
                 error = f"{error}; {stop}" if error else stop
-            if healthy or stop or elapsed + self.interval > self.deadline:
+            if healthy or stop or (until_answered and code is not None) or elapsed + self.interval > self.deadline:
                 return {
                     "healthy": healthy,
                     "status": code,

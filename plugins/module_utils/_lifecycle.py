@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import stop_head_start
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._leftovers import discard_leftovers
@@ -50,9 +51,12 @@ def mark_failed(layout: Layout, store: ReleaseStore, release_id: str, reason: st
     """state=failed: record the release as failed with `reason`; return the module's result.
 
     A staging directory is kept as releases/ID for inspection, and older failed
-    releases are removed (result's `removed`). A deploy that stopped before creating its
+    releases are removed (result's `removed`). The candidate a head start left running for it is stopped
+    (the deploy stopped between its build and its switch). A deploy that stopped before creating its
     release is journaled as aborted. Raises OSError, ValueError (a damaged record).
     """
+    if not check:
+        stop_head_start(store, release_id)
     record = store.get(release_id)
     result: dict = {"release_id": release_id, "changed": record is not None and record.get("state") != FAILED}
     if record is None and not check and os.path.isdir(layout.meta):

@@ -3,7 +3,8 @@
 """Run a release's commands (build, the app's tests, migrations) as the app user, and build a release.
 
 release_command runs one stage per call; release state=staged runs the build, the tests and the publish
-in its own call when it is given `build` (one round trip fewer per host: nothing comes between them).
+in its own call when it is given `build` (one round trip fewer per host: nothing comes between them), and the
+dump and the migrations after them when it is given `migrate` (a one-host batch: no other host to wait for).
 A command's whole output goes to DEPLOY_TO/.deployctl/logs/ID-STAGE.log (mode 0600); a failure is a
 DeployError whose message carries the command's last lines, with the log, chdir, rc and tail as details.
 """
@@ -17,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, take_stage
 from ansible_collections.deployctl.core.plugins.module_utils._environment_file import read as read_environment
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
@@ -42,6 +44,11 @@ BUILD_OPTIONS: dict[str, dict[str, Any]] = {
     "timeout": {"type": "int", "default": 1800},
     "tail_lines": {"type": "int", "default": 25},
     "test_argv": {"type": "list", "elements": "str", "default": []},
+}
+# The options of release state=staged's `migrate` (release_command's of the same names, with stage migrate).
+MIGRATE_OPTIONS: dict[str, dict[str, Any]] = {
+    **{name: spec for name, spec in BUILD_OPTIONS.items() if name != "test_argv"},
+    "backup": {"type": "dict", "options": DUMP_OPTIONS},
 }
 
 
@@ -181,3 +188,33 @@ def staged_build(layout: Layout, store: ReleaseStore, release_id: str, options: 
         layout, store, release_id, options["argv"], command, test_argv=options["test_argv"], failed_stage="build"
     )
     return {**result, "elapsed": round(time.monotonic() - started, 2)}
+
+
+def staged_migrate(
+    layout: Layout, release_id: str, options: Mapping[str, Any], host_label: str, schema_version: str | None
+) -> dict:
+    """The migrations of release state=staged's `migrate` option (MIGRATE_OPTIONS) in the published release, with
+    its secret environment, the dump first when `backup` is given (take_stage(); `schema_version`, the schema the
+    dump holds, unless the backup gives one), as release_command's stage migrate runs them: run_stage()'s result
+    with `backup`, `changed` and `elapsed` (seconds, the dump's included).
+
+    Raises DeployError at stage backup or migrate, whose details carry `migrate`: what was done before the failure
+    (`backup`), `failed`, `msg` and `elapsed`.
+    """
+    started = time.monotonic()
+    chdir = layout.release(release_id)
+    done: dict[str, Any] = {}
+    try:
+        command = with_secret_environment(Command.from_params(options), chdir, "migrate", release_id)
+        if options["backup"]:
+            backup = {**options["backup"], "schema_version": options["backup"]["schema_version"] or schema_version}
+            done["backup"] = take_stage(layout, release_id, backup, host_label)
+        result = run_stage(layout, release_id, "migrate", options["argv"], chdir, command)
+    except DeployError as err:
+        elapsed = round(time.monotonic() - started, 2)
+        if err.details.setdefault("stage", "migrate") == "backup":
+            # The dump failed: its seconds are the step's (no record was written).
+            done["backup"] = {"failed": True, "elapsed": elapsed}
+        err.details["migrate"] = {**done, "failed": True, "msg": err.msg, "elapsed": elapsed}
+        raise
+    return {**result, **done, "changed": True, "elapsed": round(time.monotonic() - started, 2)}

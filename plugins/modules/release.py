@@ -333,6 +333,12 @@ options:
         candidate answered, or the last lines of its journal when it exited.
       - A release recorded without a service unit is not checked (RV(candidate.skipped) says so).
         Not in check mode.
+      - For O(state=staged) with O(build), a head start - once the release is built, its candidate is started
+        (not checked), so that it boots while the migrations run; the check of a later O(state=active) call
+        takes it over when it still runs for that release, judged by its first answer (any answer but a
+        healthy one, or its exit, and the check starts a candidate of its own, as without a head start). The
+        candidate of a release marked failed (O(state=failed)) is stopped; its C(RuntimeMaxSec) ends one
+        that is never checked.
     type: dict
     suboptions:
       health_url:
@@ -461,6 +467,44 @@ options:
         type: list
         elements: str
         default: []
+  migrate:
+    description:
+      - For O(state=staged) with O(build), when the release brings migrations (RV(pending_migrations)), run them in
+        the same call once it is built (a one-host batch - no other host to wait for), as
+        M(deployctl.core.release_command) with O(deployctl.core.release_command#module:stage=migrate) and
+        O(deployctl.core.release_command#module:secret_environment=true) does, the dump of its C(backup) first;
+        its keys are that module's options of the same names.
+      - A failure is reported with RV(stage=backup) or V(migrate), the migrations' C(log), C(rc) and C(tail), and
+        RV(migrate) (C(failed), C(msg), and the dump when it was taken); nothing is switched then.
+      - With O(go_live) too, the release is then switched to in the same call (see O(go_live)).
+    type: dict
+    suboptions:
+      argv:
+        description: The migrate command and its arguments; no shell is involved.
+        type: list
+        elements: str
+        required: true
+      user:
+        description: User to run as (the app user).
+        type: str
+        required: true
+      env:
+        description: Extra environment variables (never secrets).
+        type: dict
+        default: {}
+      timeout:
+        description: Seconds after which the command and its children are killed.
+        type: int
+        default: 1800
+      tail_lines:
+        description: How many last lines of output to return.
+        type: int
+        default: 25
+      backup:
+        description:
+          - The dump before the migrations, as M(deployctl.core.release_command)'s
+            O(deployctl.core.release_command#module:backup); the passwords in C(connection) are no_log.
+        type: dict
   go_live:
     description:
       - The settings of the switch of a deploy, in one mapping that both of its calls take (the role passes one
@@ -470,6 +514,12 @@ options:
         something changed it, an app that runs other code restarted, the health check, O(unlock_token) and
         O(metrics) (its stage seconds split into C(fetch) and C(switch)). Its result is RV(switch). A failure is
         reported with that call's stage (C(restart), C(verify)) and its details as RV(switch). Not in check mode.
+      - With O(state=staged) and O(build), a new release built in the same call is switched to in it too, when it
+        brings no migrations or O(migrate) ran them (a one-host batch - no other host to wait for); the whole of
+        O(state=active) - the candidate check, the switch, the restart, the health check, the switch back on
+        failure, the cleanup (O(cleanup), O(keep_releases)), O(unlock_token) and O(metrics) (stage seconds
+        C(fetch), C(build), C(backup), C(migrate) and C(switch); outcome V(deployed)). A release with migrations
+        that this call did not run is left for a later O(state=active) call.
       - With O(state=active), the same settings in place of the top-level options of the same names.
     type: dict
     suboptions:
@@ -688,7 +738,12 @@ candidate:
   description:
     - The result of the candidate check (see O(candidate)), as RV(health) with C(url), and
       C(journal) (the candidate's last journal lines) when it exited; or C(skipped) with why not.
-  returned: state is active with candidate, when current did not point at the release, also on failure
+    - With a head start, C(head_start) - C(used) true when its candidate was the one checked, else false
+      with C(reason), what it answered.
+    - For O(state=staged), the head start - C(started) true with C(unit), or false with C(reason).
+  returned: >-
+    state is active with candidate, when current did not point at the release, also on failure; state is staged
+    with candidate and build, when the release was built
   type: dict
 socket:
   description:
@@ -846,7 +901,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._activation import GoLive, go_live
-from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, head_start
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
 from ansible_collections.deployctl.core.plugins.module_utils._http import HEALTH_OPTIONS, HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
@@ -854,7 +909,12 @@ from ansible_collections.deployctl.core.plugins.module_utils._lifecycle import c
 from ansible_collections.deployctl.core.plugins.module_utils._lock import LOCK_OPTIONS, change
 from ansible_collections.deployctl.core.plugins.module_utils._metrics import METRICS_OPTIONS
 from ansible_collections.deployctl.core.plugins.module_utils._metrics import write as write_metrics
-from ansible_collections.deployctl.core.plugins.module_utils._release_build import BUILD_OPTIONS, staged_build
+from ansible_collections.deployctl.core.plugins.module_utils._release_build import (
+    BUILD_OPTIONS,
+    MIGRATE_OPTIONS,
+    staged_build,
+    staged_migrate,
+)
 from ansible_collections.deployctl.core.plugins.module_utils._release_state import ReleaseStore
 from ansible_collections.deployctl.core.plugins.module_utils._staging import StageRequest, Staging
 
@@ -926,6 +986,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "unlock_token": {"type": "str", "no_log": False},
     "metrics": {"type": "dict", "options": METRICS_OPTIONS},
     "build": {"type": "dict", "options": BUILD_OPTIONS},
+    "migrate": {"type": "dict", "options": MIGRATE_OPTIONS},
 }
 
 # The options of state=active that a stage call takes too, in `go_live`, for a commit it finds live.
@@ -987,7 +1048,7 @@ def main() -> None:
         # The switch's work: this call's (state=active), or the stage call's for a commit it found live (go_live).
         switch = result if state == "active" else result.get("switch")
         if switch is not None:
-            finish_switch(module, layout, switch, call_elapsed=elapsed)
+            finish_switch(module, layout, switch, call_elapsed=elapsed, staged=None if state == "active" else result)
         module.exit_json(elapsed=elapsed, **result)
     details: dict[str, Any] = dict(error.details)
     if state == "staged":
@@ -1027,7 +1088,8 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
         result = staging.run()
         # Check mode builds nothing: release_command's build task, which runs when this call did not
         # build, says what would run.
-        if params["build"] and not result["already_live"] and not check:
+        built = bool(params["build"]) and not result["already_live"] and not check
+        if built:
             staged = time.monotonic()
             try:
                 result["build"] = staged_build(layout, store, release_id, params["build"])
@@ -1037,8 +1099,24 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
                 now = time.monotonic()
                 timing = {"elapsed": round(now - started, 2), "build": {"elapsed": round(now - staged, 2)}}
                 raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
-        if params["go_live"] and result["already_live"] and not check:
-            result["switch"] = live_switch(module, layout, store, result, started)
+            # The candidate's head start: it boots while the migrations run; the switch's call checks it.
+            if params["candidate"]:
+                service = go_live_settings(params)["restart_service"]
+                result["candidate"] = head_start(layout, store, release_id, candidate_of(params["candidate"], service))
+            if params["migrate"] and result["pending_migrations"]:
+                try:
+                    # The schema the dump holds: the release's migrations the live one had applied.
+                    applied = sorted(set(result["migrations"]) - set(result["pending_migrations"]))
+                    result["migrate"] = staged_migrate(
+                        layout, release_id, params["migrate"], params["host_label"], applied[-1] if applied else None
+                    )
+                except DeployError as err:
+                    timing = {"elapsed": round(time.monotonic() - started, 2)}
+                    raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
+        # The switch in this call: of the commit found live, or of the release it built (and migrated).
+        new_release = built and ("migrate" in result or not result["pending_migrations"])
+        if params["go_live"] and not check and (result["already_live"] or new_release):
+            result["switch"] = stage_switch(module, layout, store, result, started)
         return result
     if state == "built":
         return publish(layout, store, release_id, check)
@@ -1051,21 +1129,23 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     return clean(layout, store, params["keep_releases"], check)
 
 
-def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict, started: float) -> dict:
-    """A stage call's switch of the release it found live (`staged`, its result; the stage `started` at that
-    time.monotonic()): what the switch's own call (state=active) would do, with go_live's settings: the unit put back
-    if something changed it, an app that runs other code restarted, the health check, the unlock. Returns that
-    call's result with `elapsed` (seconds); raises DeployError with the staged result, the seconds of the call so
-    far (`elapsed`), the failed switch's details as `switch` (its own `elapsed`) and its stage (restart, verify),
-    InputError for settings it cannot use."""
+def stage_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict, started: float) -> dict:
+    """A stage call's switch (`staged`, its result; the stage `started` at that time.monotonic()), of the commit it
+    found live or of the release it built: what the switch's own call (state=active) would do, with go_live's
+    settings - for a live commit the unit put back if something changed it, an app that runs other code restarted,
+    the health check, the unlock; for a new release also the candidate check, the switch, the restart, the switch
+    back on failure and the cleanup. Returns that call's result with `elapsed` (seconds); raises DeployError with
+    the staged result, the seconds of the call so far (`elapsed`), the failed switch's details as `switch` (its own
+    `elapsed`) and its stage (candidate, switch, restart, verify), InputError for settings it cannot use."""
     settings = {
         **go_live_settings(module.params),
         "release_id": staged["release_id"],
         "schema_version": staged["migrations"][-1] if staged["migrations"] else None,
         "health_body_contains": staged["commit"] if module.params["go_live"]["health_expect_revision"] else None,
-        # Nothing was added: nothing to clean up.
-        "cleanup": False,
     }
+    if staged["already_live"]:
+        # Nothing was added: nothing to clean up.
+        settings["cleanup"] = False
     switching = time.monotonic()
     try:
         switch = go_live(layout, store, go_live_request(settings), check=False, diff=module._diff)
@@ -1080,17 +1160,21 @@ def live_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, stag
     return {**switch, "elapsed": round(time.monotonic() - switching, 2)}
 
 
-def finish_switch(module: AnsibleModule, layout: Layout, switch: dict, call_elapsed: float) -> None:
-    """After a successful switch (`switch`: go_live's result, changed in place): the deploy metrics, when asked
-    (the run's last call on the host: its outcome is the one the role passed; the stage seconds of this call
-    added: a stage call's split into fetch and switch by the switch's `elapsed`), and the warnings the role
-    reports (`stale_warning`) or that only the output says (socket activation taking the port)."""
+def finish_switch(
+    module: AnsibleModule, layout: Layout, switch: dict, call_elapsed: float, staged: dict | None = None
+) -> None:
+    """After a successful switch (`switch`: go_live's result, changed in place; `staged`: the stage call's result
+    when that call switched): the deploy metrics, when asked (the run's last call on the host: its outcome is the
+    one the role passed, `unchanged` for a commit the stage call found live; the stage seconds of this call added:
+    a stage call's split by stage_seconds()), and the warnings the role reports (`stale_warning`) or that only the
+    output says (socket activation taking the port)."""
     params = module.params
     if params["metrics"] and not module.check_mode:
         options, stages = params["metrics"], {"switch": call_elapsed}
-        if params["state"] == "staged":
-            options = {**options, "release": switch["release_id"]}
-            stages = {"fetch": round(call_elapsed - switch["elapsed"], 2), "switch": switch["elapsed"]}
+        if staged is not None:
+            outcome = "unchanged" if staged["already_live"] else options["outcome"]
+            options = {**options, "release": switch["release_id"], "outcome": outcome}
+            stages = stage_seconds(staged, call_elapsed)
         switch["metrics"] = write_metrics(layout, options, stages)
         if switch["metrics"].get("warning"):
             module.warn(switch["metrics"].pop("warning"))
@@ -1107,6 +1191,21 @@ def finish_switch(module: AnsibleModule, layout: Layout, switch: dict, call_elap
             f"{switch['socket_unit']} now owns the app's port (socket activation): the service was stopped and "
             "started behind it, a short gap this once; from now on a restart keeps the port open"
         )
+
+
+def stage_seconds(staged: dict, call_elapsed: float) -> dict:
+    """The seconds (`call_elapsed`) of a stage call that switched, by stage: its build, backup, migrate and switch
+    (their results' `elapsed`, the backup's within the migrations'), the rest its fetch."""
+    migrate = staged.get("migrate") or {}
+    backup = (migrate.get("backup") or {}).get("elapsed")
+    parts = {
+        "build": (staged.get("build") or {}).get("elapsed"),
+        "backup": backup,
+        "migrate": round(migrate["elapsed"] - (backup or 0), 2) if "elapsed" in migrate else None,
+        "switch": staged["switch"]["elapsed"],
+    }
+    given = {stage: seconds for stage, seconds in parts.items() if seconds is not None}
+    return {"fetch": round(call_elapsed - sum(given.values()), 2), **given}
 
 
 def go_live_settings(params: dict) -> dict:
@@ -1158,10 +1257,14 @@ def candidate_request(params: dict, health: HealthCheck | None) -> Candidate | N
             f"candidate.health_url {url!r} is the live app's health URL: the candidate would not be the one "
             "answering (set deploy_candidate_health_url to its side port, or deploy_candidate_check: false)"
         )
-    service = params["restart_service"] or "app"
+    return candidate_of(options, params["restart_service"])
+
+
+def candidate_of(options: dict, service: str | None) -> Candidate:
+    """The Candidate of a `candidate` option's value; its unit is SERVICE-candidate (app-candidate) unless named."""
     return Candidate(
-        unit=options["unit"] or f"{service}-candidate",
-        health_url=url,
+        unit=options["unit"] or f"{service or 'app'}-candidate",
+        health_url=options["health_url"],
         environment={name: str(value) for name, value in options["environment"].items()},
         deadline=options["deadline"],
     )

@@ -164,7 +164,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, take
+from ansible_collections.deployctl.core.plugins.module_utils._db_dump import DUMP_OPTIONS, take_stage
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout
 from ansible_collections.deployctl.core.plugins.module_utils._release_build import (
@@ -178,18 +178,14 @@ from ansible_collections.deployctl.core.plugins.module_utils._release_state impo
 
 
 def take_backup(module: AnsibleModule, layout: Layout) -> dict:
-    """The dump of the `backup` option (its record, with `removed`); fails the module at stage backup."""
+    """The dump of the `backup` option (its record, with `removed` and `elapsed`); fails the module at stage
+    backup."""
     params = module.params
-    started = time.monotonic()
     try:
-        taken = take(layout, params["release_id"], params["backup"], params["host_label"])
+        taken = take_stage(layout, params["release_id"], params["backup"], params["host_label"])
     except DeployError as err:
-        module.fail_json(msg=f"backup: {err.msg}", input_error=err.input_error, **{"stage": "backup", **err.details})
-    except OSError as err:
-        module.fail_json(msg=f"backup: {err}", stage="backup")
-    # elapsed: the whole step (checks, size, schema, dump, record, prune); the record's `seconds`
-    # is the dump command's alone.
-    return {**taken["backup"], "removed": taken["removed"], "elapsed": round(time.monotonic() - started, 2)}
+        module.fail_json(msg=err.msg, input_error=err.input_error, **err.details)
+    return taken
 
 
 def main() -> None:

@@ -319,26 +319,42 @@ def _elapsed(part: object, seconds: float) -> float | None:
 
 
 def stage_parts(stage: str, res: Mapping[str, Any], seconds: float) -> list[tuple[str, float]]:
-    """How one task's seconds split between stages: the migrate call takes the database dump
-    first (its result's `backup.elapsed`, seconds), and a call that failed at stage backup
-    (release_command's `stage`) spent them all on the dump; the fetch's call (stage fetch+build) spent
-    its last `build.elapsed` seconds on the build (also when the build failed), or its last `switch.elapsed` on the
-    switch of a commit it found live, all of them on the fetch otherwise (a hook comes between the fetch and the build,
-    it failed before); a switch call that failed after the
-    switch switched back itself, its last `revert.elapsed` seconds (the release module's result)."""
+    """How one task's seconds split between stages, by its result's parts (each its `elapsed` seconds): the
+    migrate call takes the database dump first (`backup`), and a call that failed at stage backup
+    (release_command's `stage`) spent them all on the dump; a switch call that failed after the switch switched
+    back itself, its last `revert` seconds (the release module's result). The fetch's call (stage fetch+build) is
+    its fetch, then, as far as it went, its `build` (also when the build failed), and - a commit it found live, or
+    a one-host batch's release - its `migrate` (with its `backup`) and its `switch` (with its `revert`); the rest
+    is the fetch's (a hook comes between the fetch and the build, it failed before)."""
+    if stage == "fetch+build":
+        parts = []
+        if (build := _elapsed(res.get("build"), seconds)) is not None:
+            parts.append(("build", build))
+        migrate, switch = res.get("migrate"), res.get("switch")
+        if isinstance(migrate, dict) and (whole := _elapsed(migrate, seconds)) is not None:
+            parts += _split(whole, migrate.get("backup"), "backup", "migrate", inner_first=True)
+        if isinstance(switch, dict) and (whole := _elapsed(switch, seconds)) is not None:
+            parts += _split(whole, switch.get("revert"), "revert", "switch", inner_first=False)
+        return [("fetch", max(seconds - sum(part for _, part in parts), 0.0)), *parts]
     if res.get("stage") == "backup":
         return [("backup", seconds)]
-    if stage == "fetch+build":
-        if (part := _elapsed(res.get("build"), seconds)) is not None:
-            return [("fetch", seconds - part), ("build", part)]
-        if (part := _elapsed(res.get("switch"), seconds)) is not None:
-            return [("fetch", seconds - part), ("switch", part)]
-        return [("fetch", seconds)]
-    if stage == "migrate" and (part := _elapsed(res.get("backup"), seconds)) is not None:
-        return [("backup", part), (stage, seconds - part)]
-    if stage == "switch" and (part := _elapsed(res.get("revert"), seconds)) is not None:
-        return [(stage, seconds - part), ("revert", part)]
+    if stage == "migrate":
+        return _split(seconds, res.get("backup"), "backup", stage, inner_first=True)
+    if stage == "switch":
+        return _split(seconds, res.get("revert"), "revert", stage, inner_first=False)
     return [(stage, seconds)]
+
+
+def _split(whole: float, inner: object, name: str, rest: str, inner_first: bool) -> list[tuple[str, float]]:
+    """A call's `whole` seconds as its part `inner` (stage `name`, its `elapsed`) and the rest (stage `rest`), in
+    the order the call did them; all `rest` when `inner` has no seconds."""
+    part = _elapsed(inner, whole)
+    if part is None:
+        return [(rest, whole)]
+    if part >= whole:
+        # All of it (a dump that failed: no migration ran).
+        return [(name, whole)]
+    return [(name, part), (rest, whole - part)] if inner_first else [(rest, whole - part), (name, part)]
 
 
 # -- results ---------------------------------------------------------------------------------

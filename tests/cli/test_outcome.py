@@ -323,6 +323,31 @@ def test_the_fetch_and_build_call_is_fetch_build_live_and_split_by_its_result() 
     assert outcome.stage_parts("fetch+build", live, 0.8) == [("fetch", pytest.approx(0.5)), ("switch", 0.3)]
     unhealthy = {"failed": True, "stage": "verify", "switch": {"failed": True, "elapsed": 1.2}}
     assert outcome.stage_parts("fetch+build", unhealthy, 1.5) == [("fetch", pytest.approx(0.3)), ("switch", 1.2)]
+    # A one-host batch's call: its build, the dump and the migrations, the switch (and a failed one's switch back).
+    whole = {"elapsed": 7.0, "build": {"elapsed": 2.5}, "migrate": {"elapsed": 2.0, "backup": {"elapsed": 0.5}},
+             "switch": {"elapsed": 2.2}}  # fmt: skip
+    assert outcome.stage_parts("fetch+build", whole, 7.3) == [
+        ("fetch", pytest.approx(0.6)), ("build", 2.5), ("backup", 0.5), ("migrate", 1.5), ("switch", 2.2),
+    ]  # fmt: skip
+    reverted = {"failed": True, "stage": "verify", "build": {"elapsed": 2.5},
+                "switch": {"failed": True, "elapsed": 3.0, "revert": {"elapsed": 1.0}}}  # fmt: skip
+    assert outcome.stage_parts("fetch+build", reverted, 6.0) == [
+        ("fetch", pytest.approx(0.5)), ("build", 2.5), ("switch", 2.0), ("revert", 1.0),
+    ]  # fmt: skip
+    no_dump = {
+        "failed": True,
+        "stage": "migrate",
+        "build": {"elapsed": 2.5},
+        "migrate": {"failed": True, "elapsed": 1.9},
+    }
+    assert outcome.stage_parts("fetch+build", no_dump, 5.0) == [
+        ("fetch", pytest.approx(0.6)), ("build", 2.5), ("migrate", 1.9),
+    ]  # fmt: skip
+    dump_failed = {"failed": True, "stage": "backup", "build": {"elapsed": 2.5},
+                   "migrate": {"failed": True, "elapsed": 0.4, "backup": {"failed": True, "elapsed": 0.4}}}  # fmt: skip
+    assert outcome.stage_parts("fetch+build", dump_failed, 3.5) == [
+        ("fetch", pytest.approx(0.6)), ("build", 2.5), ("backup", 0.4),
+    ]  # fmt: skip
 
 
 def test_the_switch_back_in_the_switch_call_counts_as_the_revert_stage() -> None:

@@ -36,6 +36,8 @@ def test_failure_before_the_switch_leaves_the_live_release_untouched(fleet, comm
         assert (failed["state"], failed["ref"]) == ("failed", ref)
         assert failed["reason"].startswith(f"{stage}:")
         assert fleet.ssh(host, f"test -d {DEPLOY_TO}/releases/{failed['id']} && echo kept").strip() == "kept"
+        # The candidate its build started (to boot while the migrations ran) was stopped with the deploy.
+        assert fleet.ssh(host, "systemctl is-active sample-candidate || true").strip() in ("inactive", "unknown")
     assert evidence in run.output
     # Users never noticed: every request was answered by v2.
     assert poller.failures() == []

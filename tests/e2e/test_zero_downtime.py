@@ -43,6 +43,10 @@ def test_a_deploy_and_a_rollback_drop_no_request(fleet, commits):
     for host, poller in deploy.items():
         assert poller.failed() == {}, host
         assert poller.served() == [commits["v1"], commits["v2"]], host
+        # Its candidate booted once: started by the build's call (a head start, while the migrations ran) and
+        # checked by the switch's, which started no other.
+        started = fleet.ssh(host, "journalctl -u sample-candidate -o cat | grep '^Started ' || true")
+        assert started.count(f"deployctl candidate of release {fleet.current(host)}") == 1, started
 
     with pollers(fleet) as rollback:
         rolled = fleet.playbook("rollback.yml", "-e", "deploy_rollback_migrate_down=true")

@@ -16,8 +16,10 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -60,6 +62,19 @@ def load_cases(name: str) -> list[Any]:
         else pytest.param(case, id=case["id"])
         for case in cases
     ]
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on a free port of 127.0.0.1 answering with `handler`, in a thread; yields its URL (/up)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/up"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, int, str]]:

@@ -7,12 +7,12 @@ systemctl is a stand-in (`fake_commands`) that records its calls.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,7 +22,7 @@ from ansible_collections.deployctl.core.plugins.module_utils import _activation
 from ansible_collections.deployctl.core.plugins.module_utils._history import runs
 from ansible_collections.deployctl.core.plugins.module_utils._http import HealthCheck
 from ansible_collections.deployctl.core.plugins.modules import deploy_lock, http_check, release, release_command
-from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, stage_and_build, staged_args
+from tests.unit.conftest import APP_USER, FakeCommands, Upstream, run_module, serving, stage_and_build, staged_args
 
 R1, R2 = "20240101T000000Z", "20240102T000000Z"
 UNIT_A = "[Unit]\nDescription=shop\n\n[Service]\nExecStart=/usr/bin/puma -w 2\n"
@@ -55,16 +55,19 @@ class App(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def app(deploy_to: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def app_of(deploy_to: Path) -> Iterator[str]:
+    """App, answering for deploy_to's current release; yields its URL."""
     App.deploy_to = deploy_to
     App.stale = None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), App)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/up"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(App) as url:
+        yield url
+
+
+@pytest.fixture
+def app(deploy_to: Path) -> Iterator[str]:
+    with app_of(deploy_to) as url:
+        yield url
 
 
 @pytest.fixture
@@ -474,3 +477,125 @@ def test_a_new_commit_and_check_mode_leave_the_switch_to_its_own_call(
     assert checked["already_live"] is True and "switch" not in checked
     assert new["already_live"] is False and "switch" not in new
     assert systemd.calls().count(RESTART) == restarts and os.readlink(deploy_to / "current") == f"releases/{R1}"
+
+
+# -- a one-host batch's stage call builds, migrates and switches to its release (build, migrate, go_live) ----------
+
+MIGRATE = {"argv": ["sh", "-c", "id -un > migrated.txt"], "user": APP_USER}
+
+
+@pytest.fixture
+def open_app(open_deploy_to: Path) -> Iterator[str]:
+    """`app` for a deploy_to whose releases the app user may build and migrate."""
+    with app_of(open_deploy_to) as url:
+        yield url
+
+
+@pytest.fixture
+def open_r1_live(
+    open_deploy_to: Path, upstream: Upstream, open_app: str, tmp_path: Path, systemd: FakeCommands
+) -> Path:
+    """R1 (v1, one migration) live and healthy with UNIT_A. Returns the unit's path."""
+    unit = tmp_path / "shop.service"
+    stage_and_build(open_deploy_to, upstream, R1, service_unit=UNIT_A)
+    assert not go_live(open_deploy_to, R1, open_app, unit).get("failed")
+    return unit
+
+
+def one_host_call(deploy_to: Path, upstream: Upstream, app: str, unit: Path, **extra: Any) -> dict[str, Any]:
+    """The stage call of v2 (which brings a migration) as a one-host batch's: build, migrate and go_live."""
+    lock = {"token": "run-9", "holder": {"user": "alice"}}
+    args = staged_args(
+        deploy_to,
+        upstream,
+        R2,
+        version="v2",
+        service_unit=UNIT_B,
+        lock=lock,
+        build={"argv": ["true"], "user": APP_USER},
+        go_live=go_live_settings(app, unit, unlock_token="run-9"),
+    )
+    return run_module(release, {**args, **extra})
+
+
+def test_a_one_host_batch_builds_migrates_and_switches_its_release_in_one_call(
+    open_deploy_to: Path, upstream: Upstream, open_app: str, open_r1_live: Path, systemd: FakeCommands, tmp_path: Path
+) -> None:
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    metrics = {"textfile_dir": str(textfile), "app": "shop", "environment": "production", "action": "deploy"}
+
+    result = one_host_call(
+        open_deploy_to,
+        upstream,
+        open_app,
+        open_r1_live,
+        migrate=MIGRATE,
+        cleanup=True,
+        keep_releases=1,
+        metrics={**metrics, "outcome": "deployed", "started_at": 1},
+    )
+
+    assert not result.get("failed"), result.get("msg")
+    assert (result["already_live"], result["pending_migrations"]) == (False, ["20240201000000"])
+    # Built, then migrated in the published release, as the app user, then switched to.
+    assert (open_deploy_to / "releases" / R2 / "migrated.txt").read_text() == f"{APP_USER}\n"
+    assert result["migrate"]["rc"] == 0 and result["migrate"]["changed"] is True
+    switch = result["switch"]
+    assert (switch["release_id"], switch["switched"], switch["restarted"]) == (R2, True, True)
+    assert switch["health"]["healthy"] is True and switch["health"]["body"] == f"revision {R2}"
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R2}"
+    assert RESTART in systemd.calls()
+    # The rest of the switch's call: the cleanup (R1 kept: the one good release before), the unlock, the metrics.
+    assert switch["cleanup"] == {"removed": [], "error": ""}
+    assert switch["unlocked"] is True and not (open_deploy_to / ".deployctl" / "lock").exists()
+    written = (textfile / "deployctl-shop.prom").read_text()
+    assert 'outcome="deployed"' in written
+    for stage in ("fetch", "build", "migrate", "switch"):
+        assert f'stage="{stage}"' in written, stage
+    parts = result["build"]["elapsed"] + result["migrate"]["elapsed"] + switch["elapsed"]
+    assert parts <= result["elapsed"]
+
+
+def test_a_failed_migration_in_the_one_host_call_switches_nothing_and_keeps_the_lock(
+    open_deploy_to: Path, upstream: Upstream, open_app: str, open_r1_live: Path
+) -> None:
+    failing = {**MIGRATE, "argv": ["sh", "-c", "echo 'relation does not exist'; exit 1"]}
+
+    result = one_host_call(open_deploy_to, upstream, open_app, open_r1_live, migrate=failing)
+
+    assert (result["failed"], result["stage"]) == (True, "migrate")
+    assert result["msg"].startswith("migrate: `sh -c")
+    assert "exited 1" in result["msg"] and "relation does not exist" in result["msg"]
+    # What the role reports it with: the migrate part (failed, its message, its seconds), the build before it.
+    assert (result["migrate"]["failed"], result["migrate"]["msg"]) == (True, result["msg"])
+    assert result["migrate"]["elapsed"] >= 0 and result["build"]["rc"] == 0
+    assert "switch" not in result and result["created"] is True
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+    assert (open_deploy_to / ".deployctl" / "lock").exists()
+
+
+def test_a_release_with_migrations_the_call_does_not_run_is_left_for_the_switch_s_own_call(
+    open_deploy_to: Path, upstream: Upstream, open_app: str, open_r1_live: Path
+) -> None:
+    result = one_host_call(open_deploy_to, upstream, open_app, open_r1_live)
+
+    assert not result.get("failed"), result.get("msg")
+    assert result["pending_migrations"] == ["20240201000000"]
+    assert "migrate" not in result and "switch" not in result
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_new_release_that_fails_its_check_in_the_one_host_call_is_switched_back_in_it(
+    open_deploy_to: Path, upstream: Upstream, open_app: str, open_r1_live: Path, systemd: FakeCommands
+) -> None:
+    broken_build = {"argv": ["touch", "BROKEN"], "user": APP_USER}
+
+    result = one_host_call(open_deploy_to, upstream, open_app, open_r1_live, migrate=MIGRATE, build=broken_build)
+
+    assert (result["failed"], result["stage"]) == (True, "verify")
+    assert result["migrate"]["changed"] is True
+    switch = result["switch"]
+    assert (switch["failed"], switch["switched"], switch["previous"]) == (True, True, R1)
+    assert switch["revert"]["health"]["healthy"] is True
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"

@@ -3,7 +3,7 @@
 systemctl, systemd-run and journalctl are stand-ins (`fake_commands`) that record their
 calls; the app and the candidate are real HTTP servers on 127.0.0.1. The candidate server
 answers for the release the test names: 200 with its ID, or 500 when the release directory
-holds a file BROKEN.
+holds a file BROKEN (or BROKEN_ONCE: for one answer).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import errno
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +22,16 @@ import pytest
 from ansible_collections.deployctl.core.plugins.module_utils import _service_unit
 from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, run_argv, service_settings
 from ansible_collections.deployctl.core.plugins.modules import release
-from tests.unit.conftest import FakeCommands, Upstream, run_module, stage_and_build
+from tests.unit.conftest import (
+    APP_USER,
+    FakeCommands,
+    Upstream,
+    release_to,
+    run_module,
+    serving,
+    stage_and_build,
+    staged_args,
+)
 
 R1, R2 = "20240101T000000Z", "20240102T000000Z"
 HEADER = "# Written by deployctl at each switch\n"
@@ -51,9 +59,15 @@ class Answers(BaseHTTPRequestHandler):
     release: ClassVar[Path]
 
     def do_GET(self) -> None:
-        code, body = (
-            (500, "boom") if (Answers.release / "BROKEN").exists() else (200, f"revision {Answers.release.name}")
-        )
+        once = Answers.release / "BROKEN_ONCE"
+        if once.exists():
+            # The first answer only (a candidate that booted before the migrations, say).
+            once.unlink()
+            code, body = 500, "boom once"
+        elif (Answers.release / "BROKEN").exists():
+            code, body = 500, "boom"
+        else:
+            code, body = 200, f"revision {Answers.release.name}"
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(data)))
@@ -67,12 +81,8 @@ class Answers(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(deploy_to: Path) -> Iterator[str]:
     Answers.release = deploy_to / "releases" / R2
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/up"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Answers) as url:
+        yield url
 
 
 @pytest.fixture
@@ -235,7 +245,8 @@ def test_the_candidate_runs_the_recorded_unit_from_the_release_directory_on_the_
     argv = run_argv(candidate, service_settings(SERVICE), "/srv/shop/current", f"/srv/shop/releases/{R2}", 120)
 
     assert argv == [
-        "systemd-run", "--quiet", "--collect", "--unit=shop-candidate", "--property=RuntimeMaxSec=120",
+        "systemd-run", "--quiet", "--collect", "--unit=shop-candidate",
+        f"--description=deployctl candidate of release {R2}", "--property=RuntimeMaxSec=120",
         "--property=User=shop", "--property=Group=shop", f"--property=WorkingDirectory=/srv/shop/releases/{R2}",
         "--property=Environment=PORT=3000", '--property=Environment="GREETING=hello world"',
         f"--property=EnvironmentFile=/srv/shop/releases/{R2}/.deployctl-environment",
@@ -366,6 +377,148 @@ def test_no_candidate_when_the_release_is_live_already_or_has_no_unit(
     assert first["candidate"] == {"skipped": "no service unit is recorded with the release"}
     assert "candidate" not in again
     assert [c for c in systemd.calls() if c[0] == "systemd-run"] == []
+
+
+# -- the candidate's head start: started by the call that builds, checked by the switch's -----------------
+
+HEAD_START = {"health_url": "http://127.0.0.1:13000/up", "unit": "shop-candidate", "environment": {"PORT": "13000"}}
+
+
+def head_started_live(deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands) -> Path:
+    """R1 live; R2 staged and built in one call, which starts R2's candidate; systemd says it runs."""
+    unit = tmp_path / "shop.service"
+    live(deploy_to, upstream, unit, SERVICE, SOCKET)
+    staged = run_module(
+        release,
+        staged_args(
+            deploy_to,
+            upstream,
+            R2,
+            version="v2",
+            service_unit=SERVICE,
+            socket_unit=SOCKET,
+            build={"argv": ["true"], "user": APP_USER},
+            candidate={**HEAD_START, "deadline": 2},
+        ),
+    )
+    assert staged["candidate"] == {"started": True, "unit": "shop-candidate"}, staged
+    started = [c for c in systemd.calls() if c[0] == "systemd-run"]
+    # Once, after the build; it may run past the migrations: its check's bound (2 + 60 s) and 600 s more.
+    assert len(started) == 1
+    assert f"--description=deployctl candidate of release {R2}" in started[0]
+    assert "--property=RuntimeMaxSec=662" in started[0]
+    systemd.answer("systemctl", "show", stdout=f"Description=deployctl candidate of release {R2}\nActiveState=active\n")
+    return unit
+
+
+@pytest.fixture
+def open_server(open_deploy_to: Path) -> Iterator[str]:
+    """The candidate's server (as `server`) for a deploy_to whose releases the app user may build."""
+    Answers.release = open_deploy_to / "releases" / R2
+    with serving(Answers) as url:
+        yield url
+
+
+def started_since(systemd: FakeCommands, before: int) -> list[list[str]]:
+    return [c for c in systemd.calls()[before:] if c[0] == "systemd-run"]
+
+
+def test_the_switch_checks_the_candidate_its_build_started_without_starting_another(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, open_server: str
+) -> None:
+    unit = head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    before = len(systemd.calls())
+
+    result = check(open_deploy_to, unit, open_server, health_body_contains=R2)
+
+    assert not result.get("failed"), result["msg"]
+    assert (result["candidate"]["healthy"], result["candidate"]["head_start"]) == (True, {"used": True})
+    assert result["candidate"]["attempts"] == 1
+    assert started_since(systemd, before) == []
+    assert ["systemctl", "stop", "shop-candidate"] in systemd.calls()[before:]
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R2}"
+
+
+def test_a_head_started_candidate_that_answers_500_is_started_anew_and_judged_by_that_one(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, open_server: str
+) -> None:
+    unit = head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    (open_deploy_to / "releases" / R2 / "BROKEN_ONCE").touch()
+    before = len(systemd.calls())
+
+    result = check(open_deploy_to, unit, open_server, health_body_contains=R2)
+
+    # It booted before the migrations (say): a candidate started now answers for the release.
+    assert not result.get("failed"), result["msg"]
+    assert result["candidate"]["healthy"] is True
+    assert result["candidate"]["head_start"]["used"] is False
+    assert "status 500, expected 200" in result["candidate"]["head_start"]["reason"]
+    assert len(started_since(systemd, before)) == 1
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R2}"
+
+
+def test_a_release_that_fails_its_head_started_candidate_and_a_new_one_is_never_switched_to(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, open_server: str
+) -> None:
+    unit = head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    (open_deploy_to / "releases" / R2 / "BROKEN").touch()
+    before = len(systemd.calls())
+
+    result = check(open_deploy_to, unit, open_server, health_fail_after=0.3, deadline=30)
+
+    # The words of a check without a head start: the new candidate's.
+    assert (result["stage"], result["switched"]) == ("candidate", False)
+    assert result["msg"].startswith(f"candidate: release {R2}, started beside the live one as shop-candidate, failed: ")
+    assert "status 500, expected 200; answered 5xx for 0." in result["msg"]
+    assert result["candidate"]["head_start"]["used"] is False
+    assert len(started_since(systemd, before)) == 1
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+    assert systemd.calls()[-2:] == [
+        ["systemctl", "stop", "shop-candidate"],
+        ["systemctl", "reset-failed", "shop-candidate"],
+    ]
+
+
+def test_a_head_started_candidate_that_never_answers_fails_the_check_without_a_second_boot(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, closed: str
+) -> None:
+    unit = head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    before = len(systemd.calls())
+
+    result = check(open_deploy_to, unit, closed)
+
+    assert (result["stage"], result["switched"]) == ("candidate", False)
+    assert "is not healthy after" in result["msg"] and "no answer" in result["msg"]
+    assert result["candidate"]["head_start"] == {"used": True}
+    assert result["candidate"]["elapsed"] >= 1.5  # its whole deadline (2 s), once
+    assert started_since(systemd, before) == []
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_candidate_that_is_not_the_head_started_one_is_started_anew(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands, open_server: str
+) -> None:
+    unit = head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    # It ended (its RuntimeMaxSec, a crash): the unit of that name is not running it.
+    systemd.answer("systemctl", "show", stdout=f"Description=deployctl candidate of release {R2}\nActiveState=failed\n")
+    before = len(systemd.calls())
+
+    result = check(open_deploy_to, unit, open_server, health_body_contains=R2)
+
+    assert not result.get("failed"), result["msg"]
+    assert "head_start" not in result["candidate"]
+    assert len(started_since(systemd, before)) == 1
+
+
+def test_marking_the_release_failed_stops_its_head_started_candidate(
+    open_deploy_to: Path, upstream: Upstream, tmp_path: Path, systemd: FakeCommands
+) -> None:
+    head_started_live(open_deploy_to, upstream, tmp_path, systemd)
+    before = len(systemd.calls())
+
+    release_to(open_deploy_to, R2, "failed", reason="migrate: rails db:migrate exited 1")
+
+    assert ["systemctl", "stop", "shop-candidate"] in systemd.calls()[before:]
 
 
 def test_a_candidate_url_that_is_not_http_is_refused(
