@@ -121,6 +121,19 @@ def stop(unit: str) -> None:
         pass
 
 
+def stop_leftover(unit: str) -> bool:
+    """Stop the candidate unit when it runs: one an interrupted run left (nothing else runs one while a deploy holds
+    the lock). True when it ran; never raises (what systemctl cannot tell leaves it as it is)."""
+    try:
+        state = run_tool(["systemctl", "is-active", unit], TOOL_TIMEOUT, f"check {unit}").stdout.strip()
+    except DeployError:
+        return False
+    if state not in ("active", "activating"):
+        return False
+    stop(unit)
+    return True
+
+
 def exited(unit: str) -> str:
     """Why the candidate stopped answering for good ('' while it runs or boots)."""
     state = run_tool(["systemctl", "is-active", unit], TOOL_TIMEOUT, f"check {unit}").stdout.strip()

@@ -901,7 +901,13 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deployctl.core.plugins.module_utils._activation import GoLive, go_live
-from ansible_collections.deployctl.core.plugins.module_utils._candidate import Candidate, head_start
+from ansible_collections.deployctl.core.plugins.module_utils._caller import gone as caller_gone
+from ansible_collections.deployctl.core.plugins.module_utils._candidate import (
+    Candidate,
+    head_start,
+    stop_head_start,
+    stop_leftover,
+)
 from ansible_collections.deployctl.core.plugins.module_utils._errors import DeployError, InputError
 from ansible_collections.deployctl.core.plugins.module_utils._http import HEALTH_OPTIONS, HealthCheck
 from ansible_collections.deployctl.core.plugins.module_utils._layout import Layout, validate_release_id
@@ -1084,40 +1090,7 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     if params["lock"]:
         change(layout, store, {**params["lock"], "state": "acquired"}, check)
     if staging is not None:
-        started = time.monotonic()
-        result = staging.run()
-        # Check mode builds nothing: release_command's build task, which runs when this call did not
-        # build, says what would run.
-        built = bool(params["build"]) and not result["already_live"] and not check
-        if built:
-            staged = time.monotonic()
-            try:
-                result["build"] = staged_build(layout, store, release_id, params["build"])
-            except DeployError as err:
-                # What was staged (the commit, the previous release...) goes with the failure, for its report, and
-                # the seconds of the call and of its build: the stage finished, its seconds are reported.
-                now = time.monotonic()
-                timing = {"elapsed": round(now - started, 2), "build": {"elapsed": round(now - staged, 2)}}
-                raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
-            # The candidate's head start: it boots while the migrations run; the switch's call checks it.
-            if params["candidate"]:
-                service = go_live_settings(params)["restart_service"]
-                result["candidate"] = head_start(layout, store, release_id, candidate_of(params["candidate"], service))
-            if params["migrate"] and result["pending_migrations"]:
-                try:
-                    # The schema the dump holds: the release's migrations the live one had applied.
-                    applied = sorted(set(result["migrations"]) - set(result["pending_migrations"]))
-                    result["migrate"] = staged_migrate(
-                        layout, release_id, params["migrate"], params["host_label"], applied[-1] if applied else None
-                    )
-                except DeployError as err:
-                    timing = {"elapsed": round(time.monotonic() - started, 2)}
-                    raise DeployError(err.msg, err.input_error, **{**result, **err.details, **timing}) from err
-        # The switch in this call: of the commit found live, or of the release it built (and migrated).
-        new_release = built and ("migrate" in result or not result["pending_migrations"])
-        if params["go_live"] and not check and (result["already_live"] or new_release):
-            result["switch"] = stage_switch(module, layout, store, result, started)
-        return result
+        return stage_call(module, layout, store, staging)
     if state == "built":
         return publish(layout, store, release_id, check)
     if state == "active":
@@ -1127,6 +1100,75 @@ def run_state(module: AnsibleModule, layout: Layout, store: ReleaseStore, stagin
     if state == "query":
         return query(layout, store)
     return clean(layout, store, params["keep_releases"], check)
+
+
+def stage_call(module: AnsibleModule, layout: Layout, store: ReleaseStore, staging: Staging) -> dict:
+    """state=staged: stage the release; with `build`, build it (then, unless the run is gone, the candidate's head
+    start and, with `migrate`, the migrations); with `go_live`, switch to the commit found live or to the release
+    built (and migrated) here. Returns the module's result; raises DeployError with what was staged and the seconds
+    so far (the failed part's own details: `build`, `migrate`, `switch`)."""
+    params, check, release_id = module.params, module.check_mode, module.params["release_id"]
+    started = time.monotonic()
+    result = staging.run()
+    # Check mode builds nothing: release_command's build task, which runs when this call did not
+    # build, says what would run.
+    built = bool(params["build"]) and not result["already_live"] and not check
+    if built:
+        part = time.monotonic()
+        try:
+            result["build"] = staged_build(layout, store, release_id, params["build"])
+        except DeployError as err:
+            # The stage finished: the build's seconds are reported with it, also when it failed.
+            raise stage_failure(err, result, started, build={"elapsed": round(time.monotonic() - part, 2)}) from err
+        # An interrupted run goes no further than the build it was in: no candidate, no migration, no switch.
+        stop_if_interrupted(store, release_id, "after its build, before the migrations and the switch")
+        # The candidate's head start: it boots while the migrations run; the switch's call checks it.
+        if params["candidate"]:
+            service = go_live_settings(params)["restart_service"]
+            result["candidate"] = head_start(layout, store, release_id, candidate_of(params["candidate"], service))
+        if params["migrate"] and result["pending_migrations"]:
+            # The schema the dump holds: the release's migrations the live one had applied.
+            applied = sorted(set(result["migrations"]) - set(result["pending_migrations"]))
+            try:
+                result["migrate"] = staged_migrate(
+                    layout, release_id, params["migrate"], params["host_label"], applied[-1] if applied else None
+                )
+            except DeployError as err:
+                raise stage_failure(err, result, started) from err
+    candidate = (params["go_live"] or {}).get("candidate") or params["candidate"]
+    if result["already_live"] and candidate and not check:
+        # Nothing is built: a candidate left by an interrupted run (which a build's head start would replace) is
+        # stopped here. None runs legitimately while this run holds the lock.
+        unit = candidate_of(candidate, go_live_settings(params)["restart_service"]).unit
+        if stop_leftover(unit):
+            result["stopped_candidate"] = unit
+    # The switch in this call: of the commit found live, or of the release it built (and migrated).
+    new_release = built and ("migrate" in result or not result["pending_migrations"])
+    if params["go_live"] and not check and (result["already_live"] or new_release):
+        if new_release and "migrate" in result:
+            stop_if_interrupted(store, release_id, "after the migrations, before the switch")
+        result["switch"] = stage_switch(module, layout, store, result, started)
+    return result
+
+
+def stage_failure(err: DeployError, staged: dict, started: float, **parts: object) -> DeployError:
+    """A stage call's failure: `err` with what was staged (the commit, the previous release...: for its report), the
+    seconds of the call so far (`elapsed`, from the time.monotonic() `started`) and `parts` over its details."""
+    timing = {"elapsed": round(time.monotonic() - started, 2), **parts}
+    return DeployError(err.msg, err.input_error, **{**staged, **err.details, **timing})
+
+
+def stop_if_interrupted(store: ReleaseStore, release_id: str, where: str) -> None:
+    """Raise DeployError (stage interrupted) when the run that called this stage call is gone (Ctrl-C, a killed
+    run, a dropped connection: nothing reads its result), stopping the candidate a head start left for the release
+    and journaling why; `where` says how far the call went ("after its build, ..."). A larger batch's calls stop
+    there too: the controller never starts the next one."""
+    if not caller_gone():
+        return
+    reason = f"the run that called it is gone (interrupted, killed or its connection lost); stopped {where}"
+    stop_head_start(store, release_id)
+    store.journal("aborted", release_id, reason=reason)
+    raise DeployError(f"interrupted: {reason}", stage="interrupted")
 
 
 def stage_switch(module: AnsibleModule, layout: Layout, store: ReleaseStore, staged: dict, started: float) -> dict:

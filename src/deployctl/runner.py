@@ -57,6 +57,8 @@ from typing import Any
 
 import ansible_runner
 
+from . import interrupt
+
 # src/deployctl/_content holds links to the repository's playbooks, roles and plugins; an
 # installed package holds copies of them (pyproject.toml, package-data).
 CONTENT = Path(__file__).resolve().parent / "_content"
@@ -437,6 +439,8 @@ def run(request: Request, on_event: Callable[[Mapping[str, Any]], None], playboo
                     passwords=request.vaults.prompts or None,
                     envvars=envvars(),
                     event_handler=handle,
+                    # Ctrl-C stops every process of the run, not only ansible-playbook (interrupt.py).
+                    cancel_callback=interrupt.cancel_callback(),
                     quiet=True,
                 )
             except Exception as err:

@@ -6,13 +6,22 @@ the same words, the same exit codes, through every entry point."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Fleet, awx_job
-from tests.e2e.test_cli import ENV, deployctl
+from tests.e2e.conftest import REPO_ROOT, Fleet, awx_job
+from tests.e2e.test_cli import ENV, PASSWORD_FILE, deployctl
 from tests.e2e.test_failure_matrix import MATRIX, Failure, awx_dir, check_hosts, flat, snapshot
+from tests.e2e.test_interrupted import migrate_log_count, wait_for_build
+
+# The build waits long enough for the run to be interrupted during it.
+SLOW_BUILD = '{"deploy_build_command": ["sh", "-c", "sleep 8 && exec make deploy"]}'
 
 __all__ = ["awx_dir"]  # the fixture, shared with the failure matrix
 
@@ -96,3 +105,41 @@ def test_a_failure_in_a_one_host_deploy_s_call_through_every_entry_point(
     assert flat(case.words) in flat(web1["message"]), web1
     check_hosts(fleet, case, before, commits)
     assert fleet.current("web2") == web2
+
+
+def test_ctrl_c_of_a_one_host_deploy_stops_its_call_after_the_build(fleet: Fleet, commits) -> None:
+    """The call on the host outlives the run (nothing on the controller can stop it); it asks before the migrations
+    whether its run still reads it, and stops: nothing migrated, nothing switched, no candidate left running."""
+    assert deployctl("deploy", ENV, "--ref", "v1", "--limit", "web1").rc == 0
+    live, schema = fleet.current("web1"), fleet.schema_migrations("web1")
+    migrate_logs = migrate_log_count(fleet, "web1")
+    installed = Path(sys.executable).with_name("deployctl")
+    command = [str(installed)] if installed.exists() else [sys.executable, "-m", "deployctl"]
+    # A new session: the signal goes to the CLI's process group, as a terminal's Ctrl-C does.
+    cli = subprocess.Popen(
+        [*command, "deploy", ENV, "--ref", "v2", "--limit", "web1", "-e", SLOW_BUILD,
+         "--vault-password-file", PASSWORD_FILE],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        start_new_session=True, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    wait_for_build(fleet, "web1")
+    os.killpg(cli.pid, signal.SIGINT)
+    said = cli.communicate(timeout=120)[0]
+    assert cli.returncode == 130, said
+    assert "interrupted" in said
+
+    # The build runs on; then the call finds its run gone and stops, and says so in the host's journal.
+    deadline = time.monotonic() + 120
+    while fleet.journal("web1")[-1]["event"] != "aborted":
+        assert time.monotonic() < deadline, fleet.journal("web1")[-3:]
+        time.sleep(1)
+    aborted = fleet.journal("web1")[-1]
+    assert "the run that called it is gone" in aborted["reason"]
+    assert "stopped after its build, before the migrations and the switch" in aborted["reason"]
+    assert (fleet.current("web1"), fleet.schema_migrations("web1")) == (live, schema)
+    assert fleet.health("web1")[1]["revision"] == commits["v1"]
+    assert migrate_log_count(fleet, "web1") == migrate_logs
+    assert fleet.ssh("web1", "systemctl is-active sample-candidate || true").strip() in ("inactive", "unknown")
+    # The next deploy takes the lock over and goes through.
+    assert deployctl("deploy", ENV, "--ref", "v2", "--limit", "web1").rc == 0
+    assert fleet.health("web1")[1]["revision"] == commits["v2"]

@@ -599,3 +599,46 @@ def test_a_new_release_that_fails_its_check_in_the_one_host_call_is_switched_bac
     assert (switch["failed"], switch["switched"], switch["previous"]) == (True, True, R1)
     assert switch["revert"]["health"]["healthy"] is True
     assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+
+
+def test_a_one_host_call_whose_run_is_gone_stops_after_its_build(
+    open_deploy_to: Path,
+    upstream: Upstream,
+    open_app: str,
+    open_r1_live: Path,
+    systemd: FakeCommands,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C, a killed run, a dropped connection: nothing reads the call's result any more.
+    monkeypatch.setattr(release, "caller_gone", lambda: True)
+    restarts = systemd.calls().count(RESTART)
+
+    result = one_host_call(open_deploy_to, upstream, open_app, open_r1_live, migrate=MIGRATE)
+
+    assert (result["failed"], result["stage"]) == (True, "interrupted")
+    assert "stopped after its build, before the migrations and the switch" in result["msg"]
+    assert not (open_deploy_to / "releases" / R2 / "migrated.txt").exists()
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
+    assert systemd.calls().count(RESTART) == restarts
+    last = json.loads((open_deploy_to / ".deployctl" / "journal.jsonl").read_text().splitlines()[-1])
+    assert (last["event"], last["release"]) == ("aborted", R2)
+    assert "interrupted, killed or its connection lost" in last["reason"]
+
+
+def test_a_one_host_call_whose_run_is_gone_after_the_migrations_does_not_switch(
+    open_deploy_to: Path,
+    upstream: Upstream,
+    open_app: str,
+    open_r1_live: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The run goes away while the migrations run: they finish (nothing stops them half-way), the switch does not.
+    asked = iter([False, True])
+    monkeypatch.setattr(release, "caller_gone", lambda: next(asked))
+
+    result = one_host_call(open_deploy_to, upstream, open_app, open_r1_live, migrate=MIGRATE)
+
+    assert (result["failed"], result["stage"]) == (True, "interrupted")
+    assert "stopped after the migrations, before the switch" in result["msg"]
+    assert (open_deploy_to / "releases" / R2 / "migrated.txt").exists()
+    assert os.readlink(open_deploy_to / "current") == f"releases/{R1}"
